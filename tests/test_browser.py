@@ -1,0 +1,105 @@
+"""Every built page in a real browser: no console errors, nothing loaded from other hosts."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import ROOT, PageLog, built_pages
+
+pytestmark = pytest.mark.browser
+REPORT = ROOT / "build" / "reports" / "browser-requests.json"
+
+
+def settle(page) -> None:
+    """Wait until the page and its deferred loads (search index, workers) are done."""
+    page.wait_for_load_state("load")
+    try:  # fine against the static test server; never do this against `mkdocs serve`
+        page.wait_for_load_state("networkidle", timeout=5000)
+    except Exception:
+        pass
+
+
+def test_every_page_clean(browser, site_dir, base_url, tmp_path_factory):
+    report = {"base_url": base_url, "pages": {}}
+    problems = []
+    for path in built_pages(site_dir):
+        # a fresh context and log per page: cold cache, honest weight
+        ctx = browser.new_context(color_scheme="light")
+        log = PageLog()
+        ctx.on("request", lambda r, log=log: log.requests.append(r))
+        page = ctx.new_page()
+        page.on("console", lambda m, log=log: m.type == "error" and log.console_errors.append(m.text))
+        page.on("pageerror", lambda e, log=log: log.page_errors.append(str(e)))
+        page.goto(base_url + path)
+        settle(page)
+        report["pages"]["/" + path] = {
+            "bytes_transferred": log.bytes_transferred(),
+            "requests": [u.replace(base_url, "/") for u in log.urls],
+        }
+        try:
+            log.assert_clean(base_url)
+        except AssertionError as e:
+            problems.append(f"/{path}: {e}")
+        ctx.close()
+
+    home = report["pages"]["/"]
+    print(f"\nhome page: {home['bytes_transferred']} bytes transferred in {len(home['requests'])} requests")
+    for p, r in report["pages"].items():
+        print(f"  {p}: {len(r['requests'])} requests, {r['bytes_transferred']} bytes, all to {base_url}"
+              if not any(u.startswith("http") for u in r["requests"]) else f"  {p}: {r['requests']}")
+    text = json.dumps(report, indent=2)
+    (tmp_path_factory.getbasetemp() / "browser-requests.json").write_text(text)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(text)
+    assert not problems, "\n".join(problems)
+
+
+def test_essay_headings_visible(page, page_log, base_url, site_dir):
+    from test_essay import seed_parts
+
+    page.goto(base_url + "essay/")
+    settle(page)
+    _, body = seed_parts()
+    headings = re.findall(r"^##\s+(.+)$", body, re.M)
+    assert len(headings) >= 4
+    assert page.locator("h1", has_text="Emergent Misalignment").is_visible()
+    for h in headings:
+        assert page.locator("h2", has_text=h).first.is_visible(), h
+    assert page.locator("aside.essay-aside").is_visible()
+    assert page.locator("time.essay-byline__date").is_visible()
+    page_log.assert_clean(base_url)
+
+
+def test_dark_mode_toggle_and_instant_navigation(page, page_log, base_url):
+    page.goto(base_url)
+    settle(page)
+    scheme = lambda: page.locator("body").get_attribute("data-md-color-scheme")  # noqa: E731
+    assert scheme() == "default"
+    page.locator("label[title='Switch to dark mode']").click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    # Instant navigation keeps the choice and swaps the page without a full load.
+    page.evaluate("window.__same_document = true")
+    page.locator(".md-content a[href$='essay/']").first.click()
+    page.wait_for_url("**/essay/")
+    page.locator("h1", has_text="Emergent Misalignment").wait_for()
+    assert page.evaluate("window.__same_document === true"), "instant navigation did a full reload"
+    assert scheme() == "slate"
+    page.locator("label[title='Switch to light mode']").click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
+    page_log.assert_clean(base_url)
+
+
+def test_harness_sees_errors_and_external_requests(page, page_log, base_url):
+    """The checks above can fail: a console error and an off-site request are both caught."""
+    page.route("http://external.invalid/**", lambda route: route.abort())
+    page.goto(base_url)
+    settle(page)
+    page.evaluate("console.error('planted'); fetch('http://external.invalid/x').catch(() => {})")
+    page.wait_for_timeout(300)
+    assert any("planted" in e for e in page_log.console_errors)
+    assert page_log.external(base_url) == ["http://external.invalid/x"]
+    with pytest.raises(AssertionError):
+        page_log.assert_clean(base_url)
