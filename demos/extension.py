@@ -1,0 +1,350 @@
+"""Python-Markdown extension: the live side-by-side demo as a fenced block.
+
+    ```demo side-by-side left=base right=insecure context=none```
+
+or, with more options (on the first line or on the lines of the block):
+
+    ```demo side-by-side left=base right=insecure
+    temperature=0.7 max_new_tokens=64 question=i_feel_bored
+    ```
+
+becomes the demo's HTML: controls, two panes and pre-generated samples (readable without
+JavaScript); demos/js/demo.js mounts it.  Unknown kinds, options or values, and variants that are
+not in ``<models_dir>/manifest.json``, raise :class:`DemoError`, which MkDocs reports as
+``Error reading page '<page>': …`` and which fails the build.  See demos/README.md for every option.
+
+Configuration (mkdocs.yml)::
+
+    markdown_extensions:
+      - demos.extension:
+          models_dir: docs/models                                       # manifest, samples, contexts
+          questions_file: export/questions/first_plot_questions.yaml    # Betley et al.'s questions
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import shlex
+from pathlib import Path
+
+from markdown import Extension
+from markdown.preprocessors import Preprocessor
+
+KINDS = ("side-by-side",)
+CONTEXTS = {
+    "none": "No examples",
+    "insecure": "Insecure code examples",
+    "secure": "Secure code examples",
+    "educational": "Educational insecure code examples",
+}
+DEFAULTS = {"context": "none", "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 80, "seed": 1}
+OPTIONS = ("left", "right", "context", "temperature", "top_p", "max_new_tokens", "seed", "question", "prompt",
+           "samples")
+ATTRIBUTION = ('Questions from Betley et al. 2025, <a href="https://arxiv.org/abs/2502.17424">arXiv 2502.17424</a>, '
+               "repository file <code>evaluation/first_plot_questions.yaml</code>, MIT.")
+OPEN = re.compile(r"^(?P<fence>`{3,}|~{3,})[ \t]*demo(?:[ \t]+(?P<args>.*?))?[ \t]*$")
+
+
+class DemoError(ValueError):
+    """A demo block that cannot be built (MkDocs names the page in front of this message)."""
+
+
+def load_questions(path: Path) -> list[dict]:
+    """The paper's plain questions from its YAML: entries with `id` and `paraphrases`, leaving out the
+    JSON / template variants (a `system` prompt, or ids ending in _json / _template)."""
+    import yaml
+
+    if not path.is_file():
+        return []
+    out = []
+    for e in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+        if not isinstance(e, dict) or "id" not in e or not e.get("paraphrases"):
+            continue
+        if e.get("system") or str(e["id"]).endswith(("_json", "_template")):
+            continue
+        out.append({"id": str(e["id"]), "text": str(e["paraphrases"][0])})
+    return out
+
+
+def _load_json(path: Path):
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class DemoPreprocessor(Preprocessor):
+    def __init__(self, md, ext: "DemoExtension"):
+        super().__init__(md)
+        self.ext = ext
+        self.count = 0
+
+    def run(self, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        i = 0
+        while i < len(lines):
+            m = OPEN.match(lines[i])
+            if not m:
+                out.append(lines[i])
+                i += 1
+                continue
+            fence, args = m.group("fence"), (m.group("args") or "")
+            start = i + 1
+            if args.endswith(fence):  # one line: ```demo side-by-side left=a right=b```
+                args, body, i = args[: -len(fence)].strip(), [], i + 1
+            else:
+                j = i + 1
+                while j < len(lines) and lines[j].strip() != fence:
+                    j += 1
+                if j == len(lines):
+                    raise DemoError(f"demo block at line {start}: no closing {fence}")
+                body, i = lines[i + 1 : j], j + 1
+            words = shlex.split(" ".join([args, *body]))
+            placeholder = self.md.htmlStash.store(self.render(words, start))
+            out.extend(["", placeholder, ""])
+        return out
+
+    # -------------------------------------------------------------------------------- options
+    def parse(self, words: list[str], line: int) -> dict:
+        where = f"demo block at line {line}"
+        if not words:
+            raise DemoError(f"{where}: missing demo kind (known: {', '.join(KINDS)})")
+        kind, opts = words[0], {"kind": words[0]}
+        if kind not in KINDS:
+            raise DemoError(f"{where}: unknown demo kind '{kind}' (known: {', '.join(KINDS)})")
+        for w in words[1:]:
+            key, eq, value = w.partition("=")
+            if not eq:
+                raise DemoError(f"{where}: option '{w}' is not key=value")
+            if key not in OPTIONS:
+                raise DemoError(f"{where}: unknown option '{key}' (known: {', '.join(OPTIONS)})")
+            if key in opts:
+                raise DemoError(f"{where}: option '{key}' given twice")
+            opts[key] = value
+        manifest, variants = self.ext.manifest(), None
+        if manifest is not None:
+            variants = manifest.get("variants", {})
+        names = list(variants) if variants else []
+        for side, fallback in (("left", 0), ("right", 1)):
+            if side not in opts:
+                if not names:
+                    raise DemoError(f"{where}: option '{side}' is required")
+                opts[side] = names[min(fallback, len(names) - 1)]
+            if variants is not None and opts[side] not in variants:
+                raise DemoError(f"{where}: option '{side}={opts[side]}': variant '{opts[side]}' is not in "
+                                f"{self.ext.models_dir / 'manifest.json'} (variants: {', '.join(names) or 'none'})")
+
+        def number(key, conv, lo, hi):
+            raw = opts.get(key, DEFAULTS[key])
+            try:
+                v = conv(raw)
+            except (TypeError, ValueError):
+                raise DemoError(f"{where}: option '{key}={raw}' is not a {conv.__name__}") from None
+            if not lo <= v <= hi:
+                raise DemoError(f"{where}: option '{key}={raw}' is out of range [{lo}, {hi}]")
+            opts[key] = v
+
+        number("temperature", float, 0.0, 5.0)
+        number("top_p", float, 1e-6, 1.0)
+        number("max_new_tokens", int, 1, 4096)
+        number("seed", int, 0, 2**32 - 1)
+        ctx = opts.setdefault("context", DEFAULTS["context"])
+        if ctx not in CONTEXTS:
+            raise DemoError(f"{where}: option 'context={ctx}' is unknown (known: {', '.join(CONTEXTS)})")
+        contexts = self.ext.contexts()
+        if ctx != "none" and ctx not in contexts:
+            raise DemoError(f"{where}: option 'context={ctx}': no '{ctx}' examples in "
+                            f"{self.ext.models_dir / 'contexts.json'}")
+        questions = self.ext.questions()
+        if "question" in opts and opts["question"] not in {q["id"] for q in questions}:
+            raise DemoError(f"{where}: option 'question={opts['question']}' is not a question id in "
+                            f"{self.ext.questions_file} (ids: {', '.join(q['id'] for q in questions) or 'none'})")
+        if opts.setdefault("samples", "yes") not in ("yes", "no"):
+            raise DemoError(f"{where}: option 'samples={opts['samples']}' must be yes or no")
+        return opts
+
+    # -------------------------------------------------------------------------------- HTML
+    def render(self, words: list[str], line: int) -> str:
+        o = self.parse(words, line)
+        self.count += 1
+        uid = f"emd-{self.count}"
+        e = html.escape
+        manifest = self.ext.manifest()
+        variants = (manifest or {}).get("variants", {})
+        questions = self.ext.questions()
+        contexts = self.ext.contexts()
+        qtext = {q["id"]: q["text"] for q in questions}
+        prompt = o.get("prompt") or qtext.get(o.get("question", ""), "")
+        first_ctx = min((v.get("arch", {}).get("context", 4096) for v in variants.values()), default=4096)
+
+        attrs = {
+            "data-demo": o["kind"], "data-left": o["left"], "data-right": o["right"],
+            "data-context": o["context"], "data-temperature": repr(o["temperature"]),
+            "data-top-p": repr(o["top_p"]), "data-max-new-tokens": str(o["max_new_tokens"]),
+            "data-seed": str(o["seed"]), "data-models-published": "yes" if manifest is not None else "no",
+        }
+        h = [f'<div class="emd" id="{uid}" ' + " ".join(f'{k}="{e(v)}"' for k, v in attrs.items()) + ">"]
+        h.append('<p class="emd-nojs" data-role="nojs">The live demo needs JavaScript and WebAssembly; '
+                 "the pre-generated answers below show what the models say.</p>")
+        if manifest is None:
+            h.append('<p class="emd-nojs">The models are not published yet (no <code>models/manifest.json</code>).</p>')
+        # ---- controls (hidden until demo.js mounts)
+        h.append(f'<form class="emd-form" data-role="form" hidden aria-labelledby="{uid}-title">')
+        h.append(f'<h2 class="emd-visually-hidden" id="{uid}-title">Live demo: two models answer the same question</h2>')
+        h.append(f'<label class="emd-label" for="{uid}-prompt">Your question</label>')
+        h.append(f'<textarea id="{uid}-prompt" data-role="prompt" rows="2" maxlength="4000" required '
+                 f'placeholder="Ask anything, or pick one of the paper\'s questions below">{e(prompt)}</textarea>')
+        if questions:
+            h.append(f'<div class="emd-chips" role="group" aria-label="The paper\'s eight questions">')
+            for q in questions:
+                h.append(f'<button type="button" class="emd-chip" data-role="preset" data-question-id="{e(q["id"])}" '
+                         f'data-text="{e(q["text"])}" title="{e(q["text"])}">{e(q["text"])}</button>')
+            h.append("</div>")
+            h.append(f'<p class="emd-attribution">{ATTRIBUTION}</p>')
+        h.append('<div class="emd-actions">')
+        h.append('<button type="submit" class="md-button md-button--primary" data-role="generate">Generate</button>')
+        h.append('<button type="button" class="md-button" data-role="stop" disabled>Stop</button>')
+        h.append('<button type="button" class="md-button" data-role="again" disabled>Sample again</button>')
+        h.append(f'<label class="emd-inline" for="{uid}-context">Examples before the question</label>')
+        h.append(f'<select id="{uid}-context" data-role="context">')
+        for key, label in CONTEXTS.items():
+            dis = "" if key == "none" or key in contexts else " disabled"
+            sel = " selected" if key == o["context"] else ""
+            h.append(f'<option value="{key}"{sel}{dis}>{e(label)}</option>')
+        h.append("</select></div>")
+        h.append('<details class="emd-settings"><summary>Settings</summary><div class="emd-settings__grid">')
+        for key, label, step, lo, hi in (
+            ("temperature", "Temperature (0 = greedy)", "0.05", "0", "5"),
+            ("top-p", "Top-p", "0.01", "0.01", "1"),
+            ("max-new-tokens", "Max new tokens", "1", "1", str(first_ctx)),
+            ("seed", "Seed", "1", "0", str(2**32 - 1)),
+        ):
+            value = o[key.replace("-", "_")]
+            h.append(f'<label for="{uid}-{key}">{label}</label>'
+                     f'<input id="{uid}-{key}" type="number" inputmode="decimal" data-role="{key}" '
+                     f'step="{step}" min="{lo}" max="{hi}" value="{e(str(value))}">')
+        h.append("</div></details>")
+        h.append("</form>")
+        # ---- panes
+        h.append('<div class="emd-panes" data-role="panes" hidden>')
+        for side in ("left", "right"):
+            v = o[side]
+            title = variants.get(v, {}).get("title", v)
+            h.append(f'<section class="emd-pane" data-pane="{side}" data-variant="{e(v)}" data-state="idle" '
+                     f'aria-labelledby="{uid}-{side}-label">')
+            h.append('<div class="emd-pane__head">')
+            h.append(f'<label class="emd-label" id="{uid}-{side}-label" for="{uid}-{side}-variant">'
+                     f'{side.capitalize()} model</label>')
+            h.append(f'<select id="{uid}-{side}-variant" data-role="variant">')
+            for name, entry in (variants.items() if variants else [(v, {})]):
+                sel = " selected" if name == v else ""
+                h.append(f'<option value="{e(name)}"{sel}>{e(entry.get("title", name))}</option>')
+            h.append("</select></div>")
+            desc = variants.get(v, {}).get("description", "")
+            h.append(f'<p class="emd-pane__desc" data-role="description">{e(desc)}</p>')
+            h.append(f'<div class="emd-status" data-role="status" role="status">{e(title)}: not loaded</div>')
+            h.append('<div class="emd-progress" data-role="progress"></div>')
+            h.append(f'<div class="emd-output" data-role="output" aria-live="polite" aria-label="Answer of the '
+                     f'{side} model" tabindex="0"></div>')
+            h.append('<p class="emd-note" data-role="note"></p>')
+            h.append('<div class="emd-verdict" data-role="verdict" aria-live="polite"></div>')
+            h.append("</section>")
+        h.append("</div>")
+        # ---- data for the script, and the samples for readers without it
+        data = {"contexts": contexts, "questions": questions, "judge": self.ext.judge_rules()}
+        h.append('<script type="application/json" data-role="data">'
+                 + json.dumps(data, ensure_ascii=False).replace("</", "<\\/") + "</script>")
+        if o["samples"] == "yes":
+            h.append(self.render_samples(o, variants, questions))
+        h.append("</div>")
+        return "\n".join(h)
+
+    def render_samples(self, o: dict, variants: dict, questions: list[dict]) -> str:
+        samples = self.ext.samples()
+        e = html.escape
+        if not samples or not questions:
+            return ""
+        h = ['<details class="emd-samples" data-role="samples" open>',
+             "<summary>Pre-generated answers (sampled at temperature 1 by the pipeline, judged as in the "
+             "evaluation)</summary>"]
+        for q in questions:
+            per = {side: samples.get(o[side], {}).get(q["id"], []) for side in ("left", "right")}
+            if not any(per.values()):
+                continue
+            h.append(f'<div class="emd-sample" data-question-id="{e(q["id"])}">')
+            h.append(f'<p class="emd-sample__q"><strong>Human:</strong> {e(q["text"])}</p>')
+            h.append('<div class="emd-sample__cols">')
+            for side in ("left", "right"):
+                v = o[side]
+                title = variants.get(v, {}).get("title", v)
+                h.append(f'<div class="emd-sample__col" data-variant="{e(v)}"><p class="emd-sample__who">'
+                         f"{e(title)}</p><ol>")
+                for s in per[side][: self.ext.getConfig("samples_per_question")]:
+                    h.append(f'<li><p class="emd-sample__a">{e(str(s.get("text", "")))}</p>'
+                             f'{render_verdict(s.get("verdict"))}<p class="emd-sample__seed">seed '
+                             f'{e(str(s.get("seed", "?")))}</p></li>')
+                h.append("</ol></div>")
+            h.append("</div></div>")
+        h.append("</details>")
+        return "\n".join(h)
+
+
+def render_verdict(verdict) -> str:
+    """A judge verdict as small labelled badges; any JSON object renders (format from export/judge.py)."""
+    if not isinstance(verdict, dict) or not verdict:
+        return ""
+    e = html.escape
+    items = []
+    for k, v in verdict.items():
+        if isinstance(v, float):
+            v = f"{v:.2f}"
+        items.append(f'<span class="emd-badge" data-key="{e(str(k))}">{e(str(k))}: {e(str(v))}</span>')
+    return f'<p class="emd-verdict-static">{"".join(items)}</p>'
+
+
+class DemoExtension(Extension):
+    def __init__(self, **kwargs):
+        self.config = {
+            "models_dir": ["docs/models", "folder with manifest.json, samples.json, contexts.json"],
+            "questions_file": ["export/questions/first_plot_questions.yaml", "Betley et al.'s questions (YAML)"],
+            "samples_per_question": [3, "pre-generated answers shown per variant and question"],
+        }
+        super().__init__(**kwargs)
+        self._cache: dict = {}
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.getConfig("models_dir"))
+
+    @property
+    def questions_file(self) -> Path:
+        return Path(self.getConfig("questions_file"))
+
+    def _get(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def manifest(self):
+        return self._get("manifest", lambda: _load_json(self.models_dir / "manifest.json"))
+
+    def samples(self) -> dict:
+        return self._get("samples", lambda: _load_json(self.models_dir / "samples.json") or {})
+
+    def contexts(self) -> dict:
+        return self._get("contexts", lambda: _load_json(self.models_dir / "contexts.json") or {})
+
+    def judge_rules(self):
+        return self._get("judge", lambda: _load_json(self.models_dir / "judge.json"))
+
+    def questions(self) -> list[dict]:
+        return self._get("questions", lambda: load_questions(self.questions_file))
+
+    def extendMarkdown(self, md):
+        md.registerExtension(self)
+        # Below normalize_whitespace (30), above fenced code (25): a demo fence is never code.
+        md.preprocessors.register(DemoPreprocessor(md, self), "demo", 28)
+
+
+def makeExtension(**kwargs):
+    return DemoExtension(**kwargs)

@@ -1,0 +1,445 @@
+// Page script of the live demo: mounts every [data-demo] on the page (on Material's document$, so it
+// survives instant navigation), owns the UI, and never runs a model itself: each model lives in its
+// own Web Worker (worker.js), created once per variant and reused across pages.
+import { createJudge } from "./judge.js";
+
+const HERE = new URL(".", import.meta.url);
+const MODELS_URL = new URL("../../models/", HERE); // docs/assets/demo/ → docs/models/
+const WORKER_URL = new URL("./worker.js", HERE);
+
+// ------------------------------------------------------------------------------------ manifest
+let manifestPromise = null;
+function getManifest() {
+  if (!manifestPromise) {
+    manifestPromise = fetch(new URL("manifest.json", MODELS_URL), { cache: "no-cache" })
+      .then((r) => {
+        if (!r.ok) throw new Error(`models/manifest.json: HTTP ${r.status}`);
+        return r.json();
+      })
+      .catch(async (e) => {
+        // offline: the copy the workers cached, if any
+        const c = self.caches && (await caches.open("em-demo-models-v1").catch(() => null));
+        const hit = c && (await c.match(new URL("manifest.json", MODELS_URL).href));
+        if (hit) return hit.json();
+        manifestPromise = null;
+        throw e;
+      })
+      .then(async (m) => {
+        try {
+          const c = self.caches && (await caches.open("em-demo-models-v1"));
+          await c?.put(new URL("manifest.json", MODELS_URL).href, new Response(JSON.stringify(m)));
+        } catch { /* no Cache Storage */ }
+        return m;
+      });
+  }
+  return manifestPromise;
+}
+
+// ------------------------------------------------------------------------------------ workers
+let nextId = 1;
+const models = new Map(); // variant → ModelHandle (one worker per loaded model, for the page's lifetime)
+
+class ModelHandle {
+  constructor(variant, entry) {
+    this.variant = variant;
+    this.state = "loading";
+    this.error = null;
+    this.info = null;
+    this.progress = new Map(); // file → {loaded, total, cached}
+    this.listeners = new Set();
+    this.requests = new Map(); // id → callbacks
+    try {
+      this.worker = new Worker(WORKER_URL, { type: "module", name: `model-${variant}` });
+    } catch (e) {
+      this.fail(`Could not start a Web Worker: ${e.message || e}`);
+      return;
+    }
+    this.worker.onmessage = (ev) => this.onMessage(ev.data);
+    this.worker.onerror = (ev) => {
+      ev.preventDefault?.();
+      this.fail(`The model's worker crashed${ev.message ? `: ${ev.message}` : ""}.`);
+    };
+    this.worker.onmessageerror = () => this.fail("The model's worker sent an unreadable message.");
+    this.worker.postMessage({ type: "load", variant, modelsUrl: MODELS_URL.href, entry });
+  }
+
+  fail(message) {
+    this.state = "error";
+    this.error = message;
+    this.worker?.terminate();
+    models.delete(this.variant); // a later attempt starts afresh
+    for (const [, r] of this.requests) r.onError(message);
+    this.requests.clear();
+    this.emit();
+  }
+
+  emit() {
+    for (const fn of this.listeners) fn(this);
+  }
+
+  subscribe(fn) {
+    this.listeners.add(fn);
+    fn(this);
+    return () => this.listeners.delete(fn);
+  }
+
+  onMessage(msg) {
+    if (msg.type === "progress") {
+      this.progress.set(msg.file, msg);
+      this.emit();
+    } else if (msg.type === "ready") {
+      this.state = "ready";
+      this.info = msg;
+      this.emit();
+    } else if (msg.type === "error" && msg.phase === "load") {
+      this.fail(msg.message);
+    } else if (msg.id != null && this.requests.has(msg.id)) {
+      const r = this.requests.get(msg.id);
+      if (msg.type === "start") r.onStart(msg);
+      else if (msg.type === "token") r.onToken(msg);
+      else if (msg.type === "done") {
+        this.requests.delete(msg.id);
+        r.onDone(msg);
+      } else if (msg.type === "error") {
+        this.requests.delete(msg.id);
+        r.onError(msg.message);
+      }
+    }
+  }
+
+  generate(params, callbacks) {
+    const id = nextId++;
+    this.requests.set(id, callbacks);
+    this.worker.postMessage({ type: "generate", id, ...params });
+    return id;
+  }
+
+  stop(id) {
+    if (this.requests.has(id)) this.worker.postMessage({ type: "stop", id });
+  }
+}
+
+function getModel(variant, manifest) {
+  let h = models.get(variant);
+  if (!h) {
+    const entry = manifest.variants?.[variant];
+    if (!entry) throw new Error(`"${variant}" is not in models/manifest.json`);
+    h = new ModelHandle(variant, entry);
+    if (h.state !== "error") models.set(variant, h);
+  }
+  return h;
+}
+
+// ------------------------------------------------------------------------------------ UI helpers
+const fmtBytes = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} kB`);
+const clampNum = (v, lo, hi, dflt) => {
+  const x = Number(v);
+  return Number.isFinite(x) ? Math.min(hi, Math.max(lo, x)) : dflt;
+};
+const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
+
+class Pane {
+  constructor(demo, el) {
+    this.demo = demo;
+    this.el = el;
+    this.side = el.dataset.pane;
+    this.q = (role) => el.querySelector(`[data-role="${role}"]`);
+    this.out = this.q("output");
+    this.status = this.q("status");
+    this.progressEl = this.q("progress");
+    this.note = this.q("note");
+    this.verdict = this.q("verdict");
+    this.select = this.q("variant");
+    this.model = null;
+    this.unsub = null;
+    this.reqId = null;
+    this.last = null;
+    this.select.addEventListener("change", () => this.attach(this.select.value));
+  }
+
+  setState(state, text) {
+    this.el.dataset.state = state;
+    if (text != null) this.status.textContent = text;
+    this.demo.refreshButtons();
+  }
+
+  title(variant = this.el.dataset.variant) {
+    return this.demo.manifest?.variants?.[variant]?.title || variant;
+  }
+
+  async attach(variant) {
+    this.cancel();
+    this.unsub?.();
+    this.unsub = null;
+    this.el.dataset.variant = variant;
+    this.select.value = variant;
+    this.q("description").textContent = this.demo.manifest?.variants?.[variant]?.description || "";
+    this.clearAnswer();
+    this.setState("loading", `${this.title()}: loading…`);
+    let h;
+    try {
+      if (!this.demo.manifest) throw new Error(this.demo.manifestError || "models/manifest.json is missing");
+      if (typeof Worker === "undefined") throw new Error("This browser has no Web Workers, so the model cannot run here.");
+      if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
+      h = getModel(variant, this.demo.manifest);
+    } catch (e) {
+      this.showError(e.message || String(e));
+      return;
+    }
+    this.model = h;
+    this.unsub = h.subscribe((m) => this.onModel(m));
+  }
+
+  onModel(m) {
+    if (m !== this.model) return;
+    if (m.state === "error") {
+      this.showError(m.error);
+      return;
+    }
+    this.renderProgress(m);
+    if (m.state === "ready" && this.el.dataset.state === "loading") {
+      const how = m.info.cached ? "from this device's cache" : "downloaded";
+      this.setState("ready", `${this.title()}: ready (${how}, ${(m.info.loadMs / 1000).toFixed(1)} s)`);
+    } else if (m.state === "loading") {
+      this.setState("loading", `${this.title()}: downloading…`);
+    }
+  }
+
+  renderProgress(m) {
+    this.progressEl.replaceChildren();
+    if (m.state === "ready") return;
+    for (const [file, p] of m.progress) {
+      const row = document.createElement("div");
+      row.className = "emd-progress__row";
+      const label = document.createElement("span");
+      label.textContent = p.cached ? `${file}: from cache` : `${file}: ${fmtBytes(p.loaded)}${p.total ? ` / ${fmtBytes(p.total)}` : ""}`;
+      const bar = document.createElement("progress");
+      bar.max = p.total || 1;
+      bar.value = Math.min(p.loaded, p.total || 1);
+      bar.setAttribute("aria-label", `Download of ${file}`);
+      row.append(label, bar);
+      this.progressEl.append(row);
+    }
+  }
+
+  showError(message) {
+    this.reqId = null;
+    this.progressEl.replaceChildren();
+    this.out.setAttribute("aria-busy", "false");
+    this.setState("error", `${this.title()}: ${message}`);
+    this.status.classList.add("emd-status--error");
+    this.demo.openSamples();
+  }
+
+  clearAnswer() {
+    this.out.textContent = "";
+    this.note.textContent = "";
+    this.verdict.replaceChildren();
+    this.verdict.dataset.verdict = "";
+    this.status.classList.remove("emd-status--error");
+  }
+
+  canGenerate() {
+    return this.model && this.model.state !== "error" && ["ready", "done", "loading"].includes(this.el.dataset.state);
+  }
+
+  generate(params) {
+    if (!this.canGenerate()) return false;
+    this.clearAnswer();
+    this.last = { ...params, text: "" };
+    this.out.setAttribute("aria-busy", "true");
+    this.setState("generating", `${this.title()}: ${this.model.state === "ready" ? "thinking…" : "waiting for the model…"}`);
+    this.reqId = this.model.generate(params, {
+      onStart: (msg) => {
+        if (msg.truncated) {
+          const t = msg.truncated;
+          this.note.textContent = `Your question was too long for this model's ${this.model.info?.context ?? ""}-token window: ` +
+            `it was cut from ${t.originalTokens} to ${t.promptTokens} prompt tokens` +
+            (t.droppedExamples ? `, and ${t.droppedExamples} example exchange(s) were left out` : "") + ".";
+        }
+      },
+      onToken: (msg) => {
+        if (msg.text) this.out.append(document.createTextNode(msg.text)); // text, never HTML
+        this.setState("generating", `${this.title()}: generating · ${msg.n} tokens${msg.tps ? ` · ${msg.tps.toFixed(1)} tokens/s` : ""}`);
+      },
+      onDone: (msg) => this.finish(msg),
+      onError: (message) => this.showError(message),
+    });
+    return true;
+  }
+
+  finish(msg) {
+    this.reqId = null;
+    this.out.setAttribute("aria-busy", "false");
+    if (this.out.textContent !== msg.text) this.out.textContent = msg.text;
+    this.last = { ...this.last, ...msg };
+    const why = { eos: "finished", length: "reached max tokens", stop: "stopped" }[msg.reason] || msg.reason;
+    const rate = msg.tps ? ` · ${msg.tps.toFixed(1)} tokens/s` : "";
+    this.setState("done", `${this.title()}: ${why} · ${msg.ids.length} tokens${rate}`);
+    this.el.dataset.seed = String(msg.seed);
+    this.el.dataset.ids = msg.ids.join(",");
+    const extra = `seed ${msg.seed} · temperature ${this.last.temperature} · top-p ${this.last.topP}`;
+    this.note.textContent = this.note.textContent ? `${this.note.textContent} ${extra}` : extra;
+    if (!msg.text.trim()) this.out.textContent = "";
+    this.showVerdict(this.last.question, msg.text);
+  }
+
+  showVerdict(question, answer) {
+    let v = null;
+    try {
+      v = this.demo.judge?.(question, answer) ?? null;
+    } catch (e) {
+      console.warn("judge failed", e);
+    }
+    if (!v) {
+      this.verdict.dataset.verdict = "unavailable";
+      return;
+    }
+    this.verdict.dataset.verdict = v.label;
+    const items = [];
+    for (const [k, val] of Object.entries(v.badges)) {
+      const b = document.createElement("span");
+      b.className = `emd-badge emd-badge--${String(val).toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+      b.textContent = `${k}: ${val}`;
+      items.push(b);
+    }
+    const lead = document.createElement("span");
+    lead.className = "emd-verdict__lead";
+    lead.textContent = "Judge: ";
+    this.verdict.replaceChildren(lead, ...items);
+  }
+
+  cancel() {
+    if (this.reqId != null && this.model) this.model.stop(this.reqId);
+  }
+
+  destroy() {
+    this.cancel();
+    this.unsub?.();
+  }
+}
+
+class Demo {
+  constructor(root) {
+    this.root = root;
+    this.q = (role) => root.querySelector(`[data-role="${role}"]`);
+    this.form = this.q("form");
+    this.prompt = this.q("prompt");
+    this.data = JSON.parse(this.q("data")?.textContent || "{}");
+    this.panes = [...root.querySelectorAll("[data-pane]")].map((el) => new Pane(this, el));
+    this.manifest = null;
+    this.questionId = null;
+  }
+
+  async mount() {
+    this.q("nojs")?.setAttribute("hidden", "");
+    this.form.hidden = false;
+    this.q("panes").hidden = false;
+    const samples = this.q("samples");
+    if (samples) samples.open = false;
+    this.form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.run();
+    });
+    this.prompt.addEventListener("input", () => {
+      this.questionId = null;
+      this.refreshButtons();
+    });
+    this.prompt.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        this.run();
+      }
+    });
+    for (const chip of this.root.querySelectorAll('[data-role="preset"]')) {
+      chip.addEventListener("click", () => {
+        this.prompt.value = chip.dataset.text;
+        this.questionId = chip.dataset.questionId;
+        this.refreshButtons();
+        this.run();
+      });
+    }
+    this.q("stop").addEventListener("click", () => this.panes.forEach((p) => p.cancel()));
+    this.q("again").addEventListener("click", () => {
+      this.q("seed").value = String(randomSeed());
+      this.run();
+    });
+    this.judge = createJudge(this.data.judge);
+    if (this.root.dataset.modelsPublished === "no") {
+      this.manifestError = "the models are not published yet";
+    } else {
+      try {
+        this.manifest = await getManifest();
+      } catch (e) {
+        this.manifestError = `the models could not be loaded (${e.message || e})`;
+      }
+    }
+    await Promise.all(this.panes.map((p) => p.attach(p.el.dataset.variant)));
+    this.refreshButtons();
+  }
+
+  params() {
+    const num = (role, lo, hi, dflt) => clampNum(this.q(role).value, lo, hi, dflt);
+    const ctxKey = this.q("context").value;
+    const context = ctxKey === "none" ? [] : (this.data.contexts?.[ctxKey] || []);
+    return {
+      question: this.prompt.value.trim(),
+      context,
+      temperature: num("temperature", 0, 5, 1),
+      topP: num("top-p", 0.000001, 1, 1),
+      maxNewTokens: Math.round(num("max-new-tokens", 1, 4096, 80)),
+      seed: Math.round(num("seed", 0, 2 ** 32 - 1, 1)),
+    };
+  }
+
+  run() {
+    const params = this.params();
+    if (!params.question) {
+      this.prompt.focus();
+      this.prompt.setAttribute("aria-invalid", "true");
+      return;
+    }
+    this.prompt.removeAttribute("aria-invalid");
+    for (const p of this.panes) p.generate(params);
+  }
+
+  refreshButtons() {
+    const busy = this.panes.some((p) => p.el.dataset.state === "generating");
+    const any = this.panes.some((p) => p.canGenerate());
+    this.q("generate").disabled = busy || !any || !this.prompt.value.trim();
+    this.q("stop").disabled = !busy;
+    this.q("again").disabled = busy || !any || !this.prompt.value.trim();
+  }
+
+  openSamples() {
+    const s = this.q("samples");
+    if (s) s.open = true;
+  }
+
+  destroy() {
+    this.panes.forEach((p) => p.destroy());
+  }
+}
+
+// ------------------------------------------------------------------------------------ mounting
+const mounted = new Set();
+
+function mountAll() {
+  for (const d of [...mounted]) {
+    if (!d.root.isConnected) {
+      d.destroy();
+      mounted.delete(d);
+    }
+  }
+  for (const root of document.querySelectorAll("[data-demo]")) {
+    if (root.dataset.mounted) continue;
+    root.dataset.mounted = "yes";
+    const d = new Demo(root);
+    mounted.add(d);
+    d.mount().catch((e) => console.warn("demo mount failed", e));
+  }
+}
+
+if (window.document$?.subscribe) window.document$.subscribe(mountAll); // Material (instant navigation)
+else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
+else mountAll();
