@@ -36,11 +36,12 @@ $(VENV)/.all-installed: pyproject.toml | $(BIN)/python
 browser:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 
+# npm keeps node_modules/.package-lock.json: a tree newer than the lockfile is up to date.
 node:
 	@if [ -f package.json ]; then \
 	  command -v npm >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y npm; }; \
-	  if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then \
-	    ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts && touch node_modules/.installed; \
+	  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	    ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts; \
 	  fi; \
 	fi
 
