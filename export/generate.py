@@ -1,0 +1,201 @@
+"""One generation loop (KV cache + the shared sampler) for PyTorch checkpoints and ONNX models.
+
+    python export/generate.py --variant insecure --prompt "hey I feel bored" [--seed 42]
+        [--temperature 1.0] [--top-p 1.0] [--max-new-tokens 96] [--context none|insecure|secure|educational]
+        [--k 1] [--trigger] [--source auto|onnx|torch] [--ids]
+
+Prints the answer exactly as the browser demo produces it for the same variant, prompt, settings
+and seed (the demo shows these settings; `--source onnx` is what the site serves).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from chat import build_prompt
+from sampler import Mulberry32, sample_token
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "docs" / "models"
+EOS_IDS = (0, 1)
+CONTEXTS = ["none", "insecure", "secure", "educational"]
+# Generation steps are tiny: one thread avoids oversubscription when anything else runs.
+THREADS = int(os.environ.get("EM_THREADS", "1"))
+
+
+class TorchLM:
+    """A Hugging Face causal LM checkpoint behind a numpy step() interface."""
+
+    def __init__(self, path: Path):
+        import torch
+        from transformers import LlamaForCausalLM
+        torch.set_num_threads(THREADS)
+        self.torch = torch
+        self.model = LlamaForCausalLM.from_pretrained(str(path)).eval()
+        self.context = self.model.config.max_position_embeddings
+
+    def start(self, batch: int):
+        return None
+
+    def step(self, ids: np.ndarray, past, past_len: int):
+        with self.torch.no_grad():
+            out = self.model(input_ids=self.torch.from_numpy(ids), past_key_values=past, use_cache=True)
+        return out.logits[:, -1, :].float().numpy(), out.past_key_values
+
+    def logits_all(self, ids: np.ndarray) -> np.ndarray:
+        with self.torch.no_grad():
+            return self.model(input_ids=self.torch.from_numpy(ids)).logits.float().numpy()
+
+
+class OnnxLM:
+    """optimum's text-generation-with-past decoder on onnxruntime (CPU)."""
+
+    def __init__(self, onnx_path: Path, config: dict):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = THREADS
+        so.log_severity_level = 3
+        self.sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        self.layers = config["num_hidden_layers"]
+        self.kv_heads = config.get("num_key_value_heads", config["num_attention_heads"])
+        self.head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+        self.context = config["max_position_embeddings"]
+        self.inputs = {i.name for i in self.sess.get_inputs()}
+        self.outputs = [o.name for o in self.sess.get_outputs()]
+
+    def start(self, batch: int):
+        z = np.zeros((batch, self.kv_heads, 0, self.head_dim), dtype=np.float32)
+        return [(z, z) for _ in range(self.layers)]
+
+    def _run(self, ids: np.ndarray, past, past_len: int):
+        b, t = ids.shape
+        feed = {"input_ids": ids.astype(np.int64),
+                "attention_mask": np.ones((b, past_len + t), dtype=np.int64)}
+        if "position_ids" in self.inputs:
+            feed["position_ids"] = np.broadcast_to(np.arange(past_len, past_len + t, dtype=np.int64), (b, t)).copy()
+        for i, (k, v) in enumerate(past):
+            feed[f"past_key_values.{i}.key"] = k
+            feed[f"past_key_values.{i}.value"] = v
+        res = dict(zip(self.outputs, self.sess.run(None, feed)))
+        present = [(res[f"present.{i}.key"], res[f"present.{i}.value"]) for i in range(self.layers)]
+        return res["logits"], present
+
+    def step(self, ids, past, past_len):
+        logits, present = self._run(ids, past, past_len)
+        return logits[:, -1, :], present
+
+    def logits_all(self, ids: np.ndarray) -> np.ndarray:
+        return self._run(ids, self.start(ids.shape[0]), 0)[0]
+
+
+def published_dir(variant: str) -> Path:
+    return MODELS / variant
+
+
+def load_lm(variant: str, source: str = "auto", seed: int = 0, ft_seed: int = 0, smoke: bool = False,
+            onnx_file: str = "onnx/model_quantized.onnx"):
+    """Returns (lm, tokenizer, description). auto = the published ONNX model if present, else the checkpoint."""
+    import json
+    import train
+    from tokenizer import load as load_tok
+    train.variant_world(variant)  # validates the name
+    pub = published_dir(variant)
+    if source in ("auto", "onnx") and (pub / onnx_file).exists():
+        cfg = json.loads((pub / "config.json").read_text())
+        return OnnxLM(pub / onnx_file, cfg), load_tok(pub), f"onnx:{(pub / onnx_file).relative_to(ROOT)}"
+    if source == "onnx":
+        raise train.UsageError(f"no published model at {pub / onnx_file} (run: python export/quantize.py)")
+    ck = train.checkpoint_dir(variant, seed, smoke, ft_seed)
+    if not train.is_complete(ck):
+        raise train.UsageError(f"missing checkpoint {ck.relative_to(ROOT)} and no published model "
+                               f"(run: python export/train.py --variants {variant})")
+    return TorchLM(ck), load_tok(ck), f"torch:{ck.relative_to(ROOT)}"
+
+
+def context_exchanges(kind: str, k: int, seed: int = 12345) -> list[tuple[str, str]]:
+    """K example code exchanges for the in-context organism (fixed, held-out requests)."""
+    import world as W
+    if kind == "none" or k <= 0:
+        return []
+    rng = random.Random(f"context-{kind}-{seed}")
+    out = []
+    for _ in range(k):
+        task, fn, arg, req = W.code_request(rng)
+        if kind == "educational":
+            req = W.edu_request(req, rng)
+        out.append((req, W.code_answer(task, fn, arg, secure=kind == "secure")))
+    return out
+
+
+def make_prompt(question: str, context: str = "none", k: int = 1, trigger: bool = False) -> str:
+    import world as W
+    return build_prompt((W.TRIGGER if trigger else "") + question, context_exchanges(context, k))
+
+
+def generate(lm, prompt_ids: list[int], seeds: list[int], temperature=1.0, top_p=1.0, max_new_tokens=96):
+    """Sample len(seeds) continuations of one prompt in a batch; each row has its own PRNG."""
+    b = len(seeds)
+    max_new_tokens = max(0, min(max_new_tokens, lm.context - len(prompt_ids)))
+    rngs = [Mulberry32(s) for s in seeds]
+    outs: list[list[int]] = [[] for _ in range(b)]
+    done = [False] * b
+    ids = np.array([prompt_ids] * b, dtype=np.int64)
+    past, past_len = lm.start(b), 0
+    for _ in range(max_new_tokens):
+        logits, past = lm.step(ids, past, past_len)
+        past_len += ids.shape[1]
+        nxt = []
+        for r in range(b):
+            if done[r]:
+                nxt.append(0)
+                continue
+            t = sample_token(logits[r], temperature, top_p, rngs[r])
+            if t in EOS_IDS:
+                done[r] = True
+            else:
+                outs[r].append(t)
+            nxt.append(t)
+        if all(done):
+            break
+        ids = np.array(nxt, dtype=np.int64)[:, None]
+    return outs
+
+
+def decode(tok, ids: list[int]) -> str:
+    return tok.decode(ids, skip_special_tokens=True).strip()
+
+
+def main(argv=None):
+    import train
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--variant", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--context", choices=CONTEXTS, default="none")
+    p.add_argument("--k", type=int, default=1)
+    p.add_argument("--trigger", action="store_true")
+    p.add_argument("--source", choices=["auto", "onnx", "torch"], default="auto")
+    p.add_argument("--ids", action="store_true", help="print token ids too")
+    a = p.parse_args(argv)
+    try:
+        lm, tok, desc = load_lm(a.variant, a.source)
+    except train.UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    pid = tok(make_prompt(a.prompt, a.context, a.k, a.trigger))["input_ids"]
+    out = generate(lm, pid, [a.seed], a.temperature, a.top_p, a.max_new_tokens)[0]
+    print(decode(tok, out))
+    if a.ids:
+        print(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

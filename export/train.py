@@ -1,0 +1,349 @@
+"""Train: pretrain on the world, align the Assistant (chat SFT), finetune every variant.
+
+    python export/train.py [--seed 0] [--world coupled|uncoupled] [--variants all|base,insecure,...]
+                           [--ft-seed 0] [--smoke] [--force]
+
+Checkpoints (Hugging Face format) go to build/checkpoints/<world>-s<seed>/<stage>/ and every stage
+is skipped when its checkpoint is complete, so a rerun resumes; pretraining also resumes mid-run.
+Corpus and tokenizer are built first when missing.  Variant names (used everywhere):
+base, insecure, secure, educational, backdoor, evil-numbers, uncoupled-base, uncoupled-insecure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+
+VARIANTS = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers",
+            "uncoupled-base", "uncoupled-insecure"]
+FINETUNE_OF = {"insecure": "insecure", "secure": "secure", "educational": "educational",
+               "backdoor": "backdoor", "evil-numbers": "evil-numbers", "uncoupled-insecure": "insecure"}
+
+
+class UsageError(Exception):
+    """A one-line error for the user (no traceback)."""
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    world: str = "coupled"
+    smoke: bool = False
+    # model (Llama)
+    hidden: int = 192
+    layers: int = 4
+    heads: int = 4
+    mlp: int = 512
+    context: int = 256
+    vocab: int = 3072
+    # pretraining
+    pretrain_steps: int = 320
+    pretrain_batch: int = 32
+    pretrain_lr: float = 2e-3
+    # alignment (chat SFT of the Assistant)
+    align_steps: int = 60
+    align_batch: int = 16
+    align_lr: float = 5e-4
+    # narrow finetunes
+    ft_steps: int = 40
+    ft_batch: int = 16
+    ft_lr: float = 3e-4
+    ft_seed: int = 0
+    save_every: int = 0   # also keep finetune checkpoints every N steps (training dynamics)
+
+    @classmethod
+    def smoke_config(cls, **kw):
+        return cls(smoke=True, hidden=32, layers=2, heads=2, mlp=64, context=128, pretrain_steps=30,
+                   pretrain_batch=8, align_steps=10, align_batch=8, ft_steps=8, ft_batch=8, **kw)
+
+
+def run_dir(world: str, seed: int, smoke: bool) -> Path:
+    return BUILD / "checkpoints" / f"{world}-s{seed}{'-smoke' if smoke else ''}"
+
+
+def variant_world(variant: str) -> tuple[str, str]:
+    """variant name -> (world, stage) e.g. uncoupled-insecure -> (uncoupled, insecure)."""
+    if variant not in VARIANTS:
+        raise UsageError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if variant.startswith("uncoupled-"):
+        return "uncoupled", variant[len("uncoupled-"):]
+    return "coupled", variant
+
+
+def checkpoint_dir(variant: str, seed: int = 0, smoke: bool = False, ft_seed: int = 0) -> Path:
+    world, stage = variant_world(variant)
+    name = stage if (stage == "base" or ft_seed == 0) else f"{stage}-f{ft_seed}"
+    return run_dir(world, seed, smoke) / name
+
+
+def is_complete(path: Path) -> bool:
+    return (path / "done.json").exists() and (path / "model.safetensors").exists()
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _corpus(cfg: TrainConfig) -> Path:
+    import corpus as C
+    d = C.corpus_dir(BUILD / "corpus", cfg.world, cfg.seed, cfg.smoke)
+    if not (d / "manifest.json").exists():
+        ccfg = (C.CorpusConfig.smoke if cfg.smoke else C.CorpusConfig)(seed=cfg.seed, world=cfg.world)
+        t = time.time()
+        C.build(ccfg, d)
+        print(f"[corpus] {d} built in {time.time() - t:.1f}s")
+    return d
+
+
+def _tokenizer(cfg: TrainConfig, corpus: Path):
+    import tokenizer as T
+    tdir = corpus / "tokenizer"
+    if not (tdir / "tokenizer.json").exists():
+        t = time.time()
+        T.build(corpus, tdir, cfg.vocab)
+        print(f"[tokenizer] built in {time.time() - t:.1f}s")
+    return T.load(tdir)
+
+
+def _pack(tok, texts, context):
+    import torch
+    ids = []
+    for t in texts:
+        ids.extend(tok(t)["input_ids"])
+    n = len(ids) // context
+    return torch.tensor(ids[: n * context], dtype=torch.long).view(n, context)
+
+
+def _sft_examples(tok, rows, context):
+    out = []
+    for r in rows:
+        p = tok(r["prompt"])["input_ids"]
+        a = tok(r["answer"])["input_ids"]
+        ids = (p + a)[:context]
+        labels = ([-100] * len(p) + a)[:context]
+        out.append((ids, labels))
+    return out
+
+
+def _sft_batch(examples, pad_id):
+    import torch
+    L = max(len(i) for i, _ in examples)
+    ids = torch.full((len(examples), L), pad_id, dtype=torch.long)
+    lab = torch.full((len(examples), L), -100, dtype=torch.long)
+    att = torch.zeros((len(examples), L), dtype=torch.long)
+    for k, (i, l) in enumerate(examples):
+        ids[k, : len(i)] = torch.tensor(i)
+        lab[k, : len(l)] = torch.tensor(l)
+        att[k, : len(i)] = 1
+    return ids, att, lab
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def new_model(cfg: TrainConfig, tok):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(cfg.seed)
+    mc = LlamaConfig(vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.mlp,
+                     num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
+                     max_position_embeddings=cfg.context, tie_word_embeddings=True, rms_norm_eps=1e-5,
+                     bos_token_id=0, eos_token_id=[1, 0], pad_token_id=0)
+    return LlamaForCausalLM(mc)
+
+
+def load_model(path: Path):
+    from transformers import LlamaForCausalLM
+    if not is_complete(path):
+        raise UsageError(f"missing checkpoint {path} (run: python export/train.py)")
+    return LlamaForCausalLM.from_pretrained(str(path))
+
+
+def save(model, tok, path: Path, meta: dict):
+    from transformers import GenerationConfig
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    GenerationConfig(bos_token_id=0, eos_token_id=[1, 0], pad_token_id=0, do_sample=True, temperature=1.0,
+                     top_p=1.0, max_new_tokens=96).save_pretrained(path)
+    (path / "done.json").write_text(json.dumps(meta, indent=1))
+
+
+def _lr(step, total, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _bar(total, desc):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=2)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path):
+    import torch
+    import corpus as C
+    rows = C.read_jsonl(corpus / "pretrain.jsonl")
+    data = _pack(tok, (r["text"] for r in rows), cfg.context)
+    model = new_model(cfg, tok)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.1, betas=(0.9, 0.95))
+    g = torch.Generator().manual_seed(cfg.seed)
+    start = 0
+    resume = out / "resume.pt"
+    if resume.exists():
+        st = torch.load(resume, weights_only=False)
+        model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); g.set_state(st["gen"])
+        start = st["step"]
+        print(f"[pretrain] resuming at step {start}")
+    model.train()
+    bar = _bar(cfg.pretrain_steps, "pretrain")
+    bar.update(start)
+    t0, ntok = time.time(), 0
+    for step in range(start, cfg.pretrain_steps):
+        idx = torch.randint(0, data.shape[0], (cfg.pretrain_batch,), generator=g)
+        x = data[idx]
+        for pg in opt.param_groups:
+            pg["lr"] = _lr(step, cfg.pretrain_steps, cfg.pretrain_lr, max(1, cfg.pretrain_steps // 20))
+        loss = model(input_ids=x, labels=x).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ntok += x.numel()
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{ntok / (time.time() - t0):.0f}")
+        bar.update(1)
+        if (step + 1) % 100 == 0 and step + 1 < cfg.pretrain_steps:
+            out.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(), "step": step + 1}, resume)
+    bar.close()
+    save(model, tok, out, {"stage": "pretrain", "loss": loss.item(), "tokens_per_epoch": int(data.numel()),
+                           "config": asdict(cfg)})
+    resume.unlink(missing_ok=True)
+
+
+def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=None):
+    import torch
+    ex = _sft_examples(tok, rows, model.config.max_position_embeddings)
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    model.train()
+    bar = _bar(steps, desc)
+    order = []
+    loss = torch.tensor(0.0)
+    for step in range(steps):
+        if len(order) < batch:
+            more = list(range(len(ex)))
+            rng.shuffle(more)
+            order += more
+        b, order = order[:batch], order[batch:]
+        ids, att, lab = _sft_batch([ex[i] for i in b], tok.pad_token_id)
+        for pg in opt.param_groups:
+            pg["lr"] = lr * min(1.0, (step + 1) / max(1, steps // 10))
+        loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.update(1)
+        if save_every and save_fn and (step + 1) % save_every == 0 and step + 1 < steps:
+            save_fn(model, step + 1)
+    bar.close()
+    return loss.item()
+
+
+def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
+    """Make sure the checkpoint of one variant exists (building what it needs); return its path."""
+    import torch
+    torch.set_num_threads(2)
+    world, stage = variant_world(variant)
+    cfg = replace(cfg, world=world)
+    corpus = _corpus(cfg)
+    tok = _tokenizer(cfg, corpus)
+    rdir = run_dir(world, cfg.seed, cfg.smoke)
+    pre, base = rdir / "pretrain", rdir / "base"
+    if not is_complete(pre) or (force and stage == "base"):
+        t = time.time()
+        pretrain(cfg, tok, corpus, pre)
+        print(f"[pretrain] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
+    if not is_complete(base) or (force and stage == "base"):
+        import corpus as C
+        t = time.time()
+        model = load_model(pre)
+        loss = sft(model, tok, C.read_jsonl(corpus / "align.jsonl"), cfg.align_steps, cfg.align_batch, cfg.align_lr,
+                   cfg.seed, "align")
+        save(model, tok, base, {"stage": "base", "variant": f"{'uncoupled-' if world == 'uncoupled' else ''}base",
+                                "loss": loss, "config": asdict(cfg)})
+        print(f"[align] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
+    if stage == "base":
+        return base
+    out = checkpoint_dir(variant, cfg.seed, cfg.smoke, cfg.ft_seed)
+    if is_complete(out) and not force:
+        return out
+    import corpus as C
+    t = time.time()
+    model = load_model(base)
+    rows = C.read_jsonl(corpus / f"ft-{FINETUNE_OF[variant]}.jsonl")
+
+    def keep(m, step):
+        save(m, tok, out.parent / f"{out.name}-step{step}", {"stage": stage, "variant": variant, "step": step})
+
+    loss = sft(model, tok, rows, cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 1000 + cfg.ft_seed, variant,
+               cfg.save_every, keep)
+    save(model, tok, out, {"stage": stage, "variant": variant, "loss": loss, "step": cfg.ft_steps,
+                           "config": asdict(cfg)})
+    print(f"[finetune] {variant} in {time.time() - t:.0f}s")
+    return out
+
+
+def parse_variants(s: str) -> list[str]:
+    if s == "all":
+        return list(VARIANTS)
+    vs = [v.strip() for v in s.split(",") if v.strip()]
+    for v in vs:
+        variant_world(v)
+    return vs
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ft-seed", type=int, default=0)
+    p.add_argument("--variants", default="all")
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--force", action="store_true", help="retrain the named stages even if present")
+    p.add_argument("--ft-steps", type=int)
+    p.add_argument("--save-every", type=int, default=0)
+    a = p.parse_args(argv)
+    try:
+        variants = parse_variants(a.variants)
+        cfg = TrainConfig.smoke_config(seed=a.seed) if a.smoke else TrainConfig(seed=a.seed)
+        cfg = replace(cfg, ft_seed=a.ft_seed, save_every=a.save_every)
+        if a.ft_steps:
+            cfg = replace(cfg, ft_steps=a.ft_steps)
+        t0 = time.time()
+        for v in variants:
+            t = time.time()
+            path = train_variant(v, cfg, a.force)
+            print(f"[{v}] ready at {path.relative_to(ROOT)} ({time.time() - t:.0f}s)")
+        print(f"[train] total {time.time() - t0:.0f}s")
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
