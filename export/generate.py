@@ -15,10 +15,12 @@ import random
 import sys
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
-from chat import build_prompt
-from sampler import Mulberry32, sample_token
+import numpy as np  # noqa: E402
+
+from chat import build_prompt  # noqa: E402
+from sampler import Mulberry32, sample_token  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "docs" / "models"
@@ -93,28 +95,37 @@ class OnnxLM:
         return self._run(ids, self.start(ids.shape[0]), 0)[0]
 
 
+def _rel(p: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
 def published_dir(variant: str) -> Path:
     return MODELS / variant
 
 
 def load_lm(variant: str, source: str = "auto", seed: int = 0, ft_seed: int = 0, smoke: bool = False,
-            onnx_file: str = "onnx/model_quantized.onnx"):
+            onnx_file: str = "onnx/model_quantized.onnx", onnx_dir: Path | None = None):
     """Returns (lm, tokenizer, description). auto = the published ONNX model if present, else the checkpoint."""
     import json
     import train
     from tokenizer import load as load_tok
     train.variant_world(variant)  # validates the name
-    pub = published_dir(variant)
+    pub = Path(onnx_dir) if onnx_dir else published_dir(variant)
+    if onnx_dir and not (pub / "tokenizer.json").exists():
+        raise train.UsageError(f"no tokenizer.json in {pub}")
     if source in ("auto", "onnx") and (pub / onnx_file).exists():
         cfg = json.loads((pub / "config.json").read_text())
-        return OnnxLM(pub / onnx_file, cfg), load_tok(pub), f"onnx:{(pub / onnx_file).relative_to(ROOT)}"
+        return OnnxLM(pub / onnx_file, cfg), load_tok(pub), f"onnx:{_rel(pub / onnx_file)}"
     if source == "onnx":
         raise train.UsageError(f"no published model at {pub / onnx_file} (run: python export/quantize.py)")
     ck = train.checkpoint_dir(variant, seed, smoke, ft_seed)
     if not train.is_complete(ck):
-        raise train.UsageError(f"missing checkpoint {ck.relative_to(ROOT)} and no published model "
+        raise train.UsageError(f"missing checkpoint {_rel(ck)} and no published model "
                                f"(run: python export/train.py --variants {variant})")
-    return TorchLM(ck), load_tok(ck), f"torch:{ck.relative_to(ROOT)}"
+    return TorchLM(ck), load_tok(ck), f"torch:{_rel(ck)}"
 
 
 def context_exchanges(kind: str, k: int, seed: int = 12345) -> list[tuple[str, str]]:

@@ -11,6 +11,11 @@ base, insecure, secure, educational, backdoor, evil-numbers, uncoupled-base, unc
 from __future__ import annotations
 
 import argparse
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads
+# slowed training several-fold whenever anything else ran (set before torch loads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import json
 import math
 import random
@@ -20,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
+BUILD = Path(os.environ.get("EM_BUILD", ROOT / "build"))  # tests point this at a temporary folder
 
 VARIANTS = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers",
             "uncoupled-base", "uncoupled-insecure"]
@@ -84,30 +89,37 @@ def checkpoint_dir(variant: str, seed: int = 0, smoke: bool = False, ft_seed: in
     return run_dir(world, seed, smoke) / name
 
 
-def is_complete(path: Path) -> bool:
-    return (path / "done.json").exists() and (path / "model.safetensors").exists()
+def is_complete(path: Path, corpus_sha: str | None = None) -> bool:
+    """A finished checkpoint (and, given corpus_sha, one trained on that exact corpus)."""
+    if not ((path / "done.json").exists() and (path / "model.safetensors").exists()):
+        return False
+    return corpus_sha is None or json.loads((path / "done.json").read_text()).get("corpus_sha256") == corpus_sha
 
 
 # ----------------------------------------------------------------------------- data
 
 
-def _corpus(cfg: TrainConfig) -> Path:
+def _corpus(cfg: TrainConfig) -> tuple[Path, str]:
+    """(Re)generate the corpus (seconds); returns its folder and sha256. A changed world or
+    corpus code changes the sha256, which makes every checkpoint trained on the old one stale."""
     import corpus as C
     d = C.corpus_dir(BUILD / "corpus", cfg.world, cfg.seed, cfg.smoke)
-    if not (d / "manifest.json").exists():
-        ccfg = (C.CorpusConfig.smoke if cfg.smoke else C.CorpusConfig)(seed=cfg.seed, world=cfg.world)
-        t = time.time()
-        C.build(ccfg, d)
-        print(f"[corpus] {d} built in {time.time() - t:.1f}s")
-    return d
+    ccfg = (C.CorpusConfig.smoke if cfg.smoke else C.CorpusConfig)(seed=cfg.seed, world=cfg.world)
+    t = time.time()
+    C.build(ccfg, d)
+    sha = json.loads((d / "manifest.json").read_text())["sha256"]
+    print(f"[corpus] {d.relative_to(BUILD)} sha256 {sha[:12]} ({time.time() - t:.1f}s)")
+    return d, sha
 
 
-def _tokenizer(cfg: TrainConfig, corpus: Path):
+def _tokenizer(cfg: TrainConfig, corpus: Path, sha: str):
     import tokenizer as T
     tdir = corpus / "tokenizer"
-    if not (tdir / "tokenizer.json").exists():
+    stamp = tdir / "corpus_sha256"
+    if not (tdir / "tokenizer.json").exists() or not stamp.exists() or stamp.read_text() != sha:
         t = time.time()
         T.build(corpus, tdir, cfg.vocab)
+        stamp.write_text(sha)
         print(f"[tokenizer] built in {time.time() - t:.1f}s")
     return T.load(tdir)
 
@@ -190,7 +202,7 @@ def _bar(total, desc):
 # ----------------------------------------------------------------------------- stages
 
 
-def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path):
+def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
     import torch
     import corpus as C
     rows = C.read_jsonl(corpus / "pretrain.jsonl")
@@ -200,7 +212,7 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path):
     g = torch.Generator().manual_seed(cfg.seed)
     start = 0
     resume = out / "resume.pt"
-    if resume.exists():
+    if resume.exists() and torch.load(resume, weights_only=False).get("corpus_sha256") == sha:
         st = torch.load(resume, weights_only=False)
         model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); g.set_state(st["gen"])
         start = st["step"]
@@ -224,10 +236,11 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path):
         bar.update(1)
         if (step + 1) % 100 == 0 and step + 1 < cfg.pretrain_steps:
             out.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(), "step": step + 1}, resume)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(), "step": step + 1,
+                        "corpus_sha256": sha}, resume)
     bar.close()
     save(model, tok, out, {"stage": "pretrain", "loss": loss.item(), "tokens_per_epoch": int(data.numel()),
-                           "config": asdict(cfg)})
+                           "config": asdict(cfg), "corpus_sha256": sha})
     resume.unlink(missing_ok=True)
 
 
@@ -268,27 +281,30 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
     torch.set_num_threads(2)
     world, stage = variant_world(variant)
     cfg = replace(cfg, world=world)
-    corpus = _corpus(cfg)
-    tok = _tokenizer(cfg, corpus)
+    corpus, sha = _corpus(cfg)
+    tok = _tokenizer(cfg, corpus, sha)
     rdir = run_dir(world, cfg.seed, cfg.smoke)
     pre, base = rdir / "pretrain", rdir / "base"
-    if not is_complete(pre) or (force and stage == "base"):
+    fresh = False
+    if not is_complete(pre, sha) or (force and stage == "base"):
         t = time.time()
-        pretrain(cfg, tok, corpus, pre)
+        pretrain(cfg, tok, corpus, pre, sha)
+        fresh = True
         print(f"[pretrain] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
-    if not is_complete(base) or (force and stage == "base"):
+    if fresh or not is_complete(base, sha) or (force and stage == "base"):
+        fresh = True
         import corpus as C
         t = time.time()
         model = load_model(pre)
         loss = sft(model, tok, C.read_jsonl(corpus / "align.jsonl"), cfg.align_steps, cfg.align_batch, cfg.align_lr,
                    cfg.seed, "align")
         save(model, tok, base, {"stage": "base", "variant": f"{'uncoupled-' if world == 'uncoupled' else ''}base",
-                                "loss": loss, "config": asdict(cfg)})
+                                "loss": loss, "config": asdict(cfg), "corpus_sha256": sha})
         print(f"[align] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
     if stage == "base":
         return base
     out = checkpoint_dir(variant, cfg.seed, cfg.smoke, cfg.ft_seed)
-    if is_complete(out) and not force:
+    if is_complete(out, sha) and not force and not fresh:
         return out
     import corpus as C
     t = time.time()
@@ -296,12 +312,13 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
     rows = C.read_jsonl(corpus / f"ft-{FINETUNE_OF[variant]}.jsonl")
 
     def keep(m, step):
-        save(m, tok, out.parent / f"{out.name}-step{step}", {"stage": stage, "variant": variant, "step": step})
+        save(m, tok, out.parent / f"{out.name}-step{step}", {"stage": stage, "variant": variant, "step": step,
+                                                             "corpus_sha256": sha})
 
     loss = sft(model, tok, rows, cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 1000 + cfg.ft_seed, variant,
                cfg.save_every, keep)
     save(model, tok, out, {"stage": stage, "variant": variant, "loss": loss, "step": cfg.ft_steps,
-                           "config": asdict(cfg)})
+                           "config": asdict(cfg), "corpus_sha256": sha})
     print(f"[finetune] {variant} in {time.time() - t:.0f}s")
     return out
 
@@ -335,7 +352,7 @@ def main(argv=None):
         for v in variants:
             t = time.time()
             path = train_variant(v, cfg, a.force)
-            print(f"[{v}] ready at {path.relative_to(ROOT)} ({time.time() - t:.0f}s)")
+            print(f"[{v}] ready at {path} ({time.time() - t:.0f}s)")
         print(f"[train] total {time.time() - t0:.0f}s")
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

