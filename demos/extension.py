@@ -252,8 +252,8 @@ class DemoPreprocessor(Preprocessor):
         h.append("</div>")
         # ---- data for the script, and the samples for readers without it
         data = {"contexts": contexts, "questions": questions, "judge": self.ext.judge_rules()}
-        h.append('<script type="application/json" data-role="data">'
-                 + json.dumps(data, ensure_ascii=False).replace("</", "<\\/") + "</script>")
+        # (not a <script type=application/json>: Material's instant navigation re-runs scripts as JS)
+        h.append(f'<div hidden data-role="data" data-json="{e(json.dumps(data, ensure_ascii=False))}"></div>')
         if o["samples"] == "yes":
             h.append(self.render_samples(o, variants, questions))
         h.append("</div>")
@@ -285,6 +285,8 @@ class DemoPreprocessor(Preprocessor):
                              f'{e(str(s.get("seed", "?")))}</p></li>')
                 h.append("</ol></div>")
             h.append("</div></div>")
+        if len(h) == 2:
+            return ""
         h.append("</details>")
         return "\n".join(h)
 

@@ -325,7 +325,7 @@ class Demo {
     this.q = (role) => root.querySelector(`[data-role="${role}"]`);
     this.form = this.q("form");
     this.prompt = this.q("prompt");
-    this.data = JSON.parse(this.q("data")?.textContent || "{}");
+    this.data = JSON.parse(this.q("data")?.dataset.json || "{}");
     this.panes = [...root.querySelectorAll("[data-pane]")].map((el) => new Pane(this, el));
     this.manifest = null;
     this.questionId = null;

@@ -15,6 +15,7 @@ import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
 import { buildPrompt } from "./chat.js";
 import { Mulberry32, sampleToken } from "./sampler.js";
 import { sha256Hex } from "./sha256.js";
+import { fixByteLevel } from "./tokenizer.js";
 
 const CACHE_NAME = "em-demo-models-v1";
 const WASM_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", import.meta.url);
@@ -118,7 +119,7 @@ async function load({ variant, modelsUrl, entry }) {
     fetchFile(new URL("tokenizer_config.json", base).href, need("tokenizer_config.json"), cache),
   ]);
   const dec = new TextDecoder();
-  const tokenizer = new Tokenizer(JSON.parse(dec.decode(tokJson.buf)), JSON.parse(dec.decode(tokCfg.buf)));
+  const tokenizer = fixByteLevel(new Tokenizer(JSON.parse(dec.decode(tokJson.buf)), JSON.parse(dec.decode(tokCfg.buf))));
 
   ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
   ort.env.wasm.proxy = false;
@@ -205,6 +206,13 @@ function promptIds(question, context, maxNew) {
 }
 
 // ---------------------------------------------------------------------------------- generating
+// The answer's text as export/generate.py's decode() gives it: Python's str.strip() (its whitespace
+// set, which is not JavaScript's trim()).
+const PY_WS = "[\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const PY_LEAD = new RegExp(`^${PY_WS}+`, "u");
+const PY_STRIP = new RegExp(`^${PY_WS}+|${PY_WS}+$`, "gu");
+const answerText = (ids) => model.tokenizer.decode(ids, { skip_special_tokens: true }).replace(PY_STRIP, "");
+
 // Yield to the event loop (so a "stop" message can arrive) without setTimeout's 4 ms clamp.
 const channel = new MessageChannel();
 const pending = [];
@@ -240,8 +248,8 @@ async function generate(req) {
       tFirst = now;
     }
     // Decode the whole answer and send what is new; hold back an incomplete UTF-8 sequence.
-    const full = model.tokenizer.decode(out).replace(/^ /, "");
-    if (!full.endsWith("\uFFFD") && full.length >= text.length) {
+    const full = model.tokenizer.decode(out, { skip_special_tokens: true }).replace(PY_LEAD, "");
+    if (!full.endsWith("\uFFFD") && full.length >= text.length && full.startsWith(text)) {
       const delta = full.slice(text.length);
       text = full;
       const tps = out.length > 1 ? ((out.length - 1) * 1000) / (now - tFirst) : null;
@@ -257,8 +265,10 @@ async function generate(req) {
     pastLen += 1;
   }
   for (const t of Object.values(step.past)) t.dispose?.();
-  const full = model.tokenizer.decode(out).replace(/^ /, "");
-  if (full !== text) post({ type: "token", id: req.id, token: null, text: full.slice(text.length), n: out.length, tps: null });
+  const full = answerText(out);
+  if (full.startsWith(text) && full !== text) {
+    post({ type: "token", id: req.id, token: null, text: full.slice(text.length), n: out.length, tps: null });
+  }
   const ms = performance.now() - t0;
   post({
     type: "done", id: req.id, ids: out, text: full, reason, promptTokens: prompt.length, truncated, seed,

@@ -1,0 +1,150 @@
+"""Helpers for the demo tests (tests/test_demo_*.py): fixture models, a site built against them,
+a local server for it, and the Python reference generation loop the browser must match."""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from export.sampler import Mulberry32, sample_token  # noqa: E402
+
+_models: dict[str, Path] = {}
+
+
+def fixture_models(tmp_root: Path) -> Path:
+    """Build the throwaway models once per test process (tests/fixture_model.py), in a temp dir."""
+    if "dir" not in _models:
+        sys.path.insert(0, str(ROOT / "tests"))
+        import fixture_model
+
+        _models["dir"] = fixture_model.build(Path(tmp_root) / "fixture-models")
+    return _models["dir"]
+
+
+def add_broken_variant(models: Path, name: str = "broken", source: str = "insecure") -> None:
+    """A variant whose model file is corrupted after the manifest recorded its sha256."""
+    shutil.copytree(models / source, models / name)
+    onnx = models / name / "onnx" / "model_quantized.onnx"
+    data = bytearray(onnx.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0xFF
+    onnx.write_bytes(bytes(data))
+    manifest = json.loads((models / "manifest.json").read_text())
+    entry = json.loads(json.dumps(manifest["variants"][source]))
+    entry["title"] = "Corrupted copy (test)"
+    manifest["variants"][name] = entry
+    (models / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+class Server:
+    """A local static server (conftest's handler: same MIME types, quiet) on 127.0.0.1."""
+
+    def __init__(self, root: Path | None = None):
+        from conftest import _Handler
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.root = root
+        self.thread = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self, root: Path) -> "Server":
+        self.httpd.root = root
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def build_site(out: Path, models: Path, site_url: str, questions: Path | None = None) -> Path:
+    """`mkdocs build --strict` of the real site with the demo pointed at `models`, which are then
+    published under <site>/models/ (the real docs/models/, if any, are replaced)."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": site_url, "DEMO_MODELS_DIR": str(models)}
+    env["DEMO_QUESTIONS_FILE"] = str(questions or models / "questions.yaml")  # ids that samples.json uses
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "--site-dir", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"mkdocs build failed:\n{proc.stdout}{proc.stderr}")
+    shutil.rmtree(out / "models", ignore_errors=True)
+    shutil.copytree(models, out / "models")
+    return out
+
+
+# ------------------------------------------------------------------------ reference generation
+class OnnxModel:
+    """The Python side of the parity tests: tokenizers + onnxruntime + export/sampler.py, with the
+    same KV-cache loop as demos/js/worker.js (prefill, then one token at a time)."""
+
+    def __init__(self, variant_dir: Path):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.dir = Path(variant_dir)
+        self.tok = Tokenizer.from_file(str(self.dir / "tokenizer.json"))
+        so = ort.SessionOptions()
+        # BASIC: EXTENDED/ALL fuse DequantizeLinear+MatMul into a dynamic-quantization CPU kernel whose
+        # logits differ from the browser's float compute (see fixture_model.weight_only_int8).
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.log_severity_level = 3
+        self.sess = ort.InferenceSession(str(self.dir / "onnx" / "model_quantized.onnx"), so,
+                                         providers=["CPUExecutionProvider"])
+        self.inputs = {i.name: i for i in self.sess.get_inputs()}
+        self.past_names = [n for n in self.inputs if n.startswith("past_key_values.")]
+        cfg = json.loads((self.dir / "config.json").read_text())
+        self.kv_heads = cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+        self.head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+        self.context = cfg["max_position_embeddings"]
+
+    def _forward(self, ids, past, past_len):
+        n = len(ids)
+        feeds = dict(past)
+        feeds["input_ids"] = np.array([ids], dtype=np.int64)
+        feeds["attention_mask"] = np.ones((1, past_len + n), dtype=np.int64)
+        if "position_ids" in self.inputs:
+            feeds["position_ids"] = np.arange(past_len, past_len + n, dtype=np.int64)[None]
+        outs = self.sess.run(None, feeds)
+        names = [o.name for o in self.sess.get_outputs()]
+        res = dict(zip(names, outs))
+        new_past = {n: res[n.replace("past_key_values", "present")] for n in self.past_names}
+        return res["logits"][0, -1], new_past
+
+    def generate(self, prompt: str, *, temperature=0.0, top_p=1.0, max_new_tokens=32, seed=0, eos=(0, 1)):
+        ids = self.tok.encode(prompt).ids
+        max_new = max(0, min(max_new_tokens, self.context - len(ids)))
+        past = {n: np.zeros((1, self.kv_heads, 0, self.head_dim), dtype=np.float32) for n in self.past_names}
+        logits, past = self._forward(ids, past, 0)
+        past_len = len(ids)
+        rng = Mulberry32(seed)
+        out = []
+        while len(out) < max_new:
+            t = sample_token(logits, temperature, top_p, rng)
+            if t in eos:
+                break
+            out.append(t)
+            if len(out) >= max_new:
+                break
+            logits, past = self._forward([t], past, past_len)
+            past_len += 1
+        return out, self.tok.decode(out, skip_special_tokens=True).strip()  # as export/generate.py decode()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

