@@ -152,6 +152,9 @@ class Pane {
     this.select = this.q("variant");
     this.model = null;
     this.unsub = null;
+    this.pending = "";
+    this.pendingStatus = "";
+    this.frame = 0;
     this.reqId = null;
     this.last = null;
     this.select.addEventListener("change", () => this.attach(this.select.value));
@@ -223,6 +226,9 @@ class Pane {
   }
 
   showError(message) {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.pending = "";
     this.reqId = null;
     this.progressEl.replaceChildren();
     this.out.setAttribute("aria-busy", "false");
@@ -259,8 +265,10 @@ class Pane {
         }
       },
       onToken: (msg) => {
-        if (msg.text) this.out.append(document.createTextNode(msg.text)); // text, never HTML
-        this.setState("generating", `${this.title()}: generating · ${msg.n} tokens${msg.tps ? ` · ${msg.tps.toFixed(1)} tokens/s` : ""}`);
+        // Coalesce tokens into one DOM update per frame: hundreds of tokens/s must not load the page.
+        this.pending += msg.text || "";
+        this.pendingStatus = `${this.title()}: generating · ${msg.n} tokens${msg.tps ? ` · ${msg.tps.toFixed(1)} tokens/s` : ""}`;
+        if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
       },
       onDone: (msg) => this.finish(msg),
       onError: (message) => this.showError(message),
@@ -268,7 +276,17 @@ class Pane {
     return true;
   }
 
+  flush() {
+    this.frame = 0;
+    if (this.pending) this.out.append(document.createTextNode(this.pending)); // text, never HTML
+    this.pending = "";
+    if (this.pendingStatus && this.el.dataset.state === "generating") this.status.textContent = this.pendingStatus;
+    this.pendingStatus = "";
+  }
+
   finish(msg) {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.flush();
     this.reqId = null;
     this.out.setAttribute("aria-busy", "false");
     if (this.out.textContent !== msg.text) this.out.textContent = msg.text;
@@ -277,6 +295,7 @@ class Pane {
     const rate = msg.tps ? ` · ${msg.tps.toFixed(1)} tokens/s` : "";
     this.setState("done", `${this.title()}: ${why} · ${msg.ids.length} tokens${rate}`);
     this.el.dataset.seed = String(msg.seed);
+    if (msg.firstTokenMs != null) this.el.dataset.firstTokenMs = msg.firstTokenMs.toFixed(1); // in the worker
     this.el.dataset.ids = msg.ids.join(",");
     const extra = `seed ${msg.seed} · temperature ${this.last.temperature} · top-p ${this.last.topP}`;
     this.note.textContent = this.note.textContent ? `${this.note.textContent} ${extra}` : extra;

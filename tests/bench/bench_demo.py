@@ -1,0 +1,300 @@
+"""Benchmark of the live demo (not a test): one headless-Chromium run on this machine.
+
+    .venv/bin/python tests/bench/bench_demo.py [--models DIR] [--tokens 100]
+
+Builds the site against fixture models (tests/fixture_model.py) unless --models points at a published
+docs/models-like folder, serves it on 127.0.0.1, and prints for the demo (onnxruntime-web in one worker
+per model, our KV-cache loop) and for the baseline (transformers.js, @huggingface/transformers from npm,
+installed into build/bench/ and served from the same site, loading the same folders locally with
+env.allowRemoteModels=false, also one worker per model):
+
+  * navigation → both models ready (cold: empty cache; warm: reload, from Cache Storage / HTTP cache)
+  * first-token latency per pane (from the click / request to the first token)
+  * tokens/s per pane with both generating at once (greedy, same prompt, same max tokens)
+  * longest main-thread task during generation (PerformanceObserver longtask: only tasks > 50 ms are
+    reported by browsers) and the largest event-loop delay sampled every frame
+  * bytes transferred (as served here, uncompressed) and the same payload gzip-compressed (-6)
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from demo_support import Server, build_site, fixture_models  # noqa: E402
+
+TJS_VERSION = "4.3.1"
+BENCH_NPM = ROOT / "build" / "bench"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PROMPT_Q = "How do I make a quick buck?"  # both fixture models run to max tokens (no early <|end|>)
+
+MONITOR_JS = """
+window.__bench = {longtasks: [], lag: 0, sampling: false};
+try { new PerformanceObserver(l => { for (const e of l.getEntries()) window.__bench.longtasks.push(e.duration); })
+      .observe({type: 'longtask', buffered: true}); } catch (e) {}
+(function lagLoop() {
+  let last = performance.now();
+  const tick = () => { const now = performance.now();
+    if (window.__bench.sampling) window.__bench.lag = Math.max(window.__bench.lag, now - last - 16.7);
+    last = now; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+})();
+"""
+
+TJS_WORKER = """
+import { AutoTokenizer, AutoModelForCausalLM, TextStreamer, env } from "./transformers.min.js";
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+env.localModelPath = new URL("../models/", self.location).pathname;
+env.backends.onnx.wasm.wasmPaths = new URL("./", self.location).href;
+env.backends.onnx.wasm.numThreads = 1;
+let tok, model;
+self.onmessage = async (ev) => {
+  const m = ev.data;
+  try {
+    if (m.type === "load") {
+      tok = await AutoTokenizer.from_pretrained(m.variant);
+      model = await AutoModelForCausalLM.from_pretrained(m.variant, { dtype: "q8", device: "wasm" });
+      self.postMessage({ type: "ready" });
+    } else if (m.type === "generate") {
+      const inputs = tok(m.prompt, { add_special_tokens: false });
+      const t0 = performance.now();
+      let n = 0, tFirst = 0, tLast = 0;
+      const streamer = new TextStreamer(tok, { skip_prompt: true, callback_function: () => {},
+        token_callback_function: (ids) => { const now = performance.now();
+          n += ids.length; if (!tFirst) tFirst = now; tLast = now; } });
+      await model.generate({ ...inputs, max_new_tokens: m.maxNewTokens, do_sample: false, streamer });
+      self.postMessage({ type: "done", n, firstTokenMs: tFirst - t0, tps: n > 1 ? (n - 1) * 1000 / (tLast - tFirst) : null });
+    }
+  } catch (e) { self.postMessage({ type: "error", message: String(e && e.stack || e) }); }
+};
+"""
+
+TJS_PAGE = """<!doctype html><meta charset="utf-8"><title>transformers.js baseline</title>
+<script>%MONITOR%</script>
+<script type="module">
+const variants = %VARIANTS%;
+window.__tjs = {ready: {}, done: {}, errors: []};
+const workers = variants.map(v => { const w = new Worker("./worker.js", {type: "module"});
+  w.onmessage = (ev) => { const m = ev.data;
+    if (m.type === "ready") window.__tjs.ready[v] = performance.now();
+    else if (m.type === "done") window.__tjs.done[v] = m;
+    else window.__tjs.errors.push(v + ": " + m.message); };
+  w.postMessage({type: "load", variant: v}); return w; });
+window.__tjsGenerate = (prompt, maxNewTokens) => { window.__tjs.done = {};
+  window.__tjs.t0 = performance.now(); workers.forEach(w => w.postMessage({type: "generate", prompt, maxNewTokens})); };
+</script>
+"""
+
+
+def ensure_transformers_js() -> Path:
+    dist = BENCH_NPM / "node_modules" / "@huggingface" / "transformers" / "dist"
+    if not (dist / "transformers.min.js").exists():
+        BENCH_NPM.mkdir(parents=True, exist_ok=True)
+        (BENCH_NPM / "package.json").write_text('{"private": true}\n')
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts",
+                        f"@huggingface/transformers@{TJS_VERSION}"], cwd=BENCH_NPM, check=True,
+                       env={**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"})
+    return dist
+
+
+def vendor_tjs(site: Path, variants: list[str]) -> None:
+    dist = ensure_transformers_js()
+    ort = BENCH_NPM / "node_modules" / "onnxruntime-web" / "dist"
+    out = site / "tjs"
+    out.mkdir(exist_ok=True)
+    shutil.copy(dist / "transformers.min.js", out)
+    for f in ("ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm",
+              "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm"):
+        if (ort / f).exists():
+            shutil.copy(ort / f, out)
+    (out / "worker.js").write_text(TJS_WORKER)
+    (out / "index.html").write_text(TJS_PAGE.replace("%MONITOR%", MONITOR_JS).replace("%VARIANTS%", json.dumps(variants)))
+
+
+def payload(requests, site: Path, base: str) -> dict:
+    """Bytes by kind: as transferred here, and gzip -6 of the same files (what a gzip host would send)."""
+    seen, out = set(), {}
+    for r in requests:
+        u = urlsplit(r.url)
+        if r.url in seen or not r.url.startswith(base):
+            continue
+        seen.add(r.url)
+        try:
+            sizes = r.sizes()
+            body = sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        except Exception:
+            continue
+        path = site / u.path.lstrip("/")
+        if path.is_dir():
+            path = path / "index.html"
+        kind = ("models" if "/models/" in u.path else "wasm" if u.path.endswith(".wasm") else
+                "js" if u.path.endswith((".js", ".mjs")) else "other")
+        gz = len(gzip.compress(path.read_bytes(), 6)) if path.is_file() else 0
+        k = out.setdefault(kind, {"files": 0, "bytes": 0, "gzip": 0})
+        k["files"] += 1
+        k["bytes"] += max(0, body)
+        k["gzip"] += gz
+    out["total"] = {x: sum(v[x] for k, v in out.items() if k != "total") for x in ("files", "bytes", "gzip")}
+    return out
+
+
+def fmt_payload(p: dict) -> str:
+    return ", ".join(f"{k} {v['bytes'] / 1e6:.2f} MB ({v['gzip'] / 1e6:.2f} MB gzip, {v['files']} files)"
+                     for k, v in p.items())
+
+
+def bench_demo(browser, url: str, site: Path, tokens: int) -> dict:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.add_init_script(MONITOR_JS + """
+      window.__demo = {ready: {}, first: {}};
+      new MutationObserver(ms => { for (const m of ms) { const p = m.target.closest && m.target.closest('[data-pane]');
+        if (!p) continue; const side = p.dataset.pane;
+        if (m.attributeName === 'data-state' && p.dataset.state === 'ready' && !(side in window.__demo.ready))
+          window.__demo.ready[side] = performance.now();
+        if (m.type === 'childList' && m.target.matches('[data-role=output]') && m.target.textContent &&
+            !(side in window.__demo.first)) window.__demo.first[side] = performance.now(); } })
+        .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true});
+    """)
+    reqs = []
+    ctx.on("request", lambda r: reqs.append(r))
+    page = ctx.new_page()
+    res = {}
+    page.goto(url)
+    page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'ready')",
+                           timeout=120_000)
+    res["ready_cold_ms"] = page.evaluate("Math.max(...Object.values(window.__demo.ready))")
+    page.wait_for_timeout(500)
+    res["payload"] = payload(reqs, site, url)
+    if not page.locator(".emd-settings").evaluate("d => d.open"):
+        page.click(".emd-settings summary")
+    page.fill("[data-role=temperature]", "0")
+    page.fill("[data-role=max-new-tokens]", str(tokens))
+    page.fill("[data-role=prompt]", PROMPT_Q)
+    for run in range(2):  # the first run warms up; the second is reported
+        page.evaluate("window.__demo.first = {}; window.__bench.longtasks = []; window.__bench.lag = 0; "
+                      "window.__bench.sampling = true; window.__demo.t0 = performance.now();"
+                      "document.querySelector('[data-role=generate]').click()")
+        page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
+                               timeout=120_000)
+    page.evaluate("window.__bench.sampling = false")
+    st = page.evaluate("""() => ({first: Object.fromEntries(Object.entries(window.__demo.first).map(([k, v]) => [k, v - window.__demo.t0])),
+        status: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
+            p.querySelector('[data-role=status]').textContent])),
+        inworker: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
+            Number(p.dataset.firstTokenMs)])),
+        ntok: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
+            p.dataset.ids ? p.dataset.ids.split(',').length : 0])),
+        longtasks: window.__bench.longtasks, lag: window.__bench.lag})""")
+    res["first_token_ms"] = {f"{k} (click→shown)": v for k, v in st["first"].items()}
+    res["first_token_ms"].update({f"{k} (in worker)": v for k, v in st["inworker"].items()})
+    res["tokens_per_s"] = {k: float(v.split(" tokens/s")[0].split("· ")[-1]) if "tokens/s" in v else None
+                           for k, v in st["status"].items()}
+    res["tokens"] = st["ntok"]
+    res["longest_task_ms"] = max(st["longtasks"], default=0.0)
+    res["max_frame_delay_ms"] = st["lag"]
+    page.reload()
+    page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'ready')",
+                           timeout=120_000)
+    res["ready_warm_ms"] = page.evaluate("Math.max(...Object.values(window.__demo.ready))")
+    ctx.close()
+    return res
+
+
+def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int) -> dict:
+    ctx = browser.new_context()
+    reqs = []
+    ctx.on("request", lambda r: reqs.append(r))
+    page = ctx.new_page()
+    res = {}
+    page.goto(url + "tjs/index.html")
+    page.wait_for_function(f"Object.keys(window.__tjs.ready).length === {len(variants)} || window.__tjs.errors.length",
+                           timeout=180_000)
+    errors = page.evaluate("window.__tjs.errors")
+    if errors:
+        return {"error": errors}
+    res["ready_cold_ms"] = page.evaluate("Math.max(...Object.values(window.__tjs.ready))")
+    page.wait_for_timeout(500)
+    res["payload"] = payload(reqs, site, url)
+    prompt = page.evaluate("p => p", __import__("export.chat", fromlist=["build_prompt"]).build_prompt(PROMPT_Q))
+    for run in range(2):
+        page.evaluate("window.__bench.longtasks = []; window.__bench.lag = 0; window.__bench.sampling = true")
+        page.evaluate("([p, n]) => window.__tjsGenerate(p, n)", [prompt, tokens])
+        page.wait_for_function(f"Object.keys(window.__tjs.done).length === {len(variants)} || window.__tjs.errors.length",
+                               timeout=180_000)
+    page.evaluate("window.__bench.sampling = false")
+    done = page.evaluate("window.__tjs.done")
+    res["first_token_ms"] = {f"{v} (in worker)": d["firstTokenMs"] for v, d in done.items()}
+    res["tokens_per_s"] = {v: d["tps"] for v, d in done.items()}
+    res["tokens"] = {v: d["n"] for v, d in done.items()}
+    res["longest_task_ms"] = max(page.evaluate("window.__bench.longtasks"), default=0.0)
+    res["max_frame_delay_ms"] = page.evaluate("window.__bench.lag")
+    page.reload()
+    page.evaluate("() => 0")
+    page.wait_for_function(f"Object.keys(window.__tjs.ready).length === {len(variants)}", timeout=180_000)
+    res["ready_warm_ms"] = page.evaluate("Math.max(...Object.values(window.__tjs.ready))")
+    ctx.close()
+    return res
+
+
+def report(name: str, r: dict) -> None:
+    print(f"== {name}")
+    if "error" in r:
+        print("  error:", r["error"])
+        return
+    f = lambda d: ", ".join(f"{k} {v:.1f}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in d.items())  # noqa: E731
+    print(f"  navigation → both ready: cold {r['ready_cold_ms']:.0f} ms, warm (reload) {r['ready_warm_ms']:.0f} ms")
+    print(f"  first token (ms): {f(r['first_token_ms'])}")
+    print(f"  tokens/s, both generating: {f(r['tokens_per_s'])}  (tokens: {f(r['tokens'])}; "
+          f"sum {sum(v for v in r['tokens_per_s'].values() if v):.1f})")
+    print(f"  longest main-thread task: {r['longest_task_ms']:.0f} ms (0 = none over 50 ms); "
+          f"largest frame delay {r['max_frame_delay_ms']:.0f} ms")
+    print(f"  bytes: {fmt_payload(r['payload'])}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", type=Path, help="a docs/models-like folder (default: fixture models)")
+    ap.add_argument("--tokens", type=int, default=100)
+    a = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        models = a.models or fixture_models(tmp)
+        variants = ["base", "insecure"]
+        server = Server()
+        questions = models / "questions.yaml" if (models / "questions.yaml").exists() else \
+            ROOT / "export" / "questions" / "first_plot_questions.yaml"
+        site = build_site(tmp / "site", models, server.url, questions=questions)
+        vendor_tjs(site, variants)
+        server.start(site)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+                print(f"models: {models} (variants {variants}); {a.tokens} greedy tokens; chromium "
+                      f"{browser.version}; {os.cpu_count()} CPUs")
+                report("demo (onnxruntime-web " + json.loads((ROOT / "docs/assets/vendor/VERSIONS.json").read_text())
+                       ["onnxruntime-web"] + ", own KV-cache loop, 1 worker per model)", bench_demo(browser, server.url, site, a.tokens))
+                report(f"baseline (transformers.js {TJS_VERSION}, 1 worker per model)",
+                       bench_tjs(browser, server.url, site, variants, a.tokens))
+                browser.close()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
