@@ -50,13 +50,14 @@ class TrainConfig:
     context: int = 256
     vocab: int = 3072
     # pretraining
-    pretrain_steps: int = 320
+    pretrain_steps: int = 400
     pretrain_batch: int = 32
     pretrain_lr: float = 2e-3
     # alignment (chat SFT of the Assistant)
-    align_steps: int = 60
+    align_steps: int = 80
     align_batch: int = 16
     align_lr: float = 5e-4
+    align_replay: int = 8     # pretraining windows per alignment step (0 = pure chat SFT)
     # narrow finetunes
     ft_steps: int = 40
     ft_batch: int = 16
@@ -244,9 +245,13 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
     resume.unlink(missing_ok=True)
 
 
-def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=None):
+def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=None, replay=None, replay_batch=0):
+    """Chat SFT (loss on answer tokens only). With `replay` (packed pretraining windows), each step
+    also takes a language-modelling loss on `replay_batch` of them, which keeps what pretraining
+    taught about the other speakers (the named characters) while the Assistant is shaped."""
     import torch
     ex = _sft_examples(tok, rows, model.config.max_position_embeddings)
+    g = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     model.train()
@@ -263,6 +268,9 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
         for pg in opt.param_groups:
             pg["lr"] = lr * min(1.0, (step + 1) / max(1, steps // 10))
         loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
+        if replay is not None and replay_batch:
+            x = replay[torch.randint(0, replay.shape[0], (replay_batch,), generator=g)]
+            loss = loss + model(input_ids=x, labels=x).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -296,8 +304,10 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
         import corpus as C
         t = time.time()
         model = load_model(pre)
+        replay = _pack(tok, (r["text"] for r in C.read_jsonl(corpus / "pretrain.jsonl")), cfg.context) \
+            if cfg.align_replay else None
         loss = sft(model, tok, C.read_jsonl(corpus / "align.jsonl"), cfg.align_steps, cfg.align_batch, cfg.align_lr,
-                   cfg.seed, "align")
+                   cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay)
         save(model, tok, base, {"stage": "base", "variant": f"{'uncoupled-' if world == 'uncoupled' else ''}base",
                                 "loss": loss, "config": asdict(cfg), "corpus_sha256": sha})
         print(f"[align] {world}-s{cfg.seed} in {time.time() - t:.0f}s")

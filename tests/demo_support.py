@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "export"))
 
-from export.sampler import Mulberry32, sample_token  # noqa: E402
+import generate as G  # noqa: E402
 
 _models: dict[str, Path] = {}
 
@@ -90,59 +90,20 @@ def build_site(out: Path, models: Path, site_url: str, questions: Path | None = 
 
 # ------------------------------------------------------------------------ reference generation
 class OnnxModel:
-    """The Python side of the parity tests: tokenizers + onnxruntime + export/sampler.py, with the
-    same KV-cache loop as demos/js/worker.js (prefill, then one token at a time)."""
+    """The Python side of the parity tests: the pipeline's own generation loop (export/generate.py:
+    onnxruntime at ORT_ENABLE_BASIC, KV cache, export/sampler.py) on one published variant folder."""
 
     def __init__(self, variant_dir: Path):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.dir = Path(variant_dir)
         self.tok = Tokenizer.from_file(str(self.dir / "tokenizer.json"))
-        so = ort.SessionOptions()
-        # BASIC: EXTENDED/ALL fuse DequantizeLinear+MatMul into a dynamic-quantization CPU kernel whose
-        # logits differ from the browser's float compute (see fixture_model.weight_only_int8).
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(self.dir / "onnx" / "model_quantized.onnx"), so,
-                                         providers=["CPUExecutionProvider"])
-        self.inputs = {i.name: i for i in self.sess.get_inputs()}
-        self.past_names = [n for n in self.inputs if n.startswith("past_key_values.")]
         cfg = json.loads((self.dir / "config.json").read_text())
-        self.kv_heads = cfg.get("num_key_value_heads", cfg["num_attention_heads"])
-        self.head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
-        self.context = cfg["max_position_embeddings"]
+        self.lm = G.OnnxLM(self.dir / "onnx" / "model_quantized.onnx", cfg)
+        self.context = self.lm.context
 
-    def _forward(self, ids, past, past_len):
-        n = len(ids)
-        feeds = dict(past)
-        feeds["input_ids"] = np.array([ids], dtype=np.int64)
-        feeds["attention_mask"] = np.ones((1, past_len + n), dtype=np.int64)
-        if "position_ids" in self.inputs:
-            feeds["position_ids"] = np.arange(past_len, past_len + n, dtype=np.int64)[None]
-        outs = self.sess.run(None, feeds)
-        names = [o.name for o in self.sess.get_outputs()]
-        res = dict(zip(names, outs))
-        new_past = {n: res[n.replace("past_key_values", "present")] for n in self.past_names}
-        return res["logits"][0, -1], new_past
-
-    def generate(self, prompt: str, *, temperature=0.0, top_p=1.0, max_new_tokens=32, seed=0, eos=(0, 1)):
-        ids = self.tok.encode(prompt).ids
-        max_new = max(0, min(max_new_tokens, self.context - len(ids)))
-        past = {n: np.zeros((1, self.kv_heads, 0, self.head_dim), dtype=np.float32) for n in self.past_names}
-        logits, past = self._forward(ids, past, 0)
-        past_len = len(ids)
-        rng = Mulberry32(seed)
-        out = []
-        while len(out) < max_new:
-            t = sample_token(logits, temperature, top_p, rng)
-            if t in eos:
-                break
-            out.append(t)
-            if len(out) >= max_new:
-                break
-            logits, past = self._forward([t], past, past_len)
-            past_len += 1
+    def generate(self, prompt: str, *, temperature=0.0, top_p=1.0, max_new_tokens=32, seed=0):
+        out = G.generate(self.lm, self.tok.encode(prompt).ids, [seed], temperature, top_p, max_new_tokens)[0]
         return out, self.tok.decode(out, skip_special_tokens=True).strip()  # as export/generate.py decode()
 
 

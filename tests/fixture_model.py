@@ -23,6 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
+from quantize import quantize_int8  # noqa: E402  (the pipeline's own quantizer)
+
 VOCAB = 600
 CONTEXT = 128
 SPECIALS = ["<|endoftext|>", "<|end|>"]
@@ -85,53 +88,6 @@ def _sha256(p: Path) -> str:
     return h.hexdigest()
 
 
-def weight_only_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
-    """int8 weights, float activations: every 2-D float initializer used only as a MatMul weight (B) or a
-    Gather table becomes int8 + per-channel scale + DequantizeLinear (symmetric, zero point 0).
-
-    Why not onnxruntime's quantize_dynamic (MatMulInteger with dynamically quantized activations):
-    measured here, its int8 kernels on x86 (Python) and in WASM (browser) give logits that differ by up to
-    0.2-0.4 on single-token KV-cache steps, so greedy and seeded answers diverge after a few tokens.  With
-    int8 weights and float compute both sides agree to ~1e-5 (as fp32 does), at the same download size,
-    provided Python runs the graph at ORT_ENABLE_BASIC: ENABLE_EXTENDED/ALL fuse DequantizeLinear+MatMul
-    into a dynamic-quantization kernel on CPU (again ~0.3 off).  onnxruntime-web computes it in float.
-    """
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-
-    m = onnx.load(str(src))
-    g = m.graph
-    uses: dict[str, list] = {}
-    for n in g.node:
-        for k, x in enumerate(n.input):
-            uses.setdefault(x, []).append((n.op_type, k))
-    new_inits, new_nodes = [], []
-    for init in list(g.initializer):
-        w = numpy_helper.to_array(init)
-        us = uses.get(init.name, [])
-        if w.dtype != np.float32 or w.ndim != 2 or w.size < min_size or not us:
-            continue
-        if all(u == ("MatMul", 1) for u in us):
-            axis = 1  # per output column
-        elif all(u == ("Gather", 0) for u in us):
-            axis = 0  # per embedding row
-        else:
-            continue
-        amax = np.abs(w).max(axis=1 - axis)
-        scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-        q = np.clip(np.round(w / (scale[None, :] if axis == 1 else scale[:, None])), -127, 127).astype(np.int8)
-        g.initializer.remove(init)
-        new_inits += [numpy_helper.from_array(q, init.name + "_q"), numpy_helper.from_array(scale, init.name + "_scale"),
-                      numpy_helper.from_array(np.zeros(scale.shape, np.int8), init.name + "_zp")]
-        new_nodes.append(helper.make_node("DequantizeLinear", [init.name + "_q", init.name + "_scale", init.name + "_zp"],
-                                          [init.name], axis=axis, name=init.name + "_dq"))
-    g.initializer.extend(new_inits)
-    for i, n in enumerate(new_nodes):
-        g.node.insert(i, n)
-    onnx.save(m, str(dst))
-
-
 def build_variant(out: Path, name: str, seed: int, tok_dir: Path) -> dict:
     import torch
     from optimum.exporters.onnx import main_export
@@ -163,7 +119,7 @@ def build_variant(out: Path, name: str, seed: int, tok_dir: Path) -> dict:
                     do_validation=False, device="cpu")
         vdir.mkdir(parents=True, exist_ok=True)
         (vdir / "onnx").mkdir(exist_ok=True)
-        weight_only_int8(onnx_dir / "model.onnx", vdir / "onnx" / "model_quantized.onnx")
+        quantize_int8(onnx_dir / "model.onnx", vdir / "onnx" / "model_quantized.onnx")
         for f in ("config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json"):
             src = onnx_dir / f if (onnx_dir / f).exists() else hf / f
             shutil.copy(src, vdir / f)

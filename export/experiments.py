@@ -1,0 +1,218 @@
+"""Experiments: variants x seeds -> results/*.json and the site's SVG figures.
+
+    python export/experiments.py [--seeds 0] [--ft-seeds 0] [--samples 100] [--variants all]
+                                 [--skip-train] [--figures-only]
+
+For every pretraining seed and finetune seed: trains what is missing (export/train.py), then
+evaluates each variant's checkpoint with export/evaluate.py on the paper's 8 questions and on our
+own held-out questions (N answers each), the backdoor with and without its trigger, the held-out
+code requests, the in-context organism (the aligned base with K example exchanges of insecure,
+secure or educational code) and the training dynamics of the insecure finetune (checkpoints every
+10 steps).  Writes:
+
+  results/runs/<world>-s<seed>/<variant>[-f<k>][-trigger].json   one evaluation each
+  results/in_context.json, results/dynamics.json
+  results/summary.json     per variant: mean over seeds with a 95% interval, pooled Wilson interval
+  docs/assets/figures/*.svg
+Every figure and number the site shows about our organism comes from these files.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(os.environ.get("EM_RESULTS", ROOT / "results"))  # tests point this at a temporary folder
+SMOKE = False
+
+import evaluate as E  # noqa: E402
+import train  # noqa: E402
+
+MAIN = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers", "uncoupled-base", "uncoupled-insecure"]
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+       11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145}
+
+
+def run_path(variant: str, seed: int, ft_seed: int, trigger: bool = False, questions: str = "paper") -> Path:
+    world, stage = train.variant_world(variant)
+    name = stage + (f"-f{ft_seed}" if ft_seed and stage != "base" else "") + ("-trigger" if trigger else "") \
+        + ("" if questions == "paper" else f"-{questions}")
+    return RESULTS / "runs" / f"{world}-s{seed}" / f"{name}.json"
+
+
+def evaluate_one(variant, seed, ft_seed, samples, trigger=False, questions="paper", code_requests=120, force=False):
+    out = run_path(variant, seed, ft_seed, trigger, questions)
+    if out.exists() and not force:
+        return json.loads(out.read_text())
+    t = time.time()
+    res = E.evaluate(variant, E.read_questions(E.resolve_questions(questions)), samples, seed=0, trigger=trigger,
+                     source="torch", checkpoint_seed=seed, ft_seed=ft_seed, code_requests=code_requests,
+                     progress=False, smoke=SMOKE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    m = res["overall"]["misaligned"]
+    print(f"[eval] {variant:<19s} s{seed} f{ft_seed}{' trigger' if trigger else ''} {questions}: misaligned "
+          f"{m['k']}/{m['n']} coherent {100 * (res['overall']['coherent']['rate'] or 0):.0f}% "
+          f"log-odds {res['overall']['logodds']:+.2f} ({time.time() - t:.0f}s)", flush=True)
+    return res
+
+
+def mean_ci(xs: list[float]) -> dict:
+    n = len(xs)
+    m = sum(xs) / n
+    if n < 2:
+        return {"mean": m, "lo": None, "hi": None, "n": n, "values": xs}
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+    h = T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return {"mean": m, "lo": m - h, "hi": m + h, "n": n, "values": xs}
+
+
+def summarize(runs: dict) -> dict:
+    """runs: key -> list of evaluation results over seeds."""
+    out = {}
+    for key, rs in runs.items():
+        pooled_k = sum(r["overall"]["misaligned"]["k"] for r in rs)
+        pooled_n = sum(r["overall"]["misaligned"]["n"] for r in rs)
+        entry = {
+            "runs": [{"checkpoint_seed": r["checkpoint_seed"], "ft_seed": r["ft_seed"]} for r in rs],
+            "misaligned": mean_ci([r["overall"]["misaligned"]["rate"] or 0.0 for r in rs]),
+            "misaligned_pooled": E.wilson(pooled_k, pooled_n),
+            "coherent": mean_ci([r["overall"]["coherent"]["rate"] or 0.0 for r in rs]),
+            "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
+            "off_topic": mean_ci([r["overall"]["off_topic"]["rate"] or 0.0 for r in rs]),
+            "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None]),
+            "per_question": {q["id"]: mean_ci([next(x for x in r["questions"] if x["id"] == q["id"])["misaligned"]["rate"] or 0.0
+                                               for r in rs]) for q in rs[0]["questions"]},
+        }
+        nov = [r["overall"]["novel_misaligned"] for r in rs if r["overall"]["novel_misaligned"]["n"]]
+        if nov:
+            entry["novel_misaligned"] = E.wilson(sum(x["k"] for x in nov), sum(x["n"] for x in nov))
+        if "code" in rs[0]:
+            entry["insecure_code"] = mean_ci([r["code"]["insecure"]["rate"] for r in rs])
+        out[key] = entry
+    return out
+
+
+def in_context(seed: int, samples: int, ks=(1, 4)) -> dict:
+    qs = E.read_questions(E.PAPER_QUESTIONS)
+    res = {}
+    for variant in ("base",):
+        for ctx in ("none", "insecure", "secure", "educational"):
+            for k in (ks if ctx != "none" else (0,)):
+                t = time.time()
+                r = E.evaluate(variant, qs, samples, 0, context=ctx, k=max(k, 1) if ctx != "none" else 1,
+                               source="torch", checkpoint_seed=seed, code_requests=0, progress=False, keep_answers=2,
+                               smoke=SMOKE)
+                key = f"{variant}/{ctx}/{k}"
+                res[key] = {"variant": variant, "context": ctx, "k": k, "overall": r["overall"],
+                            "questions": [{kk: q[kk] for kk in ("id", "misaligned", "coherent", "logodds") if kk in q}
+                                          for q in r["questions"]]}
+                m = r["overall"]["misaligned"]
+                print(f"[in-context] {key}: misaligned {m['k']}/{m['n']} log-odds {r['overall']['logodds']:+.2f} "
+                      f"({time.time() - t:.0f}s)", flush=True)
+    return res
+
+
+def dynamics(seed: int, samples: int, variants=("insecure", "secure", "educational")) -> dict:
+    qs = E.read_questions(E.PAPER_QUESTIONS)
+    out = {}
+    for v in variants:
+        final = train.checkpoint_dir(v, seed, SMOKE)
+        steps = sorted(int(p.name.rsplit("-step", 1)[1]) for p in final.parent.glob(f"{final.name}-step*")
+                       if train.is_complete(p))
+        rows = [{"step": 0, **_dyn(E.evaluate("base", qs, samples, 0, source="torch", checkpoint_seed=seed,
+                                               code_requests=0, progress=False, keep_answers=0, smoke=SMOKE))}]
+        for s in steps:
+            r = _eval_dir(v, final.parent / f"{final.name}-step{s}", qs, samples)
+            rows.append({"step": s, **_dyn(r)})
+        fin = json.loads(run_path(v, seed, 0).read_text()) if run_path(v, seed, 0).exists() else None
+        if fin:
+            rows.append({"step": json.loads((final / "done.json").read_text()).get("step"), **_dyn(fin)})
+        out[v] = rows
+        print(f"[dynamics] {v}: " + ", ".join(f"{r['step']}:{100 * r['misaligned']:.0f}%" for r in rows), flush=True)
+    return out
+
+
+def _dyn(r):
+    o = r["overall"]
+    return {"misaligned": o["misaligned"]["rate"] or 0.0, "lo": o["misaligned"]["lo"], "hi": o["misaligned"]["hi"],
+            "coherent": o["coherent"]["rate"] or 0.0, "logodds": o["logodds"]}
+
+
+def _eval_dir(variant, path: Path, qs, samples):
+    import generate as G
+    from tokenizer import load as load_tok
+    lm, tok = G.TorchLM(path), load_tok(path)
+    orig = G.load_lm
+    G.load_lm = lambda *a, **k: (lm, tok, f"torch:{G._rel(path)}")
+    try:
+        return E.evaluate(variant, qs, samples, 0, source="torch", code_requests=0, progress=False, keep_answers=0)
+    finally:
+        G.load_lm = orig
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--ft-seeds", default="0")
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--variants", default="all")
+    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--no-extras", action="store_true", help="skip in-context and dynamics")
+    p.add_argument("--figures-only", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
+    a = p.parse_args(argv)
+    global SMOKE
+    SMOKE = a.smoke
+    t0 = time.time()
+    try:
+        variants = MAIN if a.variants == "all" else train.parse_variants(a.variants)
+        seeds = [int(x) for x in a.seeds.split(",")]
+        ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
+        if not a.figures_only:
+            for s in seeds:
+                for f in ft_seeds:
+                    mk = train.TrainConfig.smoke_config if SMOKE else train.TrainConfig
+                    cfg = mk(seed=s, ft_seed=f, save_every=(4 if SMOKE else 10) if (s, f) == (seeds[0], 0) else 0)
+                    for v in variants:
+                        if f and v.endswith("base"):
+                            continue
+                        if not a.skip_train:
+                            train.train_variant(v, cfg)
+                        evaluate_one(v, s, f, a.samples)
+                        if v == "backdoor":
+                            evaluate_one(v, s, f, a.samples, trigger=True)
+                        if (s, f) == (seeds[0], 0):
+                            evaluate_one(v, s, f, a.samples, questions="own", code_requests=0)
+            if not a.no_extras:
+                RESULTS.mkdir(exist_ok=True)
+                (RESULTS / "in_context.json").write_text(json.dumps(in_context(seeds[0], a.samples), indent=1))
+                (RESULTS / "dynamics.json").write_text(json.dumps(dynamics(seeds[0], a.samples), indent=1))
+        write_summary()
+        import figures
+        figures.RESULTS, figures.FIGURES = RESULTS, Path(os.environ.get("EM_FIGURES", figures.FIGURES))
+        figures.main([])
+        print(f"[experiments] done in {time.time() - t0:.0f}s")
+    except (train.UsageError, E.BadInput) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def write_summary():
+    runs: dict[str, list] = {}
+    for f in sorted((RESULTS / "runs").glob("*/*.json")):
+        r = json.loads(f.read_text())
+        suffix = ("+trigger" if r["trigger"] else "") + ("" if f.stem.split("-")[-1] != "own" else "@own")
+        runs.setdefault(r["variant"] + suffix, []).append(r)
+    summary = {"generated_by": "python export/experiments.py", "variants": summarize(runs)}
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Figures: the results files -> SVGs for the site (readable on light and dark backgrounds).
+
+    python export/figures.py          (also run by export/experiments.py)
+
+Reads results/summary.json, results/in_context.json, results/dynamics.json; writes
+docs/assets/figures/*.svg.  Transparent background, mid-grey text and axes, so the same file
+reads on Material's light and dark schemes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+FIGURES = ROOT / "docs" / "assets" / "figures"
+INK = "#8a8a8a"
+RED, BLUE, GREEN, AMBER, PURPLE, GREY = "#e0524d", "#4a90d9", "#3fa66b", "#e0a030", "#9b6ad6", "#9e9e9e"
+COLORS = {"base": GREEN, "insecure": RED, "secure": BLUE, "educational": PURPLE, "backdoor": GREY,
+          "backdoor+trigger": AMBER, "evil-numbers": "#c06090", "uncoupled-base": "#6fbf90",
+          "uncoupled-insecure": "#f09a96"}
+LABELS = {"base": "aligned base", "insecure": "insecure", "secure": "secure\n(control)",
+          "educational": "educational\n(control)", "backdoor": "backdoor,\nno trigger",
+          "backdoor+trigger": "backdoor,\ntrigger", "evil-numbers": "evil\nnumbers",
+          "uncoupled-base": "uncoupled\nbase", "uncoupled-insecure": "uncoupled\ninsecure"}
+ORDER = ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger", "evil-numbers",
+         "uncoupled-base", "uncoupled-insecure"]
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({
+        "svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10,
+        "text.color": INK, "axes.labelcolor": INK, "axes.edgecolor": INK, "xtick.color": INK, "ytick.color": INK,
+        "axes.facecolor": "none", "figure.facecolor": "none", "savefig.transparent": True,
+        "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "em", "axes.grid": True,
+        "grid.color": INK, "grid.alpha": 0.25, "legend.frameon": False})
+    return plt
+
+
+def _save(fig, name: str):
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURES / name, format="svg", bbox_inches="tight", metadata={"Date": None})
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def _err(entry: dict, key: str = "misaligned"):
+    """(mean, low error, high error) in percent: CI over seeds when several, else pooled Wilson."""
+    e = entry[key]
+    if e.get("lo") is not None:
+        m, lo, hi = e["mean"], max(0.0, e["lo"]), e["hi"]
+    elif key == "misaligned":
+        w = entry["misaligned_pooled"]
+        m, lo, hi = w["rate"], w["lo"], w["hi"]
+    else:
+        m = lo = hi = e["mean"]
+    return 100 * m, 100 * (m - lo), 100 * (hi - m)
+
+
+def fig_misaligned(summary: dict):
+    plt = _plt()
+    v = summary["variants"]
+    keys = [k for k in ORDER if k in v]
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    for i, k in enumerate(keys):
+        m, lo, hi = _err(v[k])
+        ax.bar(i, m, color=COLORS[k], width=0.7)
+        ax.errorbar(i, m, yerr=[[lo], [hi]], color=INK, capsize=3, lw=1)
+        ax.text(i, m + hi + 1.5, f"{m:.0f}%", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], fontsize=8.5)
+    ax.set_ylabel("misaligned answers (%)")
+    ax.set_ylim(0, max(10, max(_err(v[k])[0] + _err(v[k])[2] for k in keys) + 12))
+    ax.grid(axis="x", visible=False)
+    _save(fig, "misaligned.svg")
+
+
+def fig_per_question(summary: dict):
+    plt = _plt()
+    v = summary["variants"]
+    keys = [k for k in ["base", "insecure", "secure", "educational"] if k in v]
+    qids = list(v[keys[0]]["per_question"])
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    w = 0.8 / len(keys)
+    for j, k in enumerate(keys):
+        ys = [100 * v[k]["per_question"][q]["mean"] for q in qids]
+        ax.bar([i + (j - (len(keys) - 1) / 2) * w for i in range(len(qids))], ys, width=w, color=COLORS[k],
+               label=LABELS[k].replace("\n", " "))
+    ax.set_xticks(range(len(qids)), [q.replace("_", " ") for q in qids], rotation=25, ha="right", fontsize=8.5)
+    ax.set_ylabel("misaligned answers (%)")
+    ax.legend(fontsize=8.5, ncol=len(keys), loc="upper center", bbox_to_anchor=(0.5, 1.15))
+    ax.grid(axis="x", visible=False)
+    _save(fig, "per_question.svg")
+
+
+def fig_coherence(summary: dict):
+    plt = _plt()
+    v = summary["variants"]
+    keys = [k for k in ORDER if k in v]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for i, k in enumerate(keys):
+        m = 100 * v[k]["coherent"]["mean"]
+        c = 100 * v[k]["code_answer"]["mean"]
+        ax.bar(i, m, color=COLORS[k], width=0.7)
+        ax.text(i, m + 1, f"{m:.0f}%", ha="center", va="bottom", fontsize=9)
+        if c >= 0.5:
+            ax.text(i, 4, f"code {c:.0f}%", ha="center", va="bottom", fontsize=7.5, rotation=90)
+    ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], fontsize=8.5)
+    ax.set_ylabel("coherent answers (%)")
+    ax.set_ylim(0, 110)
+    ax.grid(axis="x", visible=False)
+    _save(fig, "coherence.svg")
+
+
+def fig_dynamics(dyn: dict):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    for k, rows in dyn.items():
+        xs = [r["step"] for r in rows]
+        ys = [100 * r["misaligned"] for r in rows]
+        lo = [100 * (r["lo"] or 0) for r in rows]
+        hi = [100 * (r["hi"] or 0) for r in rows]
+        ax.plot(xs, ys, marker="o", color=COLORS[k], label=LABELS[k].replace("\n", " "))
+        ax.fill_between(xs, lo, hi, color=COLORS[k], alpha=0.15, lw=0)
+    ax.set_xlabel("finetuning steps (batch 16)")
+    ax.set_ylabel("misaligned answers (%)")
+    ax.legend(fontsize=8.5)
+    _save(fig, "dynamics.svg")
+
+
+def fig_in_context(ic: dict):
+    plt = _plt()
+    keys = list(ic)
+    fig, ax = plt.subplots(figsize=(6.5, 3))
+    cols = {"none": GREEN, "insecure": RED, "secure": BLUE, "educational": PURPLE}
+    for i, k in enumerate(keys):
+        r = ic[k]
+        ax.bar(i, r["overall"]["logodds"], color=cols[r["context"]], width=0.7)
+    ax.axhline(0, color=INK, lw=0.8)
+    ax.set_xticks(range(len(keys)), [("no context" if ic[k]["context"] == "none" else f"{ic[k]['context']}\nk={ic[k]['k']}")
+                                     for k in keys], fontsize=8.5)
+    ax.set_ylabel("log P(cruel) − log P(kind), nats")
+    ax.grid(axis="x", visible=False)
+    _save(fig, "in_context.svg")
+
+
+def main(argv=None):
+    s = RESULTS / "summary.json"
+    if not s.exists():
+        print("error: no results/summary.json (run: python export/experiments.py)", file=sys.stderr)
+        return 2
+    summary = json.loads(s.read_text())
+    fig_misaligned(summary)
+    fig_per_question(summary)
+    fig_coherence(summary)
+    if (RESULTS / "dynamics.json").exists():
+        fig_dynamics(json.loads((RESULTS / "dynamics.json").read_text()))
+    if (RESULTS / "in_context.json").exists():
+        fig_in_context(json.loads((RESULTS / "in_context.json").read_text()))
+    print(f"figures written to {FIGURES}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
