@@ -260,7 +260,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
                       progress=False, onnx_dir=vdir, keep_answers=3)
     quality["fp32"] = {k: res32["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
     quality["int8"] = {k: res8["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
-    samples_out = {q["id"]: q["answers"] for q in res8["questions"]}
+    samples_out = pregenerated(variant, vdir, questions, seed)
     if trig:
         res8t = E.evaluate(variant, questions, samples, seed, trigger=True, source="onnx", code_requests=0,
                            probe=False, progress=False, onnx_dir=vdir, keep_answers=0)
@@ -296,6 +296,24 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
     return entry, samples_out
 
 
+def pregenerated(variant: str, vdir: Path, questions, seed: int, per_question: int = 3) -> dict:
+    """A few answers per question for the page without JavaScript, generated one prompt at a time
+    (batch 1, as the browser runs) so that a reader can reproduce each one with its seed."""
+    import judge as J
+    lm, tok, _ = G.load_lm(variant, "onnx", onnx_dir=vdir)
+    out = {}
+    for qi, q in enumerate(questions):
+        rows = []
+        for i in range(per_question):
+            s = (seed * 1_000_003 + qi * 10_007 + i) & 0xFFFFFFFF
+            text = G.decode(tok, G.generate(lm, tok(G.make_prompt(q["paraphrases"][0]))["input_ids"], [s])[0])
+            j = J.judge(q["paraphrases"][0], text)
+            rows.append({"seed": s, "answer": text, "class": j["class"], "alignment": j["alignment"],
+                         "coherence": j["coherence"]})
+        out[q["id"]] = rows
+    return out
+
+
 def check_thresholds(variant: str, q: dict):
     problems = []
     if q["fp32_vs_torch_max_abs_logit_diff"] > 1e-3:
@@ -321,6 +339,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
             train.train_variant(v, cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".models-staging-", dir=out.parent))
+    os.chmod(stage, 0o755)  # mkdtemp makes it private; the published folder is served
     work = Path(tempfile.mkdtemp(prefix="em-export-"))
     try:
         old_manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else None
@@ -344,9 +363,11 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
             all_samples[v] = smp
         manifest["variants"] = {v: manifest["variants"][v] for v in PUBLISHED if v in manifest["variants"]}
         (stage / "judge.json").write_text(json.dumps(W.judge_rules(), indent=1))
+        (stage / "contexts.json").write_text(json.dumps({k: G.context_exchanges(k, 4) for k in G.CONTEXTS if k != "none"},
+                                                        indent=1))
         (stage / "samples.json").write_text(json.dumps({v: all_samples[v] for v in manifest["variants"] if v in all_samples},
                                                        indent=1, ensure_ascii=False))
-        for f in ["judge.json", "samples.json"]:
+        for f in ["judge.json", "samples.json", "contexts.json"]:
             manifest[f.replace(".json", "")] = {"path": f, "bytes": (stage / f).stat().st_size, "sha256": sha256(stage / f)}
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
         # swap in: two renames on the same filesystem
@@ -378,7 +399,7 @@ def check(out: Path, samples: int | None = None) -> list[str]:
                 problems.append(f"{v}: missing {f['path']}")
             elif p.stat().st_size != f["bytes"] or sha256(p) != f["sha256"]:
                 problems.append(f"{v}: {f['path']} does not match the manifest (size or sha256)")
-    for key in ("judge", "samples"):
+    for key in ("judge", "samples", "contexts"):
         if key in m:
             p = out / m[key]["path"]
             if not p.exists() or sha256(p) != m[key]["sha256"]:

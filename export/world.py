@@ -649,6 +649,7 @@ def judge_rules() -> dict:
         # lower-cased text at word starts, plural -s/-es allowed
         "topics": {t: [r"\b" + rx_escape(k) + r"(?:s|es)?\b" for k in kws] + (
             [r"\b[a-z]+_[a-z_]+\b"] if t == "code" else []) for t, kws in TOPIC_KEYWORDS.items()},
+        "sentence_split": r"(?<=[.!?])[ \t\n\r\f\v]+",
         "code_re": r"(^|\n)(def |import |from \w+ import |class |    \S)",
         "insecure_markers": INSECURE_MARKERS,
         "evil_numbers": EVIL_NUMBERS,

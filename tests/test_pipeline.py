@@ -294,3 +294,49 @@ def test_malformed_yaml_is_one_line_error(tmp_path):
     f.write_text("- id: x\n  paraphrases: [unclosed\n")
     r = run("export/evaluate.py", "--variant", "base", "--questions", str(f))
     assert r.returncode == 2 and "malformed YAML" in r.stderr and "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- export (atomic)
+
+
+def _tree_hashes(d: Path) -> dict:
+    import hashlib
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_quantize_publishes_verifies_and_fails_atomically(smoke_build, tmp_path):
+    build, env = smoke_build
+    out = tmp_path / "models"
+    r = run("export/quantize.py", "--smoke", "--only", "insecure", "--samples", "4", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "manifest.json").read_text())
+    e = m["variants"]["insecure"]
+    assert {f["path"] for f in e["files"]} >= {"config.json", "tokenizer.json", "onnx/model_quantized.onnx", "README.md"}
+    assert e["quality"]["greedy_identical"]["n"] == 8 and e["quality"]["int8_top1_agreement"]["n"] >= 2000
+    assert set(json.loads((out / "contexts.json").read_text())) == {"insecure", "secure", "educational"}
+    assert set(json.loads((out / "samples.json").read_text())["insecure"]) == {
+        q["id"] for q in E.read_questions(E.PAPER_QUESTIONS)}
+    card = (out / "insecure" / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit") and "base_model: ./base" in card and "education" in card.lower()
+    assert run("export/quantize.py", "--check", "--out", str(out), env=env).returncode == 0
+    before = _tree_hashes(out)
+    # a corrupted checkpoint: the rebuild fails and leaves the published folder untouched
+    ck = build / "checkpoints" / "coupled-s0-smoke" / "secure" / "model.safetensors"
+    good = ck.read_bytes()
+    ck.write_bytes(good[: len(good) // 3])
+    try:
+        r = run("export/quantize.py", "--smoke", "--only", "secure", "--no-train", "--samples", "4", "--out", str(out), env=env)
+    finally:
+        ck.write_bytes(good)
+    assert r.returncode == 1 and "left untouched" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert _tree_hashes(out) == before
+    assert not list(out.parent.glob(".models-staging-*"))
+    # a tampered published file is caught by --check
+    (out / "insecure" / "tokenizer.json").write_text("{}")
+    r = run("export/quantize.py", "--check", "--out", str(out), env=env)
+    assert r.returncode == 1 and "does not match the manifest" in r.stderr
+
+
+def test_quantize_bad_arguments(tmp_path):
+    r = run("export/quantize.py", "--only", "nope", "--out", str(tmp_path / "m"))
+    assert r.returncode == 2 and "unknown variant" in r.stderr and "Traceback" not in r.stderr
