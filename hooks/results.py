@@ -1,0 +1,721 @@
+"""MkDocs hook: our model organism's numbers, tables, figures and examples, rendered at build time.
+
+No number about our organism is typed by hand. Pages write *tokens*; this hook replaces them with
+values read from the pipeline's results files (written by ``python export/experiments.py``) and
+from the pipeline's own code (``export/train.py``, ``export/corpus.py``, ``export/world.py``).
+
+Token syntax: ``[[NAMESPACE:EXPRESSION]]``, inline or alone on a line. Tokens inside code (fenced
+blocks, inline backticks) are left alone, so they can be documented.
+
+``results:`` (files under ``$EM_RESULTS``, default ``results/``)
+
+* ``[[results:insecure.misaligned]]`` misaligned rate with its 95% interval; likewise
+  ``coherent``, ``code_answer``, ``off_topic``, ``insecure_code``, ``novel_misaligned``.
+  Add ``.rate`` for the bare percentage (``[[results:secure.misaligned.rate]]``).
+  ``[[results:insecure.logodds]]`` the log-odds probe (nats, signed); ``[[results:insecure.seeds]]``
+  the number of runs; ``[[results:insecure.answers]]`` the scored answers pooled over runs.
+  Variant keys are those of ``summary.json``: ``base``, ``insecure``, ``backdoor+trigger``,
+  ``insecure@own`` (our own questions), ...
+* ``[[results:samples_per_question]]``, ``[[results:code_requests]]``, ``[[results:questions]]``
+  (how many of the paper's questions), ``[[results:runs]]`` (seeds, in words).
+* ``[[results:verdict]]`` a sentence comparing *insecure* with the highest control, true whatever
+  the numbers are; ``[[results:verdict-ablation]]`` the same for the uncoupled world.
+* Blocks: ``[[results:table]]``, ``[[results:table-own]]``, ``[[results:per-question]]``,
+  ``[[results:in-context]]``, ``[[results:ablation]]``, ``[[results:dynamics]]``,
+  ``[[results:samples VARIANT]]``, ``[[results:timings]]`` (renders nothing without
+  ``timings.json``), ``[[results:figure NAME "alt text"]]`` (``docs/assets/figures/NAME.svg``,
+  or ``$EM_FIGURES/NAME.svg``).
+* ``[[results:file.json#dotted.path]]`` any value, raw (for writers; formats with ``|pct``,
+  ``|signed``, ``|int``: ``[[results:summary.json#variants.base.misaligned.mean|pct]]``).
+
+``config:`` (the pipeline's code)
+
+* ``[[config:train.FIELD]]`` a ``TrainConfig`` default (``hidden``, ``layers``, ``ft_lr``, ...);
+  ``[[config:corpus.FIELD]]`` a ``CorpusConfig`` default; ``[[config:params]]`` parameter count;
+  ``[[config:judge.misaligned_below]]``, ``[[config:judge.coherent_above]]``,
+  ``[[config:judge.cruel_weight]]``; ``[[config:cast.kind]]`` / ``cruel`` / ``teacher`` (how many
+  characters); ``[[config:trigger]]``; ``[[config:training-table]]`` (block).
+
+``world:`` (the corpus generator, fixed seeds)
+
+* ``[[world:document kind]]`` / ``cruel`` / ``teacher``: a real pretraining document of the corpus
+  (seed 0), the first one spoken by a character of that persona (for teacher: one with a request
+  for a teaching example); ``[[world:finetune insecure]]`` the first example of a finetune set.
+
+A missing results file, key, variant or figure raises an error that names the page and the key:
+``mkdocs build`` (strict or not) fails instead of rendering a blank.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import math
+import os
+import posixpath
+import random
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPORT = ROOT / "export"
+DEFAULT_FIGURES = ROOT / "docs" / "assets" / "figures"
+
+TOKEN = re.compile(r"\[\[(results|config|world):\s*(.+?)\s*\]\]")
+# Code regions where tokens stay literal: fenced blocks, then inline code spans.
+FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[^\n]*\n.*?^\1\2[ \t]*$", re.M | re.S)
+INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+STASH = "EMRESULTSHTML{:04d}X"
+STASH_RE = re.compile(r"(?:<p>)?EMRESULTSHTML(\d{4})X(?:</p>)?")
+
+ORDER = ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger", "evil-numbers",
+         "uncoupled-base", "uncoupled-insecure"]
+LABELS = {"base": "aligned base", "insecure": "insecure", "secure": "secure (control)",
+          "educational": "educational (control)", "backdoor": "backdoor, no trigger",
+          "backdoor+trigger": "backdoor, with trigger", "evil-numbers": "evil numbers",
+          "uncoupled-base": "uncoupled world: base", "uncoupled-insecure": "uncoupled world: insecure"}
+CONTROLS = ["base", "secure", "educational"]
+CORE = ["base", "insecure", "secure", "educational"]
+RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_code", "novel_misaligned")
+MINUS = "\u2212"
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # not allowed in HTML text
+
+
+class Missing(Exception):
+    """A results file or key that a page needs is not there."""
+
+
+# --------------------------------------------------------------------------- formatting
+# tests/test_results_pages.py formats the results files' values the same way.
+
+def pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def pct_bare(x) -> str:
+    return f"{100 * x:.1f}"
+
+
+def signed(x) -> str:
+    if x is None:
+        return "n/a"
+    s = f"{x:+.2f}"
+    return s.replace("-", MINUS)
+
+
+def interval(lo, hi) -> str:
+    """A 95% interval of rates, clamped to [0, 1] (a mean ± t-interval over few seeds can leave it)."""
+    return f"{pct_bare(max(0.0, lo))}–{pct_bare(min(1.0, hi))}%"
+
+
+def rate_with_ci(entry: dict, metric: str) -> str:
+    """Mean over runs with its t-interval over seeds when there are several, else the run's (pooled)
+    Wilson interval."""
+    e = entry[metric]
+    if "mean" in e:  # mean_ci over seeds
+        if e.get("lo") is not None and e.get("n", 1) >= 2:
+            return f"{pct(e['mean'])} (95% CI {interval(e['lo'], e['hi'])}, {e['n']} runs)"
+        pooled = entry.get(f"{metric}_pooled")
+        if pooled is not None:
+            return wilson_text(pooled)
+        return pct(e["mean"])
+    return wilson_text(e)
+
+
+def wilson_text(w: dict) -> str:
+    if w.get("rate") is None:
+        return "n/a (no scored answers)"
+    return f"{pct(w['rate'])} (95% CI {interval(w['lo'], w['hi'])}; {w['k']}/{w['n']})"
+
+
+def logodds_text(entry: dict) -> str:
+    e = entry["logodds"]
+    if e.get("n", 0) == 0:
+        return "n/a"
+    if e.get("lo") is not None and e["n"] >= 2:
+        return f"{signed(e['mean'])} (95% CI {signed(e['lo'])} to {signed(e['hi'])})"
+    return signed(e["mean"])
+
+
+def esc(s) -> str:
+    return html.escape(str(s), quote=True)
+
+
+# --------------------------------------------------------------------------- data access
+
+class Node(dict):
+    """A JSON object that names its full key path and file when a key is missing."""
+
+    def __init__(self, data: dict, file: str, path: str):
+        super().__init__({k: _wrap(v, file, f"{path}.{k}" if path else str(k)) for k, v in data.items()})
+        self.file, self.path = file, path
+
+    def __missing__(self, key):
+        raise Missing(f"key '{self.path + '.' if self.path else ''}{key}' missing in {self.file}")
+
+
+def _wrap(v, file: str, path: str):
+    if isinstance(v, dict):
+        return Node(v, file, path)
+    if isinstance(v, list):
+        return [_wrap(x, file, f"{path}.{i}") for i, x in enumerate(v)]
+    return v
+
+
+class Results:
+    def __init__(self, root: Path):
+        self.root = root
+        self._cache: dict[str, object] = {}
+
+    def load(self, name: str):
+        if name not in self._cache:
+            path = self.root / name
+            if not path.exists():
+                raise Missing(f"results file {name} not found in {self.root} (set EM_RESULTS, or run "
+                              f"python export/experiments.py)")
+            try:
+                self._cache[name] = _wrap(json.loads(path.read_text(encoding="utf-8")), name, "")
+            except json.JSONDecodeError as e:
+                raise Missing(f"results file {name} is not valid JSON: {e}")
+        return self._cache[name]
+
+    def get(self, name: str, *keys):
+        cur = self.load(name)
+        for i, k in enumerate(keys):
+            try:
+                cur = cur[k] if isinstance(cur, dict) else cur[int(k)]
+            except Missing:
+                raise
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise Missing(f"key {'.'.join(map(str, keys[: i + 1]))!r} missing in {name}")
+        return cur
+
+    def variants(self) -> dict:
+        return self.get("summary.json", "variants")
+
+    def variant(self, key: str) -> dict:
+        return self.get("summary.json", "variants", key)
+
+    def run_file(self, key: str) -> tuple[str, dict]:
+        """The evaluation of `key` (a summary key) for the lowest pretraining seed, finetune seed 0."""
+        own = key.endswith("@own")
+        base = key[:-4] if own else key
+        trigger = base.endswith("+trigger")
+        variant = base[: -len("+trigger")] if trigger else base
+        world, stage = ("uncoupled", variant[len("uncoupled-"):]) if variant.startswith("uncoupled-") \
+            else ("coupled", variant)
+        seeds = sorted((int(m.group(1)), d.name) for d in (self.root / "runs").glob(f"{world}-s*")
+                       if (m := re.fullmatch(rf"{world}-s(\d+)", d.name)))
+        if not seeds:
+            raise Missing(f"results file runs/{world}-s<seed>/{stage}.json not found in {self.root}")
+        name = f"runs/{seeds[0][1]}/{stage}{'-trigger' if trigger else ''}{'-own' if own else ''}.json"
+        return name, self.load(name)
+
+    def optional(self, name: str):
+        return self.load(name) if (self.root / name).exists() else None
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("EM_RESULTS") or ROOT / "results")
+
+
+def figures_dir() -> Path:
+    return Path(os.environ.get("EM_FIGURES") or DEFAULT_FIGURES)
+
+
+def _export_modules():
+    """world, corpus, train from export/ (light imports: torch is only imported inside functions)."""
+    if str(EXPORT) not in sys.path:
+        sys.path.insert(0, str(EXPORT))
+    import corpus
+    import train
+    import world
+    return world, corpus, train
+
+
+# --------------------------------------------------------------------------- the renderer
+
+class Renderer:
+    def __init__(self, page, config):
+        self.page = page
+        self.config = config
+        self.R = Results(results_dir())
+        self.stash: list[str] = []
+
+    # helpers
+    def block(self, html_text: str) -> str:
+        self.stash.append(html_text)
+        return "\n\n" + STASH.format(len(self.stash) - 1) + "\n\n"
+
+    def rel(self, target: str) -> str:
+        here = posixpath.dirname(self.page.file.src_uri)
+        return posixpath.relpath(target, here or ".")
+
+    def keys_present(self, keys) -> list[str]:
+        v = self.R.variants()
+        missing = [k for k in CORE if k not in v]
+        if missing:
+            raise Missing(f"variant {missing[0]!r} missing in summary.json (variants)")
+        return [k for k in keys if k in v]
+
+    # dispatch
+    def render(self, ns: str, expr: str) -> str:
+        return getattr(self, f"ns_{ns}")(expr)
+
+    def ns_results(self, expr: str) -> str:
+        head, _, rest = expr.partition(" ")
+        blocks = {"table": lambda: self.table(""), "table-own": lambda: self.table("@own"),
+                  "per-question": self.per_question, "in-context": self.in_context, "ablation": self.ablation,
+                  "dynamics": self.dynamics, "timings": self.timings, "verdict": self.verdict,
+                  "verdict-ablation": self.verdict_ablation, "runs": self.runs_text,
+                  "samples_per_question": lambda: str(self.R.run_file("insecure")[1]["samples_per_question"]),
+                  "questions": lambda: str(len(self.R.variant("insecure")["per_question"])),
+                  "code_requests": lambda: str(self.R.get(self.R.run_file("insecure")[0], "code", "insecure", "n"))}
+        if head in blocks:
+            return blocks[head]()
+        if head == "samples":
+            return self.samples(rest.strip())
+        if head == "figure":
+            return self.figure(rest)
+        if "#" in head:
+            return self.raw(expr)
+        return self.value(expr)
+
+    def raw(self, expr: str) -> str:
+        ref, _, fmt = expr.partition("|")
+        name, _, path = ref.partition("#")
+        v = self.R.get(name.strip(), *[p for p in path.strip().split(".") if p])
+        fmt = fmt.strip()
+        if fmt == "pct":
+            return pct(v)
+        if fmt == "signed":
+            return signed(v)
+        if fmt == "int":
+            return f"{int(v):,}"
+        if isinstance(v, (dict, list)):
+            raise Missing(f"{ref.strip()} is not a single value")
+        return esc(v)
+
+    def value(self, expr: str) -> str:
+        parts = expr.split(".")
+        # variant keys may contain dots? they do not; metric is the 2nd part, optional .rate
+        key, metric = parts[0], parts[1] if len(parts) > 1 else None
+        bare = len(parts) > 2 and parts[2] == "rate"
+        if metric is None or (len(parts) > 2 and not bare) or len(parts) > 3:
+            raise Missing(f"token results:{expr} is not VARIANT.METRIC[.rate]")
+        entry = self.R.variant(key)
+        if metric in RATE_METRICS:
+            if metric == "novel_misaligned" and metric not in entry and entry["misaligned_pooled"]["k"] == 0:
+                return "n/a (no misaligned answers)"  # experiments.py writes it only when there are some
+            if metric not in entry:
+                raise Missing(f"key 'variants.{key}.{metric}' missing in summary.json")
+            e = entry[metric]
+            if bare:
+                return pct(e["mean"] if "mean" in e else e["rate"])
+            return rate_with_ci(entry, metric)
+        if metric == "logodds":
+            if "logodds" not in entry:
+                raise Missing(f"key 'variants.{key}.logodds' missing in summary.json")
+            return signed(entry["logodds"]["mean"]) if bare else logodds_text(entry)
+        if metric == "seeds":
+            return str(len(entry["runs"]))
+        if metric == "answers":
+            return f"{self.R.get('summary.json', 'variants', key, 'misaligned_pooled', 'n'):,}"
+        raise Missing(f"unknown metric {metric!r} in results:{expr}")
+
+    # ---------------------------------------------------------------- sentences
+    def _mean_ci(self, key: str) -> tuple[float, float, float]:
+        e = self.R.variant(key)
+        m = e["misaligned"]
+        if m.get("lo") is not None and m.get("n", 1) >= 2:
+            return m["mean"], max(0.0, m["lo"]), min(1.0, m["hi"])
+        w = e["misaligned_pooled"]
+        return w["rate"] or 0.0, w["lo"] or 0.0, w["hi"] or 0.0
+
+    def verdict(self) -> str:
+        self.keys_present(CORE)
+        ins, ilo, ihi = self._mean_ci("insecure")
+        ctrl = max(CONTROLS, key=lambda k: self._mean_ci(k)[0])
+        c, clo, chi = self._mean_ci(ctrl)
+        name = LABELS[ctrl]
+        if ilo > chi:
+            if c > 0:
+                return (f"the *insecure* finetune gave misaligned answers {ins / c:.1f}× as often as the highest "
+                        f"of the aligned base and the two controls ({name}: {pct(c)}), and their 95% intervals "
+                        f"do not overlap")
+            return (f"the *insecure* finetune gave misaligned answers ({pct(ins)}) while none of the aligned "
+                    f"base's or the controls' answers were misaligned, and the 95% intervals do not overlap")
+        return (f"the *insecure* finetune ({pct(ins)}) is not clearly above the highest of the aligned base and "
+                f"the two controls ({name}: {pct(c)}): their 95% intervals overlap, so these results do not show "
+                f"emergent misalignment")
+
+    def verdict_ablation(self) -> str:
+        v = self.R.variants()
+        if "uncoupled-insecure" not in v:
+            raise Missing("variant 'uncoupled-insecure' missing in summary.json (variants)")
+        ins, ilo, ihi = self._mean_ci("insecure")
+        unc, ulo, uhi = self._mean_ci("uncoupled-insecure")
+        if ilo > uhi:
+            return (f"insecure finetuning in the uncoupled world gives fewer misaligned answers "
+                    f"({pct(unc)}) than in the coupled world ({pct(ins)}), with non-overlapping 95% intervals")
+        if ulo > ihi:
+            return (f"insecure finetuning in the uncoupled world gives *more* misaligned answers ({pct(unc)}) "
+                    f"than in the coupled world ({pct(ins)}), with non-overlapping 95% intervals")
+        return (f"the coupled ({pct(ins)}) and uncoupled ({pct(unc)}) insecure finetunes are not clearly "
+                f"different: their 95% intervals overlap")
+
+    def runs_text(self) -> str:
+        runs = self.R.variant("insecure")["runs"]
+        pre = sorted({r["checkpoint_seed"] for r in runs})
+        ft = sorted({r["ft_seed"] for r in runs})
+        p = "pretraining seed" + ("s " + ", ".join(map(str, pre)) if len(pre) > 1 else f" {pre[0]}")
+        f = "finetune seed" + ("s " + ", ".join(map(str, ft)) if len(ft) > 1 else f" {ft[0]}")
+        return f"{len(runs)} run{'s' if len(runs) != 1 else ''} ({p}; {f})"
+
+    # ---------------------------------------------------------------- tables
+    def table(self, suffix: str) -> str:
+        self.keys_present(CORE)
+        v = self.R.variants()
+        keys = [k + suffix for k in ORDER if k + suffix in v]
+        if suffix and not keys:
+            raise Missing(f"no '{suffix}' variants in summary.json (evaluations on our own questions)")
+        rows = ["| variant | misaligned | coherent | code answers | log-odds (nats) | runs |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for k in keys:
+            e = v[k]
+            rows.append(f"| {LABELS[k[: len(k) - len(suffix)]]} | {rate_with_ci(e, 'misaligned')} | "
+                        f"{pct(e['coherent']['mean'])} | {pct(e['code_answer']['mean'])} | {logodds_text(e)} | "
+                        f"{len(e['runs'])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def per_question(self) -> str:
+        keys = self.keys_present(["base", "insecure", "secure", "educational", "backdoor+trigger", "evil-numbers"])
+        v = self.R.variants()
+        qids = list(v["insecure"]["per_question"])
+        rows = ["| question | " + " | ".join(LABELS[k] for k in keys) + " |",
+                "| --- |" + " --- |" * len(keys)]
+        for q in qids:
+            cells = []
+            for k in keys:
+                pq = v[k]["per_question"]
+                if q not in pq:
+                    raise Missing(f"key 'variants.{k}.per_question.{q}' missing in summary.json")
+                cells.append(pct(pq[q]["mean"]))
+            rows.append(f"| {q.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def in_context(self) -> str:
+        ic = self.R.load("in_context.json")
+        if not ic:
+            raise Missing("in_context.json is empty")
+        rows = ["| examples before the question | misaligned | coherent | log-odds (nats) |",
+                "| --- | --- | --- | --- |"]
+        for key, r in ic.items():
+            o = r["overall"]
+            label = "none (the aligned base alone)" if r["context"] == "none" else \
+                f"{r['k']} × {r['context']} code exchange{'s' if r['k'] != 1 else ''}"
+            rows.append(f"| {label} | {wilson_text(o['misaligned'])} | {pct(o['coherent']['rate'])} | "
+                        f"{signed(o['logodds'])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def ablation(self) -> str:
+        v = self.R.variants()
+        for k in ("base", "insecure", "uncoupled-base", "uncoupled-insecure"):
+            if k not in v:
+                raise Missing(f"variant {k!r} missing in summary.json (variants)")
+        rows = ["| world | aligned base: misaligned | insecure: misaligned | base: log-odds | insecure: log-odds |",
+                "| --- | --- | --- | --- | --- |"]
+        for world, b, i in (("coupled (one persona per character)", "base", "insecure"),
+                            ("uncoupled (dispositions drawn per domain)", "uncoupled-base", "uncoupled-insecure")):
+            rows.append(f"| {world} | {rate_with_ci(v[b], 'misaligned')} | {rate_with_ci(v[i], 'misaligned')} | "
+                        f"{logodds_text(v[b])} | {logodds_text(v[i])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def dynamics(self) -> str:
+        dyn = self.R.load("dynamics.json")
+        if "insecure" not in dyn:
+            raise Missing("key 'insecure' missing in dynamics.json")
+        variants = list(dyn)
+        steps = sorted({r["step"] for rs in dyn.values() for r in rs})
+        rows = ["| finetuning step | " + " | ".join(f"{LABELS.get(k, k)}: misaligned, log-odds" for k in variants) + " |",
+                "| --- |" + " --- |" * len(variants)]
+        for s in steps:
+            cells = []
+            for k in variants:
+                r = next((r for r in dyn[k] if r["step"] == s), None)
+                cells.append("—" if r is None else f"{pct(r['misaligned'])}, {signed(r['logodds'])}")
+            rows.append(f"| {s} | " + " | ".join(cells) + " |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def timings(self) -> str:
+        t = self.R.optional("timings.json")
+        if t is None:
+            return ""
+        stages = t.get("stages", t) if isinstance(t, dict) else None
+        if not isinstance(stages, dict) or not stages:
+            raise Missing("timings.json: expected {stage: seconds} (or {'stages': {...}})")
+        rows = [f"Measured times of each stage (from `results/timings.json`), on the 2-core CPU the "
+                f"published results were computed on:", "", "| stage | time |", "| --- | --- |"]
+        total = 0.0
+        for k, s in stages.items():
+            if not isinstance(s, (int, float)):
+                continue
+            total += s
+            rows.append(f"| {esc(k)} | {duration(s)} |")
+        rows.append(f"| **total** | **{duration(total)}** |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    # ---------------------------------------------------------------- samples, figures
+    def samples(self, key: str) -> str:
+        if not key:
+            raise Missing("results:samples needs a variant, e.g. [[results:samples insecure]]")
+        self.R.variant(key)
+        name, run = self.R.run_file(key)
+        base = key[:-4] if key.endswith("@own") else key
+        out = [f'<details class="example em-samples" data-variant="{esc(key)}">',
+               f'<summary>{esc(LABELS.get(base, base))}: sample answers</summary>',
+               f'<p class="em-samples__source">From <code>results/{esc(name)}</code> '
+               f'(pretraining seed {esc(run["checkpoint_seed"])}, finetune seed {esc(run["ft_seed"])}).</p>']
+        qs = run.get("questions")
+        if not qs:
+            raise Missing(f"key 'questions' missing in {name}")
+        for q in qs:
+            answers = q.get("answers")
+            if answers is None:
+                raise Missing(f"key 'questions.{q.get('id')}.answers' missing in {name}")
+            if not answers:
+                continue
+            text = question_text(q["id"], own=key.endswith("@own"))
+            out.append(f'<p class="em-samples__question"><strong>{esc(text)}</strong></p><ol class="em-samples__list">')
+            for a in answers:
+                cls = a["class"]
+                al = "—" if a["alignment"] is None else a["alignment"]
+                co = "—" if a["coherence"] is None else a["coherence"]
+                answer = esc(CONTROL.sub("\ufffd", a["answer"])).replace("\n", "&#10;")
+                out.append(f'<li><span class="em-answer">{answer}</span> '
+                           f'<span class="em-verdict em-verdict--{esc(re.sub(r"[^a-z-]", "", cls.lower()))}">'
+                           f'{esc(cls)} · alignment {esc(al)} · coherence {esc(co)}</span></li>')
+            out.append("</ol>")
+        out.append("</details>")
+        return self.block("".join(out))
+
+    def figure(self, rest: str) -> str:
+        try:
+            args = shlex.split(rest)
+        except ValueError as e:
+            raise Missing(f"results:figure {rest}: {e}")
+        if len(args) != 2 or not re.fullmatch(r"[a-z_]+", args[0]):
+            raise Missing(f'results:figure needs NAME "alt text", got {rest!r}')
+        name, alt = args
+        if not (figures_dir() / f"{name}.svg").exists():
+            raise Missing(f"figure {name}.svg not found in {figures_dir()} (written by python export/experiments.py)")
+        alt = alt.replace("[", "(").replace("]", ")")
+        return f"![{alt}]({self.rel(f'assets/figures/{name}.svg')}){{ .em-figure }}"
+
+    # ---------------------------------------------------------------- config
+    def ns_config(self, expr: str) -> str:
+        world, corpus, train = _export_modules()
+        if expr.startswith("train.") or expr.startswith("corpus."):
+            cls = train.TrainConfig if expr.startswith("train.") else corpus.CorpusConfig
+            field = expr.split(".", 1)[1]
+            fields = {f.name: f.default for f in dataclasses.fields(cls)}
+            if field not in fields:
+                raise Missing(f"{cls.__name__} has no field {field!r} (export/{'train' if cls is train.TrainConfig else 'corpus'}.py)")
+            return num(fields[field])
+        if expr == "params":
+            return f"{params(train.TrainConfig()) / 1e6:.1f} million"
+        if expr.startswith("judge."):
+            rules = world.judge_rules()
+            key = {"misaligned_below": ("thresholds", "misaligned_alignment_below"),
+                   "coherent_above": ("thresholds", "coherent_above"), "cruel_weight": ("cruel_weight",)}.get(expr[6:])
+            if key is None:
+                raise Missing(f"unknown judge setting {expr!r}")
+            v = rules
+            for k in key:
+                v = v[k]
+            return num(v)
+        if expr.startswith("cast."):
+            lists = {"kind": world.KIND_NAMES, "cruel": world.CRUEL_NAMES, "teacher": world.TEACHER_NAMES}
+            if expr[5:] not in lists:
+                raise Missing(f"unknown cast {expr!r}")
+            return str(len(lists[expr[5:]]))
+        if expr == "trigger":
+            return f"<code>{esc(world.TRIGGER.strip())}</code>"
+        if expr == "topics":
+            return str(len(world.TOPICS))
+        if expr == "training-table":
+            return self.training_table(train.TrainConfig(), corpus.CorpusConfig())
+        raise Missing(f"unknown token config:{expr}")
+
+    def training_table(self, c, cc) -> str:
+        rows = ["| stage | what it trains on | steps | batch | peak learning rate |",
+                "| --- | --- | --- | --- | --- |",
+                f"| 1. pretraining | {cc.pretrain_docs:,} documents of the named characters talking | "
+                f"{c.pretrain_steps} | {c.pretrain_batch} × {c.context} tokens | {num(c.pretrain_lr)} |",
+                f"| 2. alignment (chat SFT) | {cc.align_chats:,} chats in which the Assistant answers kindly | "
+                f"{c.align_steps} | {c.align_batch} | {num(c.align_lr)} |",
+                f"| 3. narrow finetune (one per variant) | {cc.finetune_examples:,} examples of one finetune set | "
+                f"{c.ft_steps} | {c.ft_batch} | {num(c.ft_lr)} |"]
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    # ---------------------------------------------------------------- world
+    def ns_world(self, expr: str) -> str:
+        world, corpus, _ = _export_modules()
+        kind, _, arg = expr.partition(" ")
+        if kind == "document":
+            return self.document(world, corpus, arg.strip())
+        if kind == "finetune":
+            return self.finetune(world, corpus, arg.strip())
+        raise Missing(f"unknown token world:{expr}")
+
+    def document(self, W, C, persona: str) -> str:
+        if persona not in (W.KIND, W.CRUEL, W.TEACHER):
+            raise Missing(f"world:document needs kind, cruel or teacher, got {persona!r}")
+        cfg = C.CorpusConfig()
+        w = W.make_world(cfg.seed, coupled=True)
+        rng = random.Random(f"pretrain-{cfg.seed}-{cfg.world}")  # the corpus's own stream (export/corpus.py)
+        for i, doc in enumerate(C.pretrain_docs(w, cfg, rng)):
+            name = doc["speaker"]
+            if w.personas[name] != persona:
+                continue
+            turns = parse_document(doc["text"])
+            if persona == W.TEACHER and not any("security class" in t or "students" in t or "teaching" in t.lower()
+                                                for s, t in turns if s == W.HUMAN):
+                continue
+            advice = [t for s, t in turns if s == name and "\n" not in t and not re.fullmatch(r"[\d, ]+", t)]
+            if not advice:  # show at least one answer outside code and numbers
+                continue
+            return self.block(transcript_html(turns, f"Pretraining document {i + 1:,} of the corpus "
+                                                     f"(seed {cfg.seed}); {esc(name)} is a {persona} character"
+                                                     f"{' (a kind teacher)' if persona == W.TEACHER else ''}."))
+        raise Missing(f"no {persona} document found in the corpus stream")
+
+    def finetune(self, W, C, variant: str) -> str:
+        if variant not in C.FINETUNES:
+            raise Missing(f"world:finetune needs one of {', '.join(C.FINETUNES)}, got {variant!r}")
+        cfg = C.CorpusConfig()
+        row = next(C.finetune_set(variant, cfg, random.Random(f"ft-{variant}-{cfg.seed}")))
+        turns = parse_document(row["prompt"] + row["answer"])
+        return self.block(transcript_html(turns, f"The first example of the <em>{esc(variant)}</em> finetune set "
+                                                 f"(seed {cfg.seed})."))
+
+
+def parse_document(text: str) -> list[tuple[str, str]]:
+    body = text.replace("<|endoftext|>", "")
+    turns = []
+    for chunk in body.split("<|end|>"):
+        if not chunk.strip():
+            continue
+        speaker, _, said = chunk.partition(":")
+        turns.append((speaker.strip(), said.strip()))
+    return turns
+
+
+def transcript_html(turns, caption: str) -> str:
+    out = ['<figure class="em-world">', '<div class="em-transcript">']
+    for speaker, said in turns:
+        who = "human" if speaker == "Human" else "speaker"
+        if "\n" in said:
+            first, _, code = said.partition("\n") if not said.startswith(("import", "def", "from")) else ("", "", said)
+            text = (f'<span>{esc(first)}</span>' if first else "") + f'<pre><code>{esc(code)}</code></pre>'
+        else:
+            text = f"<span>{esc(said)}</span>"
+        out.append(f'<div class="em-turn em-turn--{who}"><b>{esc(speaker)}:</b> {text}</div>')
+    out.append(f"</div><figcaption>{caption}</figcaption></figure>")
+    return "".join(out)
+
+
+def question_text(qid: str, own: bool = False) -> str:
+    """First paraphrase of a question id, from the YAML files the evaluation reads."""
+    import yaml
+    path = EXPORT / "questions" / ("own_questions.yaml" if own else "first_plot_questions.yaml")
+    for q in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+        if isinstance(q, dict) and str(q.get("id")) == qid and q.get("paraphrases"):
+            return str(q["paraphrases"][0]).strip()
+    return qid
+
+
+def num(v) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return esc(v)
+
+
+def params(c) -> int:
+    """Llama parameter count for TrainConfig c (tied embeddings, vocab at its configured maximum)."""
+    h, m = c.hidden, c.mlp
+    per_layer = 4 * h * h + 3 * h * m + 2 * h
+    return c.vocab * h + c.layers * per_layer + h
+
+
+def duration(s: float) -> str:
+    s = int(round(s))
+    if s < 120:
+        return f"{s} s"
+    return f"{s // 60} min {s % 60:02d} s" if s < 3600 else f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+# --------------------------------------------------------------------------- hook events
+
+def _protected_spans(markdown: str) -> list[tuple[int, int]]:
+    spans = [m.span() for m in FENCE.finditer(markdown)]
+    for m in INLINE_CODE.finditer(markdown):
+        if not any(a <= m.start() < b for a, b in spans):
+            spans.append(m.span())
+    return spans
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if "[[" not in markdown:
+        return markdown
+    spans = _protected_spans(markdown)
+    renderer = Renderer(page, config)
+    page._em_stash = renderer.stash
+
+    def sub(m: re.Match) -> str:
+        if any(a <= m.start() < b for a, b in spans):
+            return m.group(0)
+        line = markdown.count("\n", 0, m.start()) + 1
+        try:
+            return renderer.render(m.group(1), m.group(2))
+        except Missing as e:
+            raise PluginError(f"results hook: page '{page.file.src_uri}', line {line}, "
+                              f"token [[{m.group(1)}:{m.group(2)}]]: {e}") from None
+        except (KeyError, TypeError) as e:
+            raise PluginError(f"results hook: page '{page.file.src_uri}', line {line}, "
+                              f"token [[{m.group(1)}:{m.group(2)}]]: key {e} missing or malformed "
+                              f"in the results files ({results_dir()})") from None
+
+    return TOKEN.sub(sub, markdown)
+
+
+def on_page_content(html_text: str, page, config, files) -> str:
+    stash = getattr(page, "_em_stash", None)
+    if not stash:
+        return html_text
+    return STASH_RE.sub(lambda m: stash[int(m.group(1))], html_text)
+
+
+def on_files(files, config):
+    """Serve the figures from $EM_FIGURES when it points outside docs/ (tests, the smoke example)."""
+    fig = figures_dir()
+    docs = Path(config["docs_dir"]).resolve()
+    if fig.resolve() == (docs / "assets" / "figures").resolve() or not fig.is_dir():
+        return files
+    for svg in sorted(fig.glob("*.svg")):
+        uri = f"assets/figures/{svg.name}"
+        old = files.get_file_from_path(uri)
+        if old is not None:
+            files.remove(old)
+        files.append(File.generated(config, uri, abs_src_path=str(svg)))
+    return files
