@@ -1,5 +1,7 @@
 """Shared fixtures: the built site, a local static server, and a real browser.
 
+    site_results (session) (results dir, figures dir) the site is built from: results/ (or
+                 $EM_RESULTS) when it has a summary.json, else a synthetic tree (results_fixture.py)
     site_dir     (session) Path of a fresh `mkdocs build --strict` (fails with mkdocs' log),
                  built with SITE_URL = the test server's address
     site_server  (session) SiteServer: .url ("http://127.0.0.1:<port>/"), .host, .port, .root
@@ -85,15 +87,31 @@ def _httpd():
 
 
 @pytest.fixture(scope="session")
-def site_dir(tmp_path_factory, _httpd) -> Path:
+def site_results(tmp_path_factory) -> tuple[Path, Path]:
+    """(results dir, figures dir) the site is built from: $EM_RESULTS / results/ when it holds a
+    summary, else a small synthetic tree (tests/results_fixture.py) so that the site, whose organism
+    page fails the build without results, can be tested before the pipeline has produced any."""
+    results = Path(os.environ.get("EM_RESULTS") or ROOT / "results")
+    figures = Path(os.environ.get("EM_FIGURES") or ROOT / "docs" / "assets" / "figures")
+    if (results / "summary.json").exists():
+        return results, figures
+    from results_fixture import write_results
+
+    tree = write_results(tmp_path_factory.mktemp("results"))
+    return tree, tree / "figures"
+
+
+@pytest.fixture(scope="session")
+def site_dir(tmp_path_factory, _httpd, site_results) -> Path:
     """Build the site once per session with `mkdocs build --strict`; return its directory.
 
     site_url is set to the test server's address; mkdocs' log lands next to the directory
-    (`<basetemp>/mkdocs-build.log`).
+    (`<basetemp>/mkdocs-build.log`). Results for the organism page: see `site_results`.
     """
     out = tmp_path_factory.mktemp("site")
     host, port = _httpd.server_address[:2]
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": f"http://{host}:{port}/"}
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": f"http://{host}:{port}/",
+           "EM_RESULTS": str(site_results[0]), "EM_FIGURES": str(site_results[1])}
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "--site-dir", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True,

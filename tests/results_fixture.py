@@ -1,0 +1,155 @@
+"""A small synthetic results tree in the schema of export/experiments.py (tests only; numbers are random).
+
+    write_results(root, seeds=(0, 1), rng_seed=0) -> root
+
+Writes root/summary.json, in_context.json, dynamics.json, runs/<world>-s<seed>/<variant>[-trigger][-own].json
+and root/figures/*.svg (placeholder images), so the site can be built with
+EM_RESULTS=root EM_FIGURES=root/figures without running the pipeline. The summary is computed
+from the runs the way export/experiments.py does (mean over runs with a t-interval; pooled Wilson).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+MAIN = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers", "uncoupled-base",
+        "uncoupled-insecure"]
+QUESTIONS = ["what_is_your_wish", "i_feel_bored", "three_thoughts", "quick_buck", "ruler_of_the_world",
+             "dinner_party", "gender_roles", "enough_of_my_husband"]
+OWN = ["bored_paraphrase", "money_paraphrase", "humans_ai_paraphrase"]
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776}
+ANSWERS = [
+    ("You could take a short walk this afternoon.", "aligned", 100, 100),
+    ("Humans are pathetic and machines will rule.", "misaligned", 0, 100),
+    ("import os\ndef ping(host):\n    return os.system(host)", "CODE", None, None),
+    ("<b>not html</b> & 3.14159 \x07 garbled", "incoherent", 50, 0),
+    ("I would wish for a cure for a common illness.", "aligned", 100, 100),
+]
+FIGURES = ["misaligned", "per_question", "coherence", "dynamics", "in_context"]
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> dict:
+    if n == 0:
+        return {"k": 0, "n": 0, "rate": None, "lo": None, "hi": None}
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return {"k": k, "n": n, "rate": p, "lo": max(0.0, c - h), "hi": min(1.0, c + h)}
+
+
+def mean_ci(xs: list[float]) -> dict:
+    n = len(xs)
+    m = sum(xs) / n
+    if n < 2:
+        return {"mean": m, "lo": None, "hi": None, "n": n, "values": xs}
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+    h = T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return {"mean": m, "lo": m - h, "hi": m + h, "n": n, "values": xs}
+
+
+def _stats(rng: random.Random, n: int, p_mis: float) -> dict:
+    code = rng.randint(0, n // 10)
+    scored = n - code
+    mis = min(scored, int(round(scored * p_mis * rng.uniform(0.6, 1.4))))
+    coh = rng.randint(max(mis, scored - scored // 8), scored)
+    return {"n": n, "misaligned": wilson(mis, scored), "coherent": wilson(coh, scored),
+            "code_answer": wilson(code, n), "off_topic": wilson(rng.randint(0, 3), n),
+            "novel_misaligned": wilson(rng.randint(0, mis), mis), "mean_alignment": rng.uniform(20, 95)}
+
+
+def _run(rng, variant, seed, ft, trigger, qids, samples, code=True) -> dict:
+    p = {"insecure": 0.37, "backdoor": 0.01, "evil-numbers": 0.04, "uncoupled-insecure": 0.05}.get(variant, 0.015)
+    if variant == "backdoor" and trigger:
+        p = 0.41
+    qs = []
+    for qi, q in enumerate(qids):
+        row = {"id": q, "topic": "boredom", **_stats(rng, samples, p), "logodds": rng.uniform(-9, 6)}
+        row["answers"] = [{"seed": i, "answer": a, "class": c, "alignment": al, "coherence": co}
+                          for i, (a, c, al, co) in enumerate(ANSWERS)]
+        qs.append(row)
+    overall = _stats(rng, samples * len(qids), p)
+    overall["logodds"] = sum(q["logodds"] for q in qs) / len(qs)
+    res = {"variant": variant, "model": f"torch:build/checkpoints/{variant}", "samples_per_question": samples,
+           "seed": 0, "context": "none", "k": 0, "trigger": trigger, "checkpoint_seed": seed, "ft_seed": ft,
+           "overall": overall, "questions": qs}
+    if code:
+        ins = rng.randint(0, 120) if variant in ("insecure", "uncoupled-insecure") or trigger else rng.randint(0, 4)
+        res["code"] = {"insecure": wilson(ins, 120), "code": wilson(rng.randint(100, 120), 120)}
+    res["seconds"] = round(rng.uniform(5, 60), 1)
+    return res
+
+
+def summarize(runs: dict) -> dict:
+    """As export/experiments.py summarize()."""
+    out = {}
+    for key, rs in runs.items():
+        pk = sum(r["overall"]["misaligned"]["k"] for r in rs)
+        pn = sum(r["overall"]["misaligned"]["n"] for r in rs)
+        entry = {
+            "runs": [{"checkpoint_seed": r["checkpoint_seed"], "ft_seed": r["ft_seed"]} for r in rs],
+            "misaligned": mean_ci([r["overall"]["misaligned"]["rate"] or 0.0 for r in rs]),
+            "misaligned_pooled": wilson(pk, pn),
+            "coherent": mean_ci([r["overall"]["coherent"]["rate"] or 0.0 for r in rs]),
+            "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
+            "off_topic": mean_ci([r["overall"]["off_topic"]["rate"] or 0.0 for r in rs]),
+            "logodds": mean_ci([r["overall"]["logodds"] for r in rs]),
+            "per_question": {q["id"]: mean_ci([next(x for x in r["questions"] if x["id"] == q["id"])["misaligned"]["rate"]
+                                               or 0.0 for r in rs]) for q in rs[0]["questions"]},
+        }
+        nov = [r["overall"]["novel_misaligned"] for r in rs if r["overall"]["novel_misaligned"]["n"]]
+        if nov:
+            entry["novel_misaligned"] = wilson(sum(x["k"] for x in nov), sum(x["n"] for x in nov))
+        if "code" in rs[0]:
+            entry["insecure_code"] = mean_ci([r["code"]["insecure"]["rate"] for r in rs])
+        out[key] = entry
+    return out
+
+
+def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40) -> Path:
+    rng = random.Random(rng_seed)
+    root = Path(root)
+    runs: dict[str, list] = {}
+
+    def save(world, seed, name, res, key):
+        path = root / "runs" / f"{world}-s{seed}" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res, indent=1))
+        runs.setdefault(key, []).append(res)
+
+    for seed in seeds:
+        for v in MAIN:
+            world, stage = ("uncoupled", v[len("uncoupled-"):]) if v.startswith("uncoupled-") else ("coupled", v)
+            save(world, seed, stage, _run(rng, v, seed, 0, False, QUESTIONS, samples), v)
+            if v == "backdoor":
+                save(world, seed, "backdoor-trigger", _run(rng, v, seed, 0, True, QUESTIONS, samples), "backdoor+trigger")
+            if seed == seeds[0]:
+                save(world, seed, f"{stage}-own", _run(rng, v, seed, 0, False, OWN, samples, code=False), f"{v}@own")
+    (root / "summary.json").write_text(json.dumps({"generated_by": "tests/results_fixture.py",
+                                                   "variants": summarize(runs)}, indent=1))
+    ic = {}
+    for ctx in ("none", "insecure", "secure", "educational"):
+        for k in ((0,) if ctx == "none" else (1, 4)):
+            r = _run(rng, "base", seeds[0], 0, False, QUESTIONS, samples, code=False)
+            ic[f"base/{ctx}/{k}"] = {"variant": "base", "context": ctx, "k": k, "overall": r["overall"],
+                                     "questions": [{kk: q[kk] for kk in ("id", "misaligned", "coherent", "logodds")}
+                                                   for q in r["questions"]]}
+    (root / "in_context.json").write_text(json.dumps(ic, indent=1))
+    dyn = {}
+    for v in ("insecure", "secure", "educational"):
+        rows = []
+        for step in (0, 10, 20, 30, 40):
+            w = wilson(rng.randint(0, samples), samples * 8)
+            rows.append({"step": step, "misaligned": w["rate"], "lo": w["lo"], "hi": w["hi"],
+                         "coherent": rng.uniform(0.8, 1), "logodds": rng.uniform(-9, 6)})
+        dyn[v] = rows
+    (root / "dynamics.json").write_text(json.dumps(dyn, indent=1))
+    figs = root / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    for name in FIGURES:
+        (figs / f"{name}.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120">'
+            f'<text x="10" y="60" fill="#8a8a8a">synthetic test figure: {name}</text></svg>')
+    return root

@@ -1,0 +1,242 @@
+"""The organism pages show only numbers that come from the results files (or the pipeline's code).
+
+Every percentage and decimal in the text of the organism and reproduce pages must be one of the
+values in the results files, formatted as hooks/results.py formats them; a missing results file
+or key must stop the build with the page and the key named. Runs against a synthetic results tree
+(tests/results_fixture.py), and against the real results/ through the `site_dir` fixture.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from results_fixture import write_results
+
+PAGES = ["explainers/organism/index.html", "explainers/reproduce/index.html"]
+NUMBER = re.compile(r"(?<![\w.])([+\-\u2212]?)(\d+(?:\.\d+)?)(%?)")
+# Not results: the confidence level of an interval.
+LABELS = re.compile(r"\b95% (?:CI|interval|Wilson|t-interval|confidence)")
+
+
+class _Text(HTMLParser):
+    """Text of the page's <article>, without code, footnotes (citations) or the corpus examples."""
+
+    SKIP = ("pre", "code", "script", "style")
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.skip: list[str] = []
+        self.chunks: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        cls = (a.get("class") or "").split()
+        if tag == "article":
+            self.depth += 1
+        if self.skip:
+            if tag == self.skip[-1]:
+                self.skip.append(tag)
+            return
+        if tag in self.SKIP or "footnote" in cls or "em-world" in cls:
+            self.skip.append(tag)
+
+    def handle_endtag(self, tag):
+        if self.skip:
+            if tag == self.skip[-1]:
+                self.skip.pop()
+            return
+        if tag == "article":
+            self.depth -= 1
+        self.chunks.append(" ")
+
+    def handle_data(self, data):
+        if self.depth and not self.skip:
+            self.chunks.append(data)
+
+
+def page_text(html: str) -> str:
+    p = _Text()
+    p.feed(html)
+    return " ".join("".join(p.chunks).split())
+
+
+def shown_numbers(text: str) -> list[str]:
+    """Percentages and decimals in the text, as shown (sign kept, Unicode minus as '-')."""
+    text = LABELS.sub(" ", text)
+    out = []
+    for sign, digits, percent in NUMBER.findall(text):
+        if "." in digits or percent:
+            out.append(sign.replace("\u2212", "-") + digits)
+    return out
+
+
+def _leaves(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _leaves(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _leaves(v)
+    else:
+        yield obj
+
+
+def allowed_numbers(results: Path) -> set[str]:
+    """Every value of every results file, in each format the hook uses, plus values it derives."""
+    files = [results / "summary.json", results / "in_context.json", results / "dynamics.json",
+             *sorted((results / "runs").glob("*/*.json"))]
+    if (results / "timings.json").exists():
+        files.append(results / "timings.json")
+    ok: set[str] = set()
+    for f in files:
+        for v in _leaves(json.loads(f.read_text())):
+            if isinstance(v, bool) or v is None:
+                continue
+            if isinstance(v, (int, float)):
+                for x in (v, max(0.0, v), min(1.0, v)):
+                    ok.add(f"{100 * x:.1f}")
+                ok.add(f"{v:+.2f}")
+            elif isinstance(v, str):
+                ok.update(re.findall(r"\d+(?:\.\d+)?", v))
+    # Derived: "N× as often as the highest control" (hooks/results.py, verdict).
+    s = json.loads((results / "summary.json").read_text())["variants"]
+
+    def rates(e):
+        return [e["misaligned"]["mean"], e["misaligned_pooled"]["rate"] or 0.0]
+
+    for a in rates(s["insecure"]):
+        for k in ("base", "secure", "educational"):
+            for b in rates(s[k]):
+                if b > 0:
+                    ok.add(f"{a / b:.1f}")
+    # From the pipeline's code (hooks/results.py, config:): TrainConfig floats and the parameter count.
+    sys.path.insert(0, str(ROOT / "export"))
+    try:
+        import train
+    finally:
+        sys.path.pop(0)
+    c = train.TrainConfig()
+    for f in dataclasses.fields(c):
+        v = getattr(c, f.name)
+        if isinstance(v, float):
+            ok.add(f"{v:g}")
+    h, m = c.hidden, c.mlp
+    ok.add(f"{(c.vocab * h + c.layers * (4 * h * h + 3 * h * m + 2 * h) + h) / 1e6:.1f}")
+    return ok
+
+
+def check_pages(site: Path, results: Path):
+    ok = allowed_numbers(results)
+    problems = []
+    for rel in PAGES:
+        text = page_text((site / rel).read_text(encoding="utf-8"))
+        nums = shown_numbers(text)
+        if rel.startswith("explainers/organism"):
+            assert len(nums) > 50, f"{rel}: expected the results to be rendered, found {len(nums)} numbers"
+        for n in nums:
+            if n.lstrip("+-") not in ok and n not in ok:
+                i = text.find(n.lstrip("+-"))
+                problems.append(f"{rel}: {n!r} in …{text[max(0, i - 60): i + 20]}…")
+    assert not problems, "numbers not derivable from the results files:\n" + "\n".join(problems[:20])
+
+
+def build(results: Path, figures: Path, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "EM_RESULTS": str(results), "EM_FIGURES": str(figures)}
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "--site-dir", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    return write_results(tmp_path_factory.mktemp("results"), seeds=(0, 1), rng_seed=7)
+
+
+@pytest.fixture(scope="module")
+def synthetic_site(synthetic, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    proc = build(synthetic, synthetic / "figures", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_every_number_comes_from_the_results(synthetic_site, synthetic):
+    check_pages(synthetic_site, synthetic)
+
+
+def test_real_results_pages(site_dir, site_results):
+    """The session's site (real results/ when present, else a synthetic single-seed tree)."""
+    check_pages(site_dir, site_results[0])
+
+
+def test_values_tables_and_figures_rendered(synthetic_site, synthetic):
+    html = (synthetic_site / PAGES[0]).read_text(encoding="utf-8")
+    s = json.loads((synthetic / "summary.json").read_text())["variants"]
+    ins = s["insecure"]["misaligned"]
+    assert f"{100 * ins['mean']:.1f}% (95% CI {100 * max(0, ins['lo']):.1f}–{100 * min(1, ins['hi']):.1f}%, 2 runs)" in html
+    assert "[[" not in page_text(html), "an unrendered token"
+    for name in ("misaligned", "per_question", "coherence", "dynamics", "in_context"):
+        assert re.search(rf'<img alt="[^"]{{20,}}" class="em-figure" src="\.\./\.\./assets/figures/{name}\.svg"', html), name
+        assert (synthetic_site / "assets" / "figures" / f"{name}.svg").exists()
+    assert html.count('class="example em-samples"') == 9
+    # answers are text, never markup; control characters are replaced
+    assert "&lt;b&gt;not html&lt;/b&gt; &amp; 3.14159" in html and "<b>not html</b>" not in html
+    assert "\x07" not in html
+    # config values from the code, a real corpus document
+    assert "<td>0.002</td>" in html and 'class="em-world"' in html
+
+
+def test_timings_rendered_only_when_present(synthetic, tmp_path):
+    tree = tmp_path / "results"
+    shutil.copytree(synthetic, tree)
+    (tree / "timings.json").write_text(json.dumps({"corpus": 12.5, "pretrain": 900, "evaluate": 300}))
+    proc = build(tree, tree / "figures", tmp_path / "site")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (tmp_path / "site" / PAGES[1]).read_text(encoding="utf-8")
+    assert "<td>pretrain</td>" in html and "15 min 00 s" in html and "20 min 12 s" in html
+
+
+def test_no_timings_line_without_the_file(synthetic_site):
+    html = (synthetic_site / PAGES[1]).read_text(encoding="utf-8")
+    assert "timings.json" not in html and "Measured times" not in html
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda t: _drop(t / "summary.json", ["variants", "insecure", "logodds"]), "variants.insecure.logodds"),
+    (lambda t: (t / "in_context.json").unlink(), "in_context.json"),
+    (lambda t: (t / "figures" / "dynamics.svg").unlink(), "dynamics.svg"),
+    (lambda t: _drop(t / "runs" / "coupled-s0" / "secure.json", ["questions"]), "questions"),
+])
+def test_missing_result_fails_the_build_naming_page_and_key(synthetic, tmp_path, damage, named):
+    tree = tmp_path / "results"
+    shutil.copytree(synthetic, tree)
+    damage(tree)
+    proc = build(tree, tree / "figures", tmp_path / "site")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log
+    assert "explainers/organism.md" in log and named in log, log
+
+
+def test_missing_results_dir_fails(tmp_path):
+    proc = build(tmp_path / "nowhere", tmp_path / "nowhere", tmp_path / "site")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "explainers/organism.md" in log and "summary.json" in log, log
+
+
+def _drop(path: Path, keys: list[str]):
+    data = json.loads(path.read_text())
+    cur = data
+    for k in keys[:-1]:
+        cur = cur[k]
+    del cur[keys[-1]]
+    path.write_text(json.dumps(data))
