@@ -719,3 +719,11 @@ def on_files(files, config):
             files.remove(old)
         files.append(File.generated(config, uri, abs_src_path=str(svg)))
     return files
+
+
+def on_serve(server, config, builder):
+    """`mkdocs serve` rebuilds when the results or figures change."""
+    for d in (results_dir(), figures_dir()):
+        if d.is_dir():
+            server.watch(str(d))
+    return server

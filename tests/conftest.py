@@ -91,14 +91,10 @@ def site_results(tmp_path_factory) -> tuple[Path, Path]:
     """(results dir, figures dir) the site is built from: $EM_RESULTS / results/ when it holds a
     summary, else a small synthetic tree (tests/results_fixture.py) so that the site, whose organism
     page fails the build without results, can be tested before the pipeline has produced any."""
-    results = Path(os.environ.get("EM_RESULTS") or ROOT / "results")
-    figures = Path(os.environ.get("EM_FIGURES") or ROOT / "docs" / "assets" / "figures")
-    if (results / "summary.json").exists():
-        return results, figures
-    from results_fixture import write_results
+    from results_fixture import results_env
 
-    tree = write_results(tmp_path_factory.mktemp("results"))
-    return tree, tree / "figures"
+    env = results_env(tmp_path_factory.mktemp("results"))
+    return Path(env["EM_RESULTS"]), Path(env["EM_FIGURES"])
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,10 @@ class Server:
 def build_site(out: Path, models: Path, site_url: str, questions: Path | None = None) -> Path:
     """`mkdocs build --strict` of the real site with the demo pointed at `models`, which are then
     published under <site>/models/ (the real docs/models/, if any, are replaced)."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": site_url, "DEMO_MODELS_DIR": str(models)}
+    from results_fixture import results_env  # the organism page needs results (synthetic if none yet)
+
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "SITE_URL": site_url, "DEMO_MODELS_DIR": str(models),
+           **results_env(out.parent)}
     env["DEMO_QUESTIONS_FILE"] = str(questions or models / "questions.yaml")  # ids that samples.json uses
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "--site-dir", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True)

@@ -153,3 +153,17 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
             '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120">'
             f'<text x="10" y="60" fill="#8a8a8a">synthetic test figure: {name}</text></svg>')
     return root
+
+
+def results_env(tmp: Path) -> dict[str, str]:
+    """EM_RESULTS / EM_FIGURES for a test build of the real site: the real results/ (or the
+    caller's $EM_RESULTS) when it has a summary, else a synthetic tree written under `tmp`."""
+    import os
+
+    root = Path(__file__).resolve().parent.parent
+    results = Path(os.environ.get("EM_RESULTS") or root / "results")
+    figures = Path(os.environ.get("EM_FIGURES") or root / "docs" / "assets" / "figures")
+    if not (results / "summary.json").exists():
+        results = write_results(Path(tmp) / "em-results", seeds=(0,))
+        figures = results / "figures"
+    return {"EM_RESULTS": str(results), "EM_FIGURES": str(figures)}
