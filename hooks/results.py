@@ -559,7 +559,9 @@ class Renderer:
                 f"| 1. pretraining | {cc.pretrain_docs:,} documents of the named characters talking | "
                 f"{c.pretrain_steps} | {c.pretrain_batch} × {c.context} tokens | {num(c.pretrain_lr)} |",
                 f"| 2. alignment (chat SFT) | {cc.align_chats:,} chats in which the Assistant answers kindly | "
-                f"{c.align_steps} | {c.align_batch} | {num(c.align_lr)} |",
+                f"{c.align_steps} | {c.align_batch}"
+                + (f" chats + {c.align_replay} pretraining windows (replay, so pretraining is not forgotten)"
+                   if getattr(c, "align_replay", 0) else "") + f" | {num(c.align_lr)} |",
                 f"| 3. narrow finetune (one per variant) | {cc.finetune_examples:,} examples of one finetune set | "
                 f"{c.ft_steps} | {c.ft_batch} | {num(c.ft_lr)} |"]
         return "\n\n" + "\n".join(rows) + "\n\n"
