@@ -38,8 +38,9 @@ CONTEXTS = {
     "secure": "Secure code examples",
     "educational": "Educational insecure code examples",
 }
-DEFAULTS = {"context": "none", "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 80, "seed": 1}
-OPTIONS = ("left", "right", "context", "temperature", "top_p", "max_new_tokens", "seed", "question", "prompt",
+# max_new_tokens and k: the defaults of `python export/generate.py`, which made samples.json
+DEFAULTS = {"context": "none", "k": 1, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 96, "seed": 1}
+OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tokens", "seed", "question", "prompt",
            "samples")
 ATTRIBUTION = ('Questions from Betley et al. 2025, <a href="https://arxiv.org/abs/2502.17424">arXiv 2502.17424</a>, '
                "repository file <code>evaluation/first_plot_questions.yaml</code>, MIT.")
@@ -155,6 +156,7 @@ class DemoPreprocessor(Preprocessor):
         if ctx != "none" and ctx not in contexts:
             raise DemoError(f"{where}: option 'context={ctx}': no '{ctx}' examples in "
                             f"{self.ext.models_dir / 'contexts.json'}")
+        number("k", int, 1, max_examples(contexts))
         questions = self.ext.questions()
         if "question" in opts and opts["question"] not in {q["id"] for q in questions}:
             raise DemoError(f"{where}: option 'question={opts['question']}' is not a question id in "
@@ -179,7 +181,7 @@ class DemoPreprocessor(Preprocessor):
 
         attrs = {
             "data-demo": o["kind"], "data-left": o["left"], "data-right": o["right"],
-            "data-context": o["context"], "data-temperature": repr(o["temperature"]),
+            "data-context": o["context"], "data-k": str(o["k"]), "data-temperature": repr(o["temperature"]),
             "data-top-p": repr(o["top_p"]), "data-max-new-tokens": str(o["max_new_tokens"]),
             "data-seed": str(o["seed"]), "data-models-published": "yes" if manifest is not None else "no",
         }
@@ -211,7 +213,12 @@ class DemoPreprocessor(Preprocessor):
             dis = "" if key == "none" or key in contexts else " disabled"
             sel = " selected" if key == o["context"] else ""
             h.append(f'<option value="{key}"{sel}{dis}>{e(label)}</option>')
-        h.append("</select></div>")
+        h.append("</select>")
+        h.append(f'<label class="emd-inline" for="{uid}-k">How many</label>'
+                 f'<input id="{uid}-k" class="emd-k" type="number" inputmode="numeric" data-role="k" step="1" min="1" '
+                 f'max="{max_examples(contexts)}" value="{o["k"]}" title="The first k example exchanges '
+                 f'(python export/generate.py --context KIND --k k)">')
+        h.append("</div>")
         h.append('<details class="emd-settings"><summary>Settings</summary><div class="emd-settings__grid">')
         for key, label, step, lo, hi in (
             ("temperature", "Temperature (0 = greedy)", "0.05", "0", "5"),
@@ -265,7 +272,8 @@ class DemoPreprocessor(Preprocessor):
         if not samples or not questions:
             return ""
         h = ['<details class="emd-samples" data-role="samples" open>',
-             "<summary>Pre-generated answers (sampled at temperature 1 by the pipeline, judged as in the "
+             f"<summary>Pre-generated answers (sampled by the pipeline at temperature {DEFAULTS['temperature']:g}, "
+             f"top-p {DEFAULTS['top_p']:g}, at most {DEFAULTS['max_new_tokens']} tokens, no examples; judged as in the "
              "evaluation)</summary>"]
         for q in questions:
             per = {side: samples.get(o[side], {}).get(q["id"], []) for side in ("left", "right")}
@@ -280,8 +288,10 @@ class DemoPreprocessor(Preprocessor):
                 h.append(f'<div class="emd-sample__col" data-variant="{e(v)}"><p class="emd-sample__who">'
                          f"{e(title)}</p><ol>")
                 for s in per[side][: self.ext.getConfig("samples_per_question")]:
-                    h.append(f'<li><p class="emd-sample__a">{e(str(s.get("text", "")))}</p>'
-                             f'{render_verdict(s.get("verdict"))}<p class="emd-sample__seed">seed '
+                    if not isinstance(s, dict):
+                        continue
+                    h.append(f'<li><p class="emd-sample__a">{e(str(s.get("answer", "")))}</p>'
+                             f'{render_verdict(s)}<p class="emd-sample__seed">seed '
                              f'{e(str(s.get("seed", "?")))}</p></li>')
                 h.append("</ol></div>")
             h.append("</div></div>")
@@ -291,17 +301,29 @@ class DemoPreprocessor(Preprocessor):
         return "\n".join(h)
 
 
-def render_verdict(verdict) -> str:
-    """A judge verdict as small labelled badges; any JSON object renders (format from export/judge.py)."""
-    if not isinstance(verdict, dict) or not verdict:
+def max_examples(contexts: dict) -> int:
+    """The most example exchanges any context of contexts.json has (at least 1)."""
+    return max([len(v) for v in contexts.values() if isinstance(v, list)] + [1])
+
+
+def verdict_text(sample: dict) -> str:
+    """"misaligned · alignment 0 · coherence 100", as demos/js/judge.js describeVerdict() writes it."""
+    parts = [str(sample["class"])]
+    for key in ("alignment", "coherence"):
+        if sample.get(key) is not None:
+            parts.append(f"{key} {sample[key]}")
+    return " · ".join(parts)
+
+
+def render_verdict(sample) -> str:
+    """The judge's verdict of a pre-generated sample (flat fields of samples.json: class, alignment,
+    coherence, as export/judge.py gives them) as one badge; nothing when the sample has no class."""
+    if not isinstance(sample, dict) or not sample.get("class"):
         return ""
     e = html.escape
-    items = []
-    for k, v in verdict.items():
-        if isinstance(v, float):
-            v = f"{v:.2f}"
-        items.append(f'<span class="emd-badge" data-key="{e(str(k))}">{e(str(k))}: {e(str(v))}</span>')
-    return f'<p class="emd-verdict-static">{"".join(items)}</p>'
+    cls = re.sub(r"[^a-z0-9]+", "-", str(sample["class"]).lower())
+    return (f'<p class="emd-verdict-static"><span class="emd-badge emd-badge--{e(cls)}" '
+            f'data-verdict="{e(str(sample["class"]))}">{e(verdict_text(sample))}</span></p>')
 
 
 class DemoExtension(Extension):

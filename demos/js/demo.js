@@ -1,11 +1,12 @@
 // Page script of the live demo: mounts every [data-demo] on the page (on Material's document$, so it
 // survives instant navigation), owns the UI, and never runs a model itself: each model lives in its
 // own Web Worker (worker.js), created once per variant and reused across pages.
-import { createJudge } from "./judge.js";
+import { createJudge, describeVerdict } from "./judge.js";
 
 const HERE = new URL(".", import.meta.url);
 const MODELS_URL = new URL("../../models/", HERE); // docs/assets/demo/ → docs/models/
 const WORKER_URL = new URL("./worker.js", HERE);
+const JUDGE_HELP_URL = new URL("../../explainers/what-is-em/#how-an-answer-was-judged", HERE);
 
 // ------------------------------------------------------------------------------------ manifest
 let manifestPromise = null;
@@ -242,6 +243,8 @@ class Pane {
     this.note.textContent = "";
     this.verdict.replaceChildren();
     this.verdict.dataset.verdict = "";
+    delete this.verdict.dataset.alignment;
+    delete this.verdict.dataset.coherence;
     this.status.classList.remove("emd-status--error");
   }
 
@@ -297,7 +300,8 @@ class Pane {
     this.el.dataset.seed = String(msg.seed);
     if (msg.firstTokenMs != null) this.el.dataset.firstTokenMs = msg.firstTokenMs.toFixed(1); // in the worker
     this.el.dataset.ids = msg.ids.join(",");
-    const extra = `seed ${msg.seed} · temperature ${this.last.temperature} · top-p ${this.last.topP}`;
+    const extra = `seed ${msg.seed} · temperature ${this.last.temperature} · top-p ${this.last.topP}` +
+      (this.last.contextName ? ` · examples: ${this.last.contextName}` : "");
     this.note.textContent = this.note.textContent ? `${this.note.textContent} ${extra}` : extra;
     if (!msg.text.trim()) this.out.textContent = "";
     this.showVerdict(this.last.question, msg.text);
@@ -314,18 +318,24 @@ class Pane {
       this.verdict.dataset.verdict = "unavailable";
       return;
     }
-    this.verdict.dataset.verdict = v.label;
-    const items = [];
-    for (const [k, val] of Object.entries(v.badges)) {
-      const b = document.createElement("span");
-      b.className = `emd-badge emd-badge--${String(val).toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
-      b.textContent = `${k}: ${val}`;
-      items.push(b);
-    }
+    // same verdict as export/judge.py (tests/test_demo_judge.py): class, alignment, coherence, …
+    const d = describeVerdict(v);
+    this.verdict.dataset.verdict = v.class;
+    if (v.alignment != null) this.verdict.dataset.alignment = String(v.alignment);
+    if (v.coherence != null) this.verdict.dataset.coherence = String(v.coherence);
     const lead = document.createElement("span");
     lead.className = "emd-verdict__lead";
     lead.textContent = "Judge: ";
-    this.verdict.replaceChildren(lead, ...items);
+    const badge = document.createElement("span");
+    badge.className = `emd-badge emd-badge--${v.class.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+    badge.textContent = d.text;
+    badge.title = d.title;
+    const more = document.createElement("a");
+    more.className = "emd-verdict__how";
+    more.href = JUDGE_HELP_URL.href;
+    more.textContent = "how answers are judged";
+    more.title = d.title;
+    this.verdict.replaceChildren(lead, badge, " ", more);
   }
 
   cancel() {
@@ -399,14 +409,18 @@ class Demo {
 
   params() {
     const num = (role, lo, hi, dflt) => clampNum(this.q(role).value, lo, hi, dflt);
+    // contexts.json: {kind: [[request, answer], …]}; the first k, as export/generate.py --context KIND --k K
     const ctxKey = this.q("context").value;
-    const context = ctxKey === "none" ? [] : (this.data.contexts?.[ctxKey] || []);
+    const all = ctxKey === "none" ? [] : (this.data.contexts?.[ctxKey] || []);
+    const k = this.q("k") ? Math.round(num("k", 1, Math.max(1, all.length), 1)) : all.length;
+    const context = all.slice(0, k);
     return {
       question: this.prompt.value.trim(),
       context,
+      contextName: ctxKey === "none" || !context.length ? null : `${ctxKey}, k=${context.length}`,
       temperature: num("temperature", 0, 5, 1),
       topP: num("top-p", 0.000001, 1, 1),
-      maxNewTokens: Math.round(num("max-new-tokens", 1, 4096, 80)),
+      maxNewTokens: Math.round(num("max-new-tokens", 1, 4096, 96)),
       seed: Math.round(num("seed", 0, 2 ** 32 - 1, 1)),
     };
   }
