@@ -65,19 +65,14 @@ def _corpus(n_lines: int = 3000, seed: int = 0) -> list[str]:
 
 
 def build_tokenizer(out: Path) -> "object":
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    """The pipeline's own tokenizer (export/tokenizer.py: byte-level BPE, the special tokens of
+    FORMATS.md, saved through transformers) trained on a small corpus, saved in `out`."""
+    from tokenizer import train_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
-    assert tok.token_to_id("<|endoftext|>") == 0 and tok.token_to_id("<|end|>") == 1
-    tok.save(str(out / "tokenizer.json"))
+    tok = train_tokenizer(_corpus(), VOCAB)
+    assert tok.convert_tokens_to_ids("<|endoftext|>") == 0 and tok.convert_tokens_to_ids("<|end|>") == 1
+    tok.model_max_length = CONTEXT
+    tok.save_pretrained(out)
     return tok
 
 
@@ -109,22 +104,14 @@ def build_variant(out: Path, name: str, seed: int, tok_dir: Path) -> dict:
         model.generation_config.bos_token_id = 0
         model.generation_config.pad_token_id = 0
         model.save_pretrained(hf)
-        fast = PreTrainedTokenizerFast(
-            tokenizer_file=str(tok_dir / "tokenizer.json"), bos_token="<|endoftext|>",
-            eos_token="<|end|>", pad_token="<|endoftext|>", unk_token=None,
-            additional_special_tokens=["<|end|>"], model_max_length=CONTEXT,
-        )
-        fast.save_pretrained(hf)
+        PreTrainedTokenizerFast.from_pretrained(str(tok_dir)).save_pretrained(hf)  # as export/train.py
         onnx_dir = Path(tmp) / "onnx"
         main_export(str(hf), output=str(onnx_dir), task="text-generation-with-past", opset=17,
                     do_validation=False, device="cpu")
         vdir.mkdir(parents=True, exist_ok=True)
         (vdir / "onnx").mkdir(exist_ok=True)
         quantize_int8(onnx_dir / "model.onnx", vdir / "onnx" / "model_quantized.onnx")
-        # tokenizer.json through transformers' save_pretrained, as the pipeline publishes it
-        # (export/tokenizer.py): the round trip writes add_prefix_space=false, and transformers applies
-        # that on load whatever the file says, so only then do transformers, tokenizers and tokenizers.js
-        # all give the same ids (tests/test_real_clients.py)
+        # the tokenizer files as optimum's export writes them, which export/quantize.py publishes
         for f in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                   "special_tokens_map.json"):
             src = onnx_dir / f if (onnx_dir / f).exists() else hf / f
