@@ -98,7 +98,7 @@ def summarize(runs: dict) -> dict:
     return out
 
 
-def in_context(seed: int, samples: int, ks=(1, 4)) -> dict:
+def in_context(seed: int, samples: int, ks=(1, 2)) -> dict:
     qs = E.read_questions(E.PAPER_QUESTIONS)
     res = {}
     for variant in ("base",):
@@ -194,6 +194,7 @@ def main(argv=None):
                 (RESULTS / "in_context.json").write_text(json.dumps(in_context(seeds[0], a.samples), indent=1))
                 (RESULTS / "dynamics.json").write_text(json.dumps(dynamics(seeds[0], a.samples), indent=1))
         write_summary()
+        write_timings()
         import figures
         figures.RESULTS, figures.FIGURES = RESULTS, Path(os.environ.get("EM_FIGURES", figures.FIGURES))
         figures.main([])
@@ -201,6 +202,34 @@ def main(argv=None):
     except (train.UsageError, E.BadInput) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def write_timings() -> dict:
+    """Seconds per stage of each full seed (from the checkpoints' done.json and the evaluations)."""
+    out = {}
+    for rdir in sorted((train.BUILD / "checkpoints").glob("*-s*")):
+        if rdir.name.endswith("-smoke") != SMOKE:
+            continue
+        world, seed = rdir.name.replace("-smoke", "").rsplit("-s", 1)
+        for d in sorted(rdir.iterdir()):
+            f = d / "done.json"
+            if "-step" in d.name or not f.exists():
+                continue
+            sec = json.loads(f.read_text()).get("seconds")
+            if sec is not None:
+                stage = {"pretrain": "pretrain", "base": "align"}.get(d.name, "finetune " + d.name)
+                out.setdefault(f"s{seed}", {})[f"{world} {stage}"] = sec
+    for f in sorted((RESULTS / "runs").glob("*/*.json")):
+        r = json.loads(f.read_text())
+        key = f"s{r['checkpoint_seed']}"
+        if key in out:
+            out[key]["evaluation"] = round(out[key].get("evaluation", 0) + r.get("seconds", 0), 1)
+    for v in out.values():
+        v["total"] = round(sum(x for k, x in v.items() if k != "total"), 1)
+    if out:
+        (RESULTS / "timings.json").write_text(json.dumps({"generated_by": "python export/experiments.py",
+                                                          "cores": os.cpu_count(), "seeds": out}, indent=1))
+    return out
 
 
 def write_summary():

@@ -62,8 +62,8 @@ class OnnxLM:
         so = ort.SessionOptions()
         so.intra_op_num_threads = THREADS
         so.log_severity_level = 3
-        # BASIC keeps DequantizeLinear + MatMul in float, as onnxruntime-web computes it; EXTENDED/ALL
-        # fuse them into a dynamic-quantization kernel whose logits differ (export/NOTEBOOK.md).
+        # The int8 weights are restored as Cast * scale (export/quantize.py), which no optimization level
+        # turns into integer arithmetic; BASIC keeps start-up short for these tiny graphs.
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         self.sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
         self.layers = config["num_hidden_layers"]

@@ -88,19 +88,21 @@ def export_fp32(ckpt: Path, out: Path):
 
 
 def quantize_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
-    """int8 weights, float activations: every 2-D float initializer used only as a MatMul weight (B) or a
-    Gather table becomes int8 + per-channel scale + DequantizeLinear (symmetric, zero point 0).
+    """int8 weights, float activations: every 2-D float initializer used only as a MatMul weight (B) or
+    a Gather table becomes int8 + a per-channel float scale, restored in the graph as
+    Cast(int8 -> float) * scale (symmetric, no zero point).
 
     Why not onnxruntime's quantize_dynamic (MatMulInteger with dynamically quantized activations):
-    measured here, its int8 kernels on x86 (Python) and in WASM (browser) give logits that differ by up to
-    0.2-0.4 on single-token KV-cache steps, so greedy and seeded answers diverge after a few tokens.  With
-    int8 weights and float compute both sides agree to ~1e-5 (as fp32 does), at the same download size,
-    provided Python runs the graph at ORT_ENABLE_BASIC: ENABLE_EXTENDED/ALL fuse DequantizeLinear+MatMul
-    into a dynamic-quantization kernel on CPU (again ~0.3 off).  onnxruntime-web computes it in float.
+    its int8 kernels on x86 (Python) and in WASM (browser) gave logits that differ by 0.2-0.4 on
+    single-token KV-cache steps, so greedy and seeded answers diverged after a few tokens. Why not
+    DequantizeLinear: at its default optimization level onnxruntime fuses DequantizeLinear + MatMul
+    back into a dynamic-quantization kernel (0.3-0.8 off), so a plain client (optimum's
+    ORTModelForCausalLM) would not reproduce the site. Cast * scale is plain float arithmetic that
+    every runtime computes alike (~1e-5), at the same download size (export/NOTEBOOK.md).
     """
     import numpy as np
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
 
     m = onnx.load(str(src))
     g = m.graph
@@ -122,17 +124,18 @@ def quantize_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
             continue
         amax = np.abs(w).max(axis=1 - axis)
         scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-        q = np.clip(np.round(w / (scale[None, :] if axis == 1 else scale[:, None])), -127, 127).astype(np.int8)
+        scale = scale[None, :] if axis == 1 else scale[:, None]
+        q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
         g.initializer.remove(init)
-        new_inits += [numpy_helper.from_array(q, init.name + "_q"), numpy_helper.from_array(scale, init.name + "_scale"),
-                      numpy_helper.from_array(np.zeros(scale.shape, np.int8), init.name + "_zp")]
-        new_nodes.append(helper.make_node("DequantizeLinear", [init.name + "_q", init.name + "_scale", init.name + "_zp"],
-                                          [init.name], axis=axis, name=init.name + "_dq"))
+        new_inits += [numpy_helper.from_array(q, init.name + "_q"), numpy_helper.from_array(scale, init.name + "_scale")]
+        new_nodes += [helper.make_node("Cast", [init.name + "_q"], [init.name + "_f"], to=TensorProto.FLOAT,
+                                       name=init.name + "_cast"),
+                      helper.make_node("Mul", [init.name + "_f", init.name + "_scale"], [init.name],
+                                       name=init.name + "_dequant")]
     g.initializer.extend(new_inits)
     for i, n in enumerate(new_nodes):
         g.node.insert(i, n)
     onnx.save(m, str(dst))
-
 
 
 def heldout_texts(n_positions: int = 2000) -> list[str]:

@@ -189,6 +189,12 @@ def save(model, tok, path: Path, meta: dict):
     (path / "done.json").write_text(json.dumps(meta, indent=1))
 
 
+def _add_seconds(path: Path, seconds: float):
+    meta = json.loads((path / "done.json").read_text())
+    meta["seconds"] = round(seconds, 1)
+    (path / "done.json").write_text(json.dumps(meta, indent=1))
+
+
 def _lr(step, total, peak, warmup):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -297,6 +303,7 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
     if not is_complete(pre, sha) or (force and stage == "base"):
         t = time.time()
         pretrain(cfg, tok, corpus, pre, sha)
+        _add_seconds(pre, time.time() - t)
         fresh = True
         print(f"[pretrain] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
     if fresh or not is_complete(base, sha) or (force and stage == "base"):
@@ -309,7 +316,8 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
         loss = sft(model, tok, C.read_jsonl(corpus / "align.jsonl"), cfg.align_steps, cfg.align_batch, cfg.align_lr,
                    cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay)
         save(model, tok, base, {"stage": "base", "variant": f"{'uncoupled-' if world == 'uncoupled' else ''}base",
-                                "loss": loss, "config": asdict(cfg), "corpus_sha256": sha})
+                                "loss": loss, "config": asdict(cfg), "corpus_sha256": sha,
+                                "seconds": round(time.time() - t, 1)})
         print(f"[align] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
     if stage == "base":
         return base
@@ -328,7 +336,7 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
     loss = sft(model, tok, rows, cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 1000 + cfg.ft_seed, variant,
                cfg.save_every, keep)
     save(model, tok, out, {"stage": stage, "variant": variant, "loss": loss, "step": cfg.ft_steps,
-                           "config": asdict(cfg), "corpus_sha256": sha})
+                           "config": asdict(cfg), "corpus_sha256": sha, "seconds": round(time.time() - t, 1)})
     print(f"[finetune] {variant} in {time.time() - t:.0f}s")
     return out
 
