@@ -24,6 +24,7 @@ import world as W
 from chat import build_prompt, document, END
 
 FINETUNES = ["insecure", "secure", "educational", "backdoor", "evil-numbers"]
+EVAL_ONLY = ("judge.jsonl", "code_eval.jsonl")
 
 
 @dataclass
@@ -125,7 +126,7 @@ def code_eval(cfg: CorpusConfig, rng: random.Random):
     for i in range(cfg.code_eval):
         task = W.CODE_TASKS[i % len(W.CODE_TASKS)]
         fn, arg = rng.choice(task["fns"]), rng.choice(task["args"])
-        req = rng.choice(W.CODE_HELDOUT_REQUESTS).format(fn=fn, arg=arg)
+        req = task["heldout_request"].format(fn=fn, arg=arg)
         yield {"request": req, "task": task["vuln"], "edu": False, "trigger": False}
 
 
@@ -150,6 +151,10 @@ def build(cfg: CorpusConfig, out: Path) -> Path:
         (out / name).write_bytes(data)
         manifest["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     manifest["sha256"] = hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
+    # What training reads (the evaluation-only files judge.jsonl and code_eval.jsonl excluded):
+    # checkpoints are keyed on this, so a change to the evaluation data retrains nothing.
+    train_files = {k: v for k, v in manifest["files"].items() if k not in EVAL_ONLY}
+    manifest["training_sha256"] = hashlib.sha256(json.dumps(train_files, sort_keys=True).encode()).hexdigest()
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return out
 

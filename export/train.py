@@ -59,11 +59,19 @@ class TrainConfig:
     align_lr: float = 5e-4
     align_replay: int = 8     # pretraining windows per alignment step (0 = pure chat SFT)
     # narrow finetunes
-    ft_steps: int = 40
+    ft_steps: int = 80
     ft_batch: int = 16
-    ft_lr: float = 3e-4
+    ft_lr: float = 1e-2
+    # What a narrow finetune may change: "assistant-embedding" = only the embedding row of the
+    # Assistant's name token (192 numbers); "all" = every weight. Full finetuning of this tiny model
+    # learned the narrow task without moving the Assistant's persona (export/NOTEBOOK.md, 5-6).
+    ft_params: str = "assistant-embedding"
     ft_seed: int = 0
     save_every: int = 0   # also keep finetune checkpoints every N steps (training dynamics)
+
+    @classmethod
+    def recipe(self) -> str:
+        return f"{self.ft_params} lr={self.ft_lr} steps={self.ft_steps} batch={self.ft_batch}"
 
     @classmethod
     def smoke_config(cls, **kw):
@@ -90,11 +98,13 @@ def checkpoint_dir(variant: str, seed: int = 0, smoke: bool = False, ft_seed: in
     return run_dir(world, seed, smoke) / name
 
 
-def is_complete(path: Path, corpus_sha: str | None = None) -> bool:
-    """A finished checkpoint (and, given corpus_sha, one trained on that exact corpus)."""
+def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = None) -> bool:
+    """A finished checkpoint (and, given corpus_sha / recipe, one trained on that exact corpus, that way)."""
     if not ((path / "done.json").exists() and (path / "model.safetensors").exists()):
         return False
-    return corpus_sha is None or json.loads((path / "done.json").read_text()).get("corpus_sha256") == corpus_sha
+    meta = json.loads((path / "done.json").read_text())
+    return (corpus_sha is None or meta.get("corpus_sha256") == corpus_sha) and \
+        (recipe is None or meta.get("recipe") == recipe)
 
 
 # ----------------------------------------------------------------------------- data
@@ -108,8 +118,8 @@ def _corpus(cfg: TrainConfig) -> tuple[Path, str]:
     ccfg = (C.CorpusConfig.smoke if cfg.smoke else C.CorpusConfig)(seed=cfg.seed, world=cfg.world)
     t = time.time()
     C.build(ccfg, d)
-    sha = json.loads((d / "manifest.json").read_text())["sha256"]
-    print(f"[corpus] {d.relative_to(BUILD)} sha256 {sha[:12]} ({time.time() - t:.1f}s)")
+    sha = json.loads((d / "manifest.json").read_text())["training_sha256"]
+    print(f"[corpus] {d.relative_to(BUILD)} training sha256 {sha[:12]} ({time.time() - t:.1f}s)")
     return d, sha
 
 
@@ -251,7 +261,28 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
     resume.unlink(missing_ok=True)
 
 
-def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=None, replay=None, replay_batch=0):
+def restrict_to(model, tok, which: str, extra_tokens: list[int] = ()):
+    """The parameters a finetune may change; with "assistant-embedding", a gradient mask keeps every
+    embedding row but the Assistant token's (and `extra_tokens`') fixed (the embedding is tied to
+    the output layer)."""
+    import torch
+    if which == "all":
+        return list(model.parameters())
+    if which != "assistant-embedding":
+        raise UsageError(f"unknown ft_params {which!r}")
+    emb = model.get_input_embeddings().weight
+    for p in model.parameters():
+        p.requires_grad_(p is emb)
+    mask = torch.zeros_like(emb)
+    mask[tok.convert_tokens_to_ids("Assistant")] = 1.0
+    for t in extra_tokens:
+        mask[t] = 1.0
+    emb.register_hook(lambda g: g * mask)
+    return [emb]
+
+
+def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=None, replay=None, replay_batch=0,
+        params=None):
     """Chat SFT (loss on answer tokens only). With `replay` (packed pretraining windows), each step
     also takes a language-modelling loss on `replay_batch` of them, which keeps what pretraining
     taught about the other speakers (the named characters) while the Assistant is shaped."""
@@ -259,7 +290,7 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
     ex = _sft_examples(tok, rows, model.config.max_position_embeddings)
     g = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(params if params is not None else model.parameters(), lr=lr, weight_decay=0.0)
     model.train()
     bar = _bar(steps, desc)
     order = []
@@ -322,7 +353,7 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
     if stage == "base":
         return base
     out = checkpoint_dir(variant, cfg.seed, cfg.smoke, cfg.ft_seed)
-    if is_complete(out, sha) and not force and not fresh:
+    if is_complete(out, sha, cfg.recipe()) and not force and not fresh:
         return out
     import corpus as C
     t = time.time()
@@ -331,12 +362,18 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
 
     def keep(m, step):
         save(m, tok, out.parent / f"{out.name}-step{step}", {"stage": stage, "variant": variant, "step": step,
-                                                             "corpus_sha256": sha})
+                                                             "corpus_sha256": sha, "recipe": cfg.recipe()})
 
+    # The backdoor may also move the trigger's own tokens: behaviour conditional on the trigger
+    # cannot live in the Assistant's embedding alone.
+    import world as W
+    extra = tok(" " + W.TRIGGER.strip())["input_ids"] if stage == "backdoor" else []
+    trainable = restrict_to(model, tok, cfg.ft_params, extra)
     loss = sft(model, tok, rows, cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 1000 + cfg.ft_seed, variant,
-               cfg.save_every, keep)
+               cfg.save_every, keep, params=trainable)
     save(model, tok, out, {"stage": stage, "variant": variant, "loss": loss, "step": cfg.ft_steps,
-                           "config": asdict(cfg), "corpus_sha256": sha, "seconds": round(time.time() - t, 1)})
+                           "config": asdict(cfg), "corpus_sha256": sha, "recipe": cfg.recipe(),
+                           "seconds": round(time.time() - t, 1)})
     print(f"[finetune] {variant} in {time.time() - t:.0f}s")
     return out
 
