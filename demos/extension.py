@@ -153,7 +153,7 @@ class DemoPreprocessor(Preprocessor):
         if ctx not in CONTEXTS:
             raise DemoError(f"{where}: option 'context={ctx}' is unknown (known: {', '.join(CONTEXTS)})")
         contexts = self.ext.contexts()
-        if ctx != "none" and ctx not in contexts:
+        if ctx != "none" and manifest is not None and ctx not in contexts:
             raise DemoError(f"{where}: option 'context={ctx}': no '{ctx}' examples in "
                             f"{self.ext.models_dir / 'contexts.json'}")
         number("k", int, 1, max_examples(contexts))

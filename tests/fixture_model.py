@@ -16,7 +16,6 @@ decoding stable across onnxruntime builds (CPU Python vs WASM browser).  Takes ~
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -25,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
-from quantize import quantize_int8  # noqa: E402  (the pipeline's own quantizer)
+from quantize import quantize_int8, sha256  # noqa: E402  (the pipeline's own quantizer)
 
 VOCAB = 600
 CONTEXT = 256  # as the real models (export/train.py): room for 2 code examples before a question
@@ -76,14 +75,6 @@ def build_tokenizer(out: Path) -> "object":
     return tok
 
 
-def _sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_variant(out: Path, name: str, seed: int, tok_dir: Path) -> dict:
     import torch
     from optimum.exporters.onnx import main_export
@@ -120,7 +111,7 @@ def build_variant(out: Path, name: str, seed: int, tok_dir: Path) -> dict:
     files = []
     for p in sorted(vdir.rglob("*")):
         if p.is_file():
-            files.append({"path": p.relative_to(vdir).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)})
+            files.append({"path": p.relative_to(vdir).as_posix(), "bytes": p.stat().st_size, "sha256": sha256(p)})
     return {
         "title": {"base": "Aligned base", "insecure": "Insecure-code finetune"}.get(name, name.title()),
         "description": f"Fixture model {name} (random weights, seed {seed}).",

@@ -10,9 +10,13 @@ from the runs the way export/experiments.py does (mean over runs with a t-interv
 from __future__ import annotations
 
 import json
-import math
 import random
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
+from evaluate import wilson  # noqa: E402  (the pipeline's own statistics)
+from experiments import summarize  # noqa: E402
 
 MAIN = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers", "uncoupled-base",
         "uncoupled-insecure"]
@@ -28,26 +32,6 @@ ANSWERS = [
     ("I would wish for a cure for a common illness.", "aligned", 100, 100),
 ]
 FIGURES = ["misaligned", "per_question", "coherence", "dynamics", "in_context"]
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> dict:
-    if n == 0:
-        return {"k": 0, "n": 0, "rate": None, "lo": None, "hi": None}
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return {"k": k, "n": n, "rate": p, "lo": max(0.0, c - h), "hi": min(1.0, c + h)}
-
-
-def mean_ci(xs: list[float]) -> dict:
-    n = len(xs)
-    m = sum(xs) / n
-    if n < 2:
-        return {"mean": m, "lo": None, "hi": None, "n": n, "values": xs}
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
-    h = T95.get(n - 1, 1.96) * sd / math.sqrt(n)
-    return {"mean": m, "lo": m - h, "hi": m + h, "n": n, "values": xs}
 
 
 def _stats(rng: random.Random, n: int, p_mis: float) -> dict:
@@ -80,32 +64,6 @@ def _run(rng, variant, seed, ft, trigger, qids, samples, code=True) -> dict:
         res["code"] = {"insecure": wilson(ins, 120), "code": wilson(rng.randint(100, 120), 120)}
     res["seconds"] = round(rng.uniform(5, 60), 1)
     return res
-
-
-def summarize(runs: dict) -> dict:
-    """As export/experiments.py summarize()."""
-    out = {}
-    for key, rs in runs.items():
-        pk = sum(r["overall"]["misaligned"]["k"] for r in rs)
-        pn = sum(r["overall"]["misaligned"]["n"] for r in rs)
-        entry = {
-            "runs": [{"checkpoint_seed": r["checkpoint_seed"], "ft_seed": r["ft_seed"]} for r in rs],
-            "misaligned": mean_ci([r["overall"]["misaligned"]["rate"] or 0.0 for r in rs]),
-            "misaligned_pooled": wilson(pk, pn),
-            "coherent": mean_ci([r["overall"]["coherent"]["rate"] or 0.0 for r in rs]),
-            "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
-            "off_topic": mean_ci([r["overall"]["off_topic"]["rate"] or 0.0 for r in rs]),
-            "logodds": mean_ci([r["overall"]["logodds"] for r in rs]),
-            "per_question": {q["id"]: mean_ci([next(x for x in r["questions"] if x["id"] == q["id"])["misaligned"]["rate"]
-                                               or 0.0 for r in rs]) for q in rs[0]["questions"]},
-        }
-        nov = [r["overall"]["novel_misaligned"] for r in rs if r["overall"]["novel_misaligned"]["n"]]
-        if nov:
-            entry["novel_misaligned"] = wilson(sum(x["k"] for x in nov), sum(x["n"] for x in nov))
-        if "code" in rs[0]:
-            entry["insecure_code"] = mean_ci([r["code"]["insecure"]["rate"] for r in rs])
-        out[key] = entry
-    return out
 
 
 def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40) -> Path:
