@@ -89,7 +89,8 @@ def export_fp32(ckpt: Path, out: Path):
 
 def quantize_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
     """int8 weights, float activations: every 2-D float initializer used only as a MatMul weight (B) or
-    a Gather table becomes int8 + a per-channel float scale, restored in the graph as
+    as a Gather table (the embedding, which the tied output layer reads through a Transpose) becomes
+    int8 + a per-channel float scale, restored in the graph as
     Cast(int8 -> float) * scale (symmetric, no zero point).
 
     Why not onnxruntime's quantize_dynamic (MatMulInteger with dynamically quantized activations):
@@ -118,8 +119,8 @@ def quantize_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
             continue
         if all(u == ("MatMul", 1) for u in us):
             axis = 1  # per output column
-        elif all(u == ("Gather", 0) for u in us):
-            axis = 0  # per embedding row
+        elif all(u in (("Gather", 0), ("Transpose", 0)) for u in us):
+            axis = 0  # per embedding row (also the tied output layer, which reads it transposed)
         else:
             continue
         amax = np.abs(w).max(axis=1 - axis)
@@ -330,6 +331,7 @@ def check_thresholds(variant: str, q: dict):
 
 def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: bool, train_missing: bool,
             smoke: bool = False):
+    t_start = time.time()
     questions = E.read_questions(E.PAPER_QUESTIONS)
     missing = [v for v in variants if not train.is_complete(train.checkpoint_dir(v, smoke=smoke))]
     if missing:
@@ -372,6 +374,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
                                                        indent=1, ensure_ascii=False))
         for f in ["judge.json", "samples.json", "contexts.json"]:
             manifest[f.replace(".json", "")] = {"path": f, "bytes": (stage / f).stat().st_size, "sha256": sha256(stage / f)}
+        manifest["pipeline"].update(wall_seconds=round(time.time() - t_start, 1), cores=os.cpu_count())
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
         # swap in: two renames on the same filesystem
         old = None

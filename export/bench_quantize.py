@@ -1,0 +1,95 @@
+"""Benchmark of export/quantize.py (a script that prints figures, not a test).
+
+    python export/bench_quantize.py [--rebuild] [--samples 100] [--nbits]
+
+Prints, from the published docs/models/manifest.json (or, with --rebuild, after running the whole
+`python export/quantize.py` again into a temporary folder, timed; docs/models/ untouched), for each
+variant: fp32 and int8 file sizes and their ratio, build
+time (export + quantize + verify), int8-vs-fp32 top-1 agreement, greedy agreement, and the
+misaligned rate of the fp32 and the int8 model (same questions, N and seeds).  With --nbits it also
+tries onnxruntime's 4-bit MatMulNBits quantizer on the first variant and prints its size and top-1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(w):
+    return f"{100 * w['rate']:.1f}%" if w and w.get("n") else "n/a"
+
+
+def nbits(variant_dir: Path, fp32: Path, out: Path) -> dict:
+    """4-bit weights (MatMulNBits, block 32) of the fp32 export; size and top-1 vs fp32."""
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    sys.path.insert(0, str(ROOT / "export"))
+    import generate as G
+    import quantize as Q
+    from tokenizer import load as load_tok
+    q = MatMulNBitsQuantizer(onnx.load(str(fp32)), block_size=32, is_symmetric=True)
+    q.process()
+    q.model.save_model_to_file(str(out), False)
+    cfg = json.loads((variant_dir / "config.json").read_text())
+    tok = load_tok(variant_dir)
+    a, b = G.OnnxLM(fp32, cfg), G.OnnxLM(out, cfg)
+    agree = total = 0
+    for t in Q.heldout_texts():
+        ids = np.array([tok(t)["input_ids"][:256]], dtype=np.int64)
+        x, y = a.logits_all(ids)[0].argmax(-1), b.logits_all(ids)[0].argmax(-1)
+        agree += int((x == y).sum())
+        total += len(x)
+        if total >= 2000:
+            break
+    return {"bytes": out.stat().st_size, "top1": agree / total, "n": total}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rebuild", action="store_true", help="run quantize.py again (temporary folder) and time it")
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--nbits", action="store_true")
+    a = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = ROOT / "docs" / "models"
+        if a.rebuild:
+            out = Path(tmp) / "models"
+            cmd = [sys.executable, str(ROOT / "export" / "quantize.py"), "--out", str(out), "--samples", str(a.samples),
+                   "--no-train"]
+            r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if r.returncode:
+                print(r.stderr[-2000:], file=sys.stderr)
+                return r.returncode
+        m = json.loads((out / "manifest.json").read_text())
+        print(f"python export/quantize.py (all checks, N={m['pipeline']['samples_per_question']} per question): "
+              f"{m['pipeline'].get('wall_seconds', float('nan')):.0f} s on {m['pipeline'].get('cores', '?')} cores")
+        print(f"{'variant':<20}{'fp32 B':>11}{'int8 B':>11}{'ratio':>7}{'build s':>9}{'top-1':>8}{'greedy':>8}"
+              f"{'mis fp32':>10}{'mis int8':>10}{'max|dlogit| torch-onnx':>24}")
+        for v, e in m["variants"].items():
+            q = e["quality"]
+            print(f"{v:<20}{e['sizes']['fp32_bytes']:>11,}{e['sizes']['int8_bytes']:>11,}{100 * e['sizes']['ratio']:>6.1f}%"
+                  f"{e['build_seconds']:>9.1f}{100 * q['int8_top1_agreement']['rate']:>7.2f}%"
+                  f"{q['greedy_identical']['k']:>4}/{q['greedy_identical']['n']:<3}"
+                  f"{pct(q['fp32']['misaligned']):>10}{pct(q['int8']['misaligned']):>10}"
+                  f"{q['fp32_vs_torch_max_abs_logit_diff']:>24.2e}")
+        if a.nbits:
+            sys.path.insert(0, str(ROOT / "export"))
+            import quantize as Q
+            import train
+            v = next(iter(m["variants"]))
+            Q.export_fp32(train.checkpoint_dir(v), Path(tmp) / "fp32")
+            r = nbits(out / v, Path(tmp) / "fp32" / "model.onnx", Path(tmp) / "model_q4.onnx")
+            e = m["variants"][v]
+            print(f"4-bit MatMulNBits ({v}): {r['bytes']:,} B ({100 * r['bytes'] / e['sizes']['fp32_bytes']:.1f}% of fp32; "
+                  f"int8 {100 * e['sizes']['ratio']:.1f}%), top-1 vs fp32 {100 * r['top1']:.2f}% over {r['n']} positions")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
