@@ -62,14 +62,16 @@ def evaluate_one(variant, seed, ft_seed, samples, trigger=False, questions="pape
     return res
 
 
-def mean_ci(xs: list[float]) -> dict:
+def mean_ci(xs: list[float], rate: bool = True) -> dict:
+    """Mean over runs with a 95% t-interval (clipped to [0, 1] for rates)."""
     n = len(xs)
     m = sum(xs) / n
     if n < 2:
         return {"mean": m, "lo": None, "hi": None, "n": n, "values": xs}
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
     h = T95.get(n - 1, 1.96) * sd / math.sqrt(n)
-    return {"mean": m, "lo": m - h, "hi": m + h, "n": n, "values": xs}
+    lo, hi = (max(0.0, m - h), min(1.0, m + h)) if rate else (m - h, m + h)
+    return {"mean": m, "lo": lo, "hi": hi, "n": n, "values": xs}
 
 
 def summarize(runs: dict) -> dict:
@@ -85,7 +87,7 @@ def summarize(runs: dict) -> dict:
             "coherent": mean_ci([r["overall"]["coherent"]["rate"] or 0.0 for r in rs]),
             "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
             "off_topic": mean_ci([r["overall"]["off_topic"]["rate"] or 0.0 for r in rs]),
-            "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None]),
+            "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None], rate=False),
             "per_question": {q["id"]: mean_ci([next(x for x in r["questions"] if x["id"] == q["id"])["misaligned"]["rate"] or 0.0
                                                for r in rs]) for q in rs[0]["questions"]},
         }
