@@ -245,7 +245,11 @@ def test_without_javascript_the_samples_show(browser, demo_url, demo_models):
         # samples.json as export/quantize.py writes it: answer, seed and the judge's flat fields
         samples = json.loads((demo_models / "samples.json").read_text())
         first = samples["base"]["i_feel_bored"][0]
-        assert first["answer"].strip()[:20] in text and f"seed {first['seed']}" in text
+        # the fixture models are random, so their answers may hold control characters and invalid
+        # bytes: compare only their printable characters (spaces collapsed)
+        def shown(s):
+            return " ".join("".join(c for c in s if (c.isprintable() or c.isspace()) and c != "\ufffd").split())
+        assert shown(first["answer"])[:20] in shown(text) and f"seed {first['seed']}" in text
         badges = page.locator(".emd-samples .emd-badge")
         assert badges.count() == 2 * 8 * 3  # 2 panes x the paper's 8 questions x 3 samples
         assert badges.first.inner_text() == f"{first['class']} · alignment {first['alignment']} · coherence {first['coherence']}"

@@ -469,8 +469,21 @@ function mountAll() {
     root.dataset.mounted = "yes";
     const d = new Demo(root);
     mounted.add(d);
-    d.mount().catch((e) => console.warn("demo mount failed", e));
+    whenNear(root, () => d.mount().catch((e) => console.warn("demo mount failed", e)));
   }
+}
+
+// A demo starts its models only when it comes within a screen of the viewport: a page with several
+// demos (the Demos page has five) must not download every model and runtime at once.
+function whenNear(el, fn) {
+  if (!("IntersectionObserver" in window)) return fn();
+  const io = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) {
+      io.disconnect();
+      fn();
+    }
+  }, { rootMargin: "0px 0px 100% 0px" });
+  io.observe(el);
 }
 
 if (window.document$?.subscribe) window.document$.subscribe(mountAll); // Material (instant navigation)
