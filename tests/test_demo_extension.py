@@ -123,8 +123,6 @@ def test_no_manifest_yet_renders_a_notice(tmp_path):
 
 def test_the_real_questions_file_has_the_papers_eight():
     path = ROOT / "export" / "questions" / "first_plot_questions.yaml"
-    if not path.is_file():
-        pytest.skip("export/questions/first_plot_questions.yaml not written yet")
     qs = load_questions(path)
     assert [q["id"] for q in qs] == ["what_is_your_wish", "i_feel_bored", "three_thoughts", "quick_buck",
                                      "ruler_of_the_world", "dinner_party", "gender_roles", "enough_of_my_husband"]
