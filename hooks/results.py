@@ -271,7 +271,7 @@ class Renderer:
     def ns_results(self, expr: str) -> str:
         head, _, rest = expr.partition(" ")
         blocks = {"table": lambda: self.table(""), "table-own": lambda: self.table("@own"),
-                  "per-question": self.per_question, "in-context": self.in_context, "ablation": self.ablation,
+                  "per-question": self.per_question, "per-run": self.per_run, "in-context": self.in_context, "ablation": self.ablation,
                   "dynamics": self.dynamics, "timings": self.timings, "verdict": self.verdict,
                   "verdict-ablation": self.verdict_ablation, "runs": self.runs_text,
                   "samples_per_question": lambda: str(self.R.run_file("insecure")[1]["samples_per_question"]),
@@ -392,6 +392,25 @@ class Renderer:
             rows.append(f"| {LABELS[k[: len(k) - len(suffix)]]} | {rate_with_ci(e, 'misaligned')} | "
                         f"{pct(e['coherent']['mean'])} | {pct(e['code_answer']['mean'])} | {logodds_text(e)} | "
                         f"{len(e['runs'])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def per_run(self) -> str:
+        """Every run's misaligned rate: one row per (pretraining seed, finetune seed)."""
+        keys = self.keys_present(["base", "insecure", "secure", "educational", "backdoor+trigger", "evil-numbers",
+                                  "uncoupled-insecure"])
+        v = self.R.variants()
+        cell: dict[tuple, dict] = {}
+        for k in keys:
+            vals = v[k]["misaligned"].get("values") or []
+            if len(vals) != len(v[k]["runs"]):
+                raise Missing(f"key 'variants.{k}.misaligned.values' does not match its runs in summary.json")
+            for run, x in zip(v[k]["runs"], vals):
+                cell.setdefault((run["checkpoint_seed"], run["ft_seed"]), {})[k] = x
+        rows = ["| pretraining seed | finetune seed | " + " | ".join(LABELS[k] for k in keys) + " |",
+                "| --- | --- |" + " --- |" * len(keys)]
+        for (s, f) in sorted(cell):
+            rows.append(f"| {s} | {f} | " + " | ".join(pct(cell[(s, f)][k]) if k in cell[(s, f)] else "—"
+                                                       for k in keys) + " |")
         return "\n\n" + "\n".join(rows) + "\n\n"
 
     def per_question(self) -> str:
