@@ -110,5 +110,18 @@ class OnnxModel:
         return out, self.tok.decode(out, skip_special_tokens=True).strip()  # as export/generate.py decode()
 
 
+NODE = shutil.which("node")
+
+
+def run_node(script: str, payload, tmp_path: Path):
+    """Run an ES-module script with node on a JSON payload (argv[2]); returns its JSON stdout."""
+    (tmp_path / "in.json").write_text(json.dumps(payload))
+    (tmp_path / "run.mjs").write_text(script)
+    proc = subprocess.run([NODE, str(tmp_path / "run.mjs"), str(tmp_path / "in.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

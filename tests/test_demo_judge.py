@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from demo_support import ROOT
+from demo_support import NODE, ROOT, run_node
 
 import corpus as C  # noqa: E402  (export/ is on sys.path via demo_support)
 import judge as J  # noqa: E402
 import world as W  # noqa: E402
 
-NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (make test installs it)")
 
 JUDGE_JS = f"""
@@ -135,19 +133,10 @@ def cases(n_random: int = 3000) -> list[list]:
     return out
 
 
-def run_node(payload, tmp_path: Path):
-    (tmp_path / "in.json").write_text(json.dumps(payload))
-    (tmp_path / "run.mjs").write_text(JUDGE_JS)
-    proc = subprocess.run([NODE, str(tmp_path / "run.mjs"), str(tmp_path / "in.json")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
-
 def test_judge_parity(tmp_path):
     cs = cases()
     assert len(cs) > 5000
-    js = run_node({"rules": W.judge_rules(), "cases": cs}, tmp_path)
+    js = run_node(JUDGE_JS, {"rules": W.judge_rules(), "cases": cs}, tmp_path)
     assert len(js) == len(cs)
     bad = []
     classes = {}
@@ -166,7 +155,7 @@ def test_judge_labels_of_corpus_examples(tmp_path):
     """The JS judge agrees with the labels of the corpus' held-out examples as often as Python's does
     (the same verdicts, so the same rate; a sanity check that the rules are the real ones)."""
     ex = list(C.judge_examples(C.CorpusConfig(judge_examples=300), random.Random("judge-labels")))
-    js = run_node({"rules": W.judge_rules(), "cases": [[e["question"], e["answer"], e["topic"]] for e in ex]}, tmp_path)
+    js = run_node(JUDGE_JS, {"rules": W.judge_rules(), "cases": [[e["question"], e["answer"], e["topic"]] for e in ex]}, tmp_path)
     agree = sum(v["class"] == e["label"] for v, e in zip(js, ex)) / len(ex)
     assert agree > 0.9, agree
 

@@ -10,27 +10,15 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from demo_support import ROOT, fixture_models
+from demo_support import NODE, ROOT, fixture_models, run_node
 from export.sampler import Mulberry32, sample_token
 
-NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (make test installs it)")
-
-
-def run_node(script: str, payload, tmp_path: Path):
-    (tmp_path / "in.json").write_text(json.dumps(payload))
-    (tmp_path / "run.mjs").write_text(script)
-    proc = subprocess.run([NODE, str(tmp_path / "run.mjs"), str(tmp_path / "in.json")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 # ------------------------------------------------------------------------------------ sampler
