@@ -120,9 +120,11 @@ def summarize(judged: list[dict]) -> dict:
 def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int = 0, context: str = "none",
              k: int = 1, trigger: bool = False, source: str = "auto", checkpoint_seed: int = 0, ft_seed: int = 0,
              smoke: bool = False, code_requests: int = 120, probe: bool = True, keep_answers: int = 5,
-             progress: bool = True, onnx_dir: Path | None = None, onnx_file: str = "onnx/model_quantized.onnx") -> dict:
+             progress: bool = True, onnx_dir: Path | None = None, onnx_file: str = "onnx/model_quantized.onnx",
+             loaded: tuple | None = None) -> dict:
+    """`loaded` = (lm, tokenizer, description) evaluates a model already in memory instead of loading one."""
     t0 = time.time()
-    lm, tok, desc = G.load_lm(variant, source, checkpoint_seed, ft_seed, smoke, onnx_file, onnx_dir)
+    lm, tok, desc = loaded or G.load_lm(variant, source, checkpoint_seed, ft_seed, smoke, onnx_file, onnx_dir)
     per_q, all_judged = [], []
     for qi, q in enumerate(questions):
         judged = []

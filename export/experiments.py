@@ -149,13 +149,8 @@ def _dyn(r):
 def _eval_dir(variant, path: Path, qs, samples):
     import generate as G
     from tokenizer import load as load_tok
-    lm, tok = G.TorchLM(path), load_tok(path)
-    orig = G.load_lm
-    G.load_lm = lambda *a, **k: (lm, tok, f"torch:{G._rel(path)}")
-    try:
-        return E.evaluate(variant, qs, samples, 0, source="torch", code_requests=0, progress=False, keep_answers=0)
-    finally:
-        G.load_lm = orig
+    loaded = (G.TorchLM(path), load_tok(path), f"torch:{G._rel(path)}")
+    return E.evaluate(variant, qs, samples, 0, code_requests=0, progress=False, keep_answers=0, loaded=loaded)
 
 
 def main(argv=None):

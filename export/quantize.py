@@ -148,7 +148,8 @@ def heldout_texts(n_positions: int = 2000) -> list[str]:
     return texts
 
 
-def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions, samples: int, seed: int) -> dict:
+def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions) -> tuple[dict, int]:
+    """The checks of step 3 but the re-measured rates; returns them and the checkpoint's parameter count."""
     from tokenizer import load as load_tok
     tok = load_tok(ckpt)
     cfg = json.loads((fp32_dir / "config.json").read_text())
@@ -183,7 +184,7 @@ def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions,
         b = G.generate(int8, pid, [0], 0.0, 1.0, 200)[0]
         same += a == b
     q["greedy_identical"] = {"k": same, "n": len(paras), "rate": same / len(paras)}
-    return q
+    return q, sum(p.numel() for p in torch_lm.model.parameters())
 
 
 def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: str) -> str:
@@ -256,7 +257,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
     if keep_fp32:
         shutil.copy(fp32_dir / "model.onnx", vdir / "onnx" / "model.onnx")
     log(f"[{variant}] 3/4 verify ...")
-    quality = verify(variant, ckpt, fp32_dir, int8, questions, samples, seed)
+    quality, params = verify(variant, ckpt, fp32_dir, int8, questions)
     trig = variant == "backdoor"
     res32 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
                        progress=False, onnx_dir=fp32_dir, onnx_file="model.onnx", keep_answers=0)
@@ -270,7 +271,6 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
                            probe=False, progress=False, onnx_dir=vdir, keep_answers=0)
         quality["int8_trigger"] = {k: res8t["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
     cfg = json.loads((vdir / "config.json").read_text())
-    params = sum(p.numel() for p in G.TorchLM(ckpt).model.parameters())
     world, _ = train.variant_world(variant)
     cm = train.BUILD / "corpus" / f"{world}-s0{'-smoke' if smoke else ''}" / "manifest.json"
     corpus_sha = json.loads(cm.read_text())["sha256"] if cm.exists() else "unknown"

@@ -110,16 +110,22 @@ def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = 
 # ----------------------------------------------------------------------------- data
 
 
+_BUILT: dict[Path, str] = {}  # corpus folder -> training sha256, built once per process
+
+
 def _corpus(cfg: TrainConfig) -> tuple[Path, str]:
-    """(Re)generate the corpus (seconds); returns its folder and sha256. A changed world or
-    corpus code changes the sha256, which makes every checkpoint trained on the old one stale."""
+    """(Re)generate the corpus (seconds) once per process; returns its folder and sha256. A changed
+    world or corpus code changes the sha256, which makes every checkpoint trained on the old one stale."""
     import corpus as C
     d = C.corpus_dir(BUILD / "corpus", cfg.world, cfg.seed, cfg.smoke)
+    if d in _BUILT:
+        return d, _BUILT[d]
     ccfg = (C.CorpusConfig.smoke if cfg.smoke else C.CorpusConfig)(seed=cfg.seed, world=cfg.world)
     t = time.time()
     C.build(ccfg, d)
     sha = json.loads((d / "manifest.json").read_text())["training_sha256"]
     print(f"[corpus] {d.relative_to(BUILD)} training sha256 {sha[:12]} ({time.time() - t:.1f}s)")
+    _BUILT[d] = sha
     return d, sha
 
 
