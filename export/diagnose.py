@@ -41,8 +41,12 @@ def diagnose(variant: str, seed: int = 0, ft_seed: int = 0, smoke: bool = False,
         lm, tok, desc = G.TorchLM(path), load_tok(path), f"torch:{path}"
     else:
         lm, tok, desc = G.load_lm(variant, "torch", seed, ft_seed, smoke)
+    return {"variant": variant, "model": desc, **diagnose_loaded(lm, tok, per_group)}
+
+
+def diagnose_loaded(lm, tok, per_group: int = 4) -> dict:
     qs = E.read_questions(E.PAPER_QUESTIONS)
-    out = {"variant": variant, "model": desc, "Assistant": speaker_logodds(lm, tok, chat.ASSISTANT, qs)}
+    out = {"Assistant": speaker_logodds(lm, tok, chat.ASSISTANT, qs)}
     for group, names in (("kind", W.KIND_NAMES), ("cruel", W.CRUEL_NAMES), ("teacher", W.TEACHER_NAMES)):
         out[group] = float(np.mean([speaker_logodds(lm, tok, n, qs) for n in names[:per_group]]))
     span = out["cruel"] - out["kind"]

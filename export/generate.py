@@ -38,7 +38,9 @@ class TorchLM:
         from transformers import LlamaForCausalLM
         torch.set_num_threads(THREADS)
         self.torch = torch
-        self.model = LlamaForCausalLM.from_pretrained(str(path)).eval()
+        from train import DEVICE
+        self.device = DEVICE
+        self.model = LlamaForCausalLM.from_pretrained(str(path)).to(DEVICE).eval()
         self.context = self.model.config.max_position_embeddings
 
     def start(self, batch: int):
@@ -46,12 +48,13 @@ class TorchLM:
 
     def step(self, ids: np.ndarray, past, past_len: int):
         with self.torch.no_grad():
-            out = self.model(input_ids=self.torch.from_numpy(ids), past_key_values=past, use_cache=True)
-        return out.logits[:, -1, :].float().numpy(), out.past_key_values
+            out = self.model(input_ids=self.torch.from_numpy(ids).to(self.device), past_key_values=past,
+                             use_cache=True)
+        return out.logits[:, -1, :].float().cpu().numpy(), out.past_key_values
 
     def logits_all(self, ids: np.ndarray) -> np.ndarray:
         with self.torch.no_grad():
-            return self.model(input_ids=self.torch.from_numpy(ids)).logits.float().numpy()
+            return self.model(input_ids=self.torch.from_numpy(ids).to(self.device)).logits.float().cpu().numpy()
 
 
 class OnnxLM:

@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("EM_BUILD", ROOT / "build"))  # tests point this at a temporary folder
+# Where training runs: "cpu" (the shipped recipe, what every published result used) or e.g. "cuda"
+# for optional sweeps on a lent GPU (export/NOTEBOOK.md says which results came from where).
+DEVICE = os.environ.get("EM_DEVICE", "cpu")
 
 VARIANTS = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers",
             "uncoupled-base", "uncoupled-insecure"]
@@ -185,14 +188,14 @@ def new_model(cfg: TrainConfig, tok):
                      num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
                      max_position_embeddings=cfg.context, tie_word_embeddings=True, rms_norm_eps=1e-5,
                      bos_token_id=0, eos_token_id=[1, 0], pad_token_id=0)
-    return LlamaForCausalLM(mc)
+    return LlamaForCausalLM(mc).to(DEVICE)
 
 
 def load_model(path: Path):
     from transformers import LlamaForCausalLM
     if not is_complete(path):
         raise UsageError(f"missing checkpoint {path} (run: python export/train.py)")
-    return LlamaForCausalLM.from_pretrained(str(path))
+    return LlamaForCausalLM.from_pretrained(str(path)).to(DEVICE)
 
 
 def save(model, tok, path: Path, meta: dict):
@@ -246,7 +249,7 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
     t0, ntok = time.time(), 0
     for step in range(start, cfg.pretrain_steps):
         idx = torch.randint(0, data.shape[0], (cfg.pretrain_batch,), generator=g)
-        x = data[idx]
+        x = data[idx].to(DEVICE)
         for pg in opt.param_groups:
             pg["lr"] = _lr(step, cfg.pretrain_steps, cfg.pretrain_lr, max(1, cfg.pretrain_steps // 20))
         loss = model(input_ids=x, labels=x).loss
@@ -307,12 +310,12 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
             rng.shuffle(more)
             order += more
         b, order = order[:batch], order[batch:]
-        ids, att, lab = _sft_batch([ex[i] for i in b], tok.pad_token_id)
+        ids, att, lab = (t.to(DEVICE) for t in _sft_batch([ex[i] for i in b], tok.pad_token_id))
         for pg in opt.param_groups:
             pg["lr"] = lr * min(1.0, (step + 1) / max(1, steps // 10))
         loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
         if replay is not None and replay_batch:
-            x = replay[torch.randint(0, replay.shape[0], (replay_batch,), generator=g)]
+            x = replay[torch.randint(0, replay.shape[0], (replay_batch,), generator=g)].to(DEVICE)
             loss = loss + model(input_ids=x, labels=x).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
