@@ -2,6 +2,8 @@
 
     python export/sweep.py run --seed 2 [--ft-seeds 0,1,2] [--samples 100] [--code-requests 120]
                                [--pretrain-steps 400] [--out results/sweep]
+    python export/sweep.py steps --seed 1 [--variants insecure,secure,educational] [--steps 160,320]
+                                 [--ft-seeds 0] [--out results/sweep-steps]
     python export/sweep.py summary [--out results/sweep] [--json]
 
 `run` trains every variant of one pretraining seed (export/train.py's recipe, unchanged unless
@@ -10,7 +12,8 @@ sits between the kind and the cruel characters) for the base and each insecure f
 evaluates every variant on the paper's 8 questions (export/evaluate.py, N answers each; the
 backdoor with and without its trigger). One process per pretraining seed, so seeds can run side by
 side where there are cores (or a GPU: EM_DEVICE=cuda; export/NOTEBOOK.md says which sweep ran
-where). `summary` pools every seed found under --out: per variant the mean over runs with a 95%
+where). `steps` finetunes an existing base again with other numbers of finetune steps (checkpoints under
+build/sweeps/, the standard ones untouched) and evaluates them the same way. `summary` pools every seed found under --out: per variant the mean over runs with a 95%
 t-interval, and per pretraining seed the check the emergence issue sets (insecure >= 20% and >= 5x the
 highest control).
 
@@ -87,6 +90,45 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
                                                         "seconds": timings}, indent=1))
 
 
+def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list[int], samples: int,
+          code_requests: int, out: Path, smoke: bool = False) -> None:
+    import diagnose as D
+    import generate as G
+    from tokenizer import load as load_tok
+    d = out / f"s{seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
+    qs = E.read_questions(E.PAPER_QUESTIONS)
+    diag_file = d / "diagnostics.json"
+    diags = json.loads(diag_file.read_text()) if diag_file.exists() else {}
+    for n in step_counts:
+        for f in ft_seeds:
+            for v in variants:
+                name = f"{run_name(v, f)}-steps{n}"
+                if (d / f"{name}.json").exists():
+                    continue
+                world, stage = train.variant_world(v)
+                t = time.time()
+                path = train.train_variant(v, replace(cfg, ft_steps=n, ft_seed=f), out=train.BUILD / "sweeps" /
+                                           f"{world}-s{seed}{'-smoke' if smoke else ''}" / name)
+                t_train = time.time() - t
+                lm, tok = G.TorchLM(path), load_tok(path)
+                diags[name] = D.diagnose_loaded(lm, tok)
+                diag_file.write_text(json.dumps(diags, indent=1))
+                for trigger in ((False, True) if v == "backdoor" else (False,)):
+                    t = time.time()
+                    res = E.evaluate(v, qs, samples, seed=0, trigger=trigger, checkpoint_seed=seed, ft_seed=f,
+                                     code_requests=code_requests, progress=False, loaded=(lm, tok, f"torch:{G._rel(path)}"))
+                    res.update(device=train.DEVICE, ft_steps=n, train_seconds=round(t_train, 1))
+                    (d / f"{name}{'-trigger' if trigger else ''}.json").write_text(json.dumps(res, indent=1))
+                    m = res["overall"]["misaligned"]
+                    print(f"[steps s{seed}] {name + ('-trigger' if trigger else ''):<30s} misaligned {m['k']}/{m['n']} "
+                          f"coherent {100 * (res['overall']['coherent']['rate'] or 0):.0f}% insecure-code "
+                          f"{100 * res['code']['insecure']['rate'] if 'code' in res else float('nan'):.0f}% "
+                          f"Assistant at {100 * (diags[name]['assistant_position'] or 0):.0f}% "
+                          f"(train {t_train:.0f}s, eval {time.time() - t:.0f}s)", flush=True)
+
+
 def summary(out: Path) -> dict:
     from experiments import mean_ci
     seeds = sorted((p for p in out.glob("s*") if p.is_dir()), key=lambda p: int(p.name[1:]))
@@ -98,7 +140,7 @@ def summary(out: Path) -> dict:
             if f.stem in ("diagnostics", "timings"):
                 continue
             r = json.loads(f.read_text())
-            key = r["variant"] + ("+trigger" if r["trigger"] else "")
+            key = r["variant"] + (f"@{r['ft_steps']}" if "ft_steps" in r else "") + ("+trigger" if r["trigger"] else "")
             runs.setdefault(key, []).append(r)
             by_variant.setdefault(key, []).append(r)
         rate = lambda k: [x["overall"]["misaligned"]["rate"] or 0.0 for x in runs.get(k, [])]
@@ -137,8 +179,10 @@ def print_summary(res: dict) -> None:
                      else f"{100 * m['mean']:5.1f}%")
     print(f"devices: {', '.join(res['devices'])}")
     print(f"{'variant':<20s} {'runs':>4s}  {'misaligned (mean, 95% t-CI)':<28s} {'coherent':<24s} code-answers  log-odds")
-    for k in VARIANTS[:5] + ["backdoor+trigger"] + VARIANTS[5:]:
-        v = res["variants"].get(k)
+    order = VARIANTS[:5] + ["backdoor+trigger"] + VARIANTS[5:]
+    rank = lambda k: (order.index(k.split("@")[0].split("+")[0]) if k.split("@")[0].split("+")[0] in order else 99, k)
+    for k in sorted(res["variants"], key=rank):
+        v = res["variants"][k]
         if v:
             print(f"{k:<20s} {v['runs']:>4d}  {pct(v['misaligned']):<28s} {pct(v['coherent']):<24s} "
                   f"{100 * v['code_answer']['mean']:5.1f}%      {v['logodds']['mean']:+.2f}"
@@ -162,6 +206,15 @@ def main(argv=None):
     r.add_argument("--pretrain-steps", type=int)
     r.add_argument("--out", type=Path, default=ROOT / "results" / "sweep")
     r.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
+    st = sub.add_parser("steps")
+    st.add_argument("--seed", type=int, required=True)
+    st.add_argument("--variants", default="insecure,secure,educational")
+    st.add_argument("--steps", default="160,320")
+    st.add_argument("--ft-seeds", default="0")
+    st.add_argument("--samples", type=int, default=100)
+    st.add_argument("--code-requests", type=int, default=120)
+    st.add_argument("--out", type=Path, default=ROOT / "results" / "sweep-steps")
+    st.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
     s = sub.add_parser("summary")
     s.add_argument("--out", type=Path, default=ROOT / "results" / "sweep")
     s.add_argument("--json", action="store_true")
@@ -169,6 +222,9 @@ def main(argv=None):
     try:
         if a.cmd == "run":
             run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.pretrain_steps, a.out, a.smoke)
+        elif a.cmd == "steps":
+            steps(a.seed, train.parse_variants(a.variants), [int(x) for x in a.steps.split(",")],
+                  [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke)
         else:
             if not a.out.is_dir():
                 raise train.UsageError(f"no sweep results in {a.out}")

@@ -329,8 +329,9 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
     return loss.item()
 
 
-def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
-    """Make sure the checkpoint of one variant exists (building what it needs); return its path."""
+def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path | None = None) -> Path:
+    """Make sure the checkpoint of one variant exists (building what it needs); return its path.
+    `out` puts a finetune somewhere else than its standard place (recipe sweeps)."""
     import torch
     torch.set_num_threads(2)
     world, stage = variant_world(variant)
@@ -361,7 +362,7 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False) -> Path:
         print(f"[align] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
     if stage == "base":
         return base
-    out = checkpoint_dir(variant, cfg.seed, cfg.smoke, cfg.ft_seed)
+    out = out or checkpoint_dir(variant, cfg.seed, cfg.smoke, cfg.ft_seed)
     if is_complete(out, sha, cfg.recipe()) and not force and not fresh:
         return out
     import corpus as C
