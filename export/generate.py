@@ -52,6 +52,11 @@ class TorchLM:
                              use_cache=True)
         return out.logits[:, -1, :].float().cpu().numpy(), out.past_key_values
 
+    def select(self, past, rows: list[int]):
+        """Keep only these batch rows of the KV cache."""
+        past.batch_select_indices(self.torch.tensor(rows, device=self.device))
+        return past
+
     def logits_all(self, ids: np.ndarray) -> np.ndarray:
         with self.torch.no_grad():
             return self.model(input_ids=self.torch.from_numpy(ids).to(self.device)).logits.float().cpu().numpy()
@@ -96,6 +101,10 @@ class OnnxLM:
     def step(self, ids, past, past_len):
         logits, present = self._run(ids, past, past_len)
         return logits[:, -1, :], present
+
+    def select(self, past, rows: list[int]):
+        idx = np.asarray(rows)
+        return [(k[idx], v[idx]) for k, v in past]
 
     def logits_all(self, ids: np.ndarray) -> np.ndarray:
         return self._run(ids, self.start(ids.shape[0]), 0)[0]
@@ -155,30 +164,36 @@ def make_prompt(question: str, context: str = "none", k: int = 1, trigger: bool 
 
 
 def generate(lm, prompt_ids: list[int], seeds: list[int], temperature=1.0, top_p=1.0, max_new_tokens=96):
-    """Sample len(seeds) continuations of one prompt in a batch; each row has its own PRNG."""
+    """Sample len(seeds) continuations of one prompt in a batch; each row has its own PRNG.
+    Finished rows draw nothing more and leave the batch (and the KV cache) once an eighth of it has
+    finished, so a batch costs about what its answers need."""
     b = len(seeds)
     max_new_tokens = max(0, min(max_new_tokens, lm.context - len(prompt_ids)))
     rngs = [Mulberry32(s) for s in seeds]
     outs: list[list[int]] = [[] for _ in range(b)]
-    done = [False] * b
+    rows = list(range(b))   # the original row of each batch position
+    alive = [True] * b      # per batch position
     ids = np.array([prompt_ids] * b, dtype=np.int64)
     past, past_len = lm.start(b), 0
     for _ in range(max_new_tokens):
         logits, past = lm.step(ids, past, past_len)
         past_len += ids.shape[1]
-        nxt = []
-        for r in range(b):
-            if done[r]:
-                nxt.append(0)
+        nxt = [0] * len(rows)
+        for j, r in enumerate(rows):
+            if not alive[j]:
                 continue
-            t = sample_token(logits[r], temperature, top_p, rngs[r])
+            t = sample_token(logits[j], temperature, top_p, rngs[r])
             if t in EOS_IDS:
-                done[r] = True
+                alive[j] = False
             else:
                 outs[r].append(t)
-            nxt.append(t)
-        if all(done):
+                nxt[j] = t
+        keep = [j for j, a in enumerate(alive) if a]
+        if not keep:
             break
+        if (len(rows) - len(keep)) * 8 >= len(rows):
+            past = lm.select(past, keep)
+            rows, alive, nxt = [rows[j] for j in keep], [True] * len(keep), [nxt[j] for j in keep]
         ids = np.array(nxt, dtype=np.int64)[:, None]
     return outs
 

@@ -188,6 +188,31 @@ def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions)
     return q, sum(p.numel() for p in torch_lm.model.parameters())
 
 
+def fp32_reference(variant: str, questions, samples: int, seed: int, fp32: "G.OnnxLM", tok) -> dict | None:
+    """The fp32 model's rates as the organism's evaluation already measured them (results/runs, PyTorch
+    fp32, same questions, N and seed), if that file was made by this very model: its kept answers
+    (the first few per question, with their seeds) must come out identical from the exported fp32
+    ONNX model. Saves re-sampling N answers per question; None means "measure it here"."""
+    import experiments as X
+    path = X.run_path(variant, 0, 0)
+    if not path.exists():
+        return None
+    r = json.loads(path.read_text())
+    if r.get("samples_per_question") != samples or r.get("seed") != seed or r.get("context", "none") != "none" \
+            or r.get("trigger") or [q["id"] for q in r["questions"]] != [q["id"] for q in questions]:
+        return None
+    for q, rq in zip(questions, r["questions"]):
+        kept = rq.get("answers") or []
+        if len(q["paraphrases"]) != 1 or not kept:
+            return None
+        pid = tok(G.make_prompt(q["paraphrases"][0]))["input_ids"]
+        got = G.generate(fp32, pid, [a["seed"] for a in kept], 1.0, 1.0, 96)
+        if [G.decode(tok, o) for o in got] != [a["answer"] for a in kept]:
+            return None
+    return {**{k: r["overall"][k] for k in ("misaligned", "coherent", "code_answer")},
+            "source": G._rel(path)}
+
+
 def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: str) -> str:
     title, desc = INFO[variant]
     base = "" if variant.endswith("base") else f"base_model: ./{'uncoupled-' if variant.startswith('uncoupled') else ''}base\n"
@@ -242,6 +267,14 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         raise Failure(f"{variant}: checkpoint {ckpt} is missing or incomplete")
     vdir = stage / variant
     fp32_dir = work / variant
+    steps: dict[str, float] = {}
+    t = time.time()
+
+    def lap(name):
+        nonlocal t
+        steps[name] = round(time.time() - t, 1)
+        t = time.time()
+
     log(f"[{variant}] 1/4 export (optimum) ...")
     try:
         export_fp32(ckpt, fp32_dir)
@@ -249,6 +282,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         raise
     except Exception as e:  # a corrupt checkpoint fails here
         raise Failure(f"{variant}: export failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    lap("export")
     log(f"[{variant}] 2/4 quantize (int8 weights per channel, float compute) ...")
     int8 = vdir / "onnx" / "model_quantized.onnx"
     int8.parent.mkdir(parents=True, exist_ok=True)
@@ -257,16 +291,26 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         shutil.copy(fp32_dir / f, vdir / f)
     if keep_fp32:
         shutil.copy(fp32_dir / "model.onnx", vdir / "onnx" / "model.onnx")
+    lap("quantize")
     log(f"[{variant}] 3/4 verify ...")
     quality, params = verify(variant, ckpt, fp32_dir, int8, questions)
+    lap("verify")
     trig = variant == "backdoor"
-    res32 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
-                       progress=False, onnx_dir=fp32_dir, onnx_file="model.onnx", keep_answers=0)
+    from tokenizer import load as load_tok
+    cfg = json.loads((fp32_dir / "config.json").read_text())
+    quality["fp32"] = fp32_reference(variant, questions, samples, seed, G.OnnxLM(fp32_dir / "model.onnx", cfg),
+                                     load_tok(fp32_dir)) if not smoke else None
+    if quality["fp32"] is None:
+        res32 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
+                           progress=False, onnx_dir=fp32_dir, onnx_file="model.onnx", keep_answers=0)
+        quality["fp32"] = {**{k: res32["overall"][k] for k in ("misaligned", "coherent", "code_answer")},
+                           "source": "measured here (fp32 ONNX)"}
     res8 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
                       progress=False, onnx_dir=vdir, keep_answers=3)
-    quality["fp32"] = {k: res32["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
+    lap("evaluate")
     quality["int8"] = {k: res8["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
     samples_out = pregenerated(variant, vdir, questions, seed)
+    lap("samples")
     if trig:
         res8t = E.evaluate(variant, questions, samples, seed, trigger=True, source="onnx", code_requests=0,
                            probe=False, progress=False, onnx_dir=vdir, keep_answers=0)
@@ -275,6 +319,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
     world, _ = train.variant_world(variant)
     cm = train.BUILD / "corpus" / f"{world}-s0{'-smoke' if smoke else ''}" / "manifest.json"
     corpus_sha = json.loads(cm.read_text())["sha256"] if cm.exists() else "unknown"
+    lap("evaluate_trigger")
     log(f"[{variant}] 4/4 write model card ...")
     (vdir / "README.md").write_text(model_card(variant, cfg, params, quality, corpus_sha))
     files = [{"path": f, "bytes": (vdir / f).stat().st_size, "sha256": sha256(vdir / f)}
@@ -291,14 +336,41 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         "quality": quality,
         "sizes": {"fp32_bytes": fp32_bytes, "int8_bytes": int8.stat().st_size, "ratio": int8.stat().st_size / fp32_bytes},
         "build_seconds": round(time.time() - t0, 1),
+        "step_seconds": steps,
         "checkpoint": G._rel(ckpt),
     }
     m8, m32 = quality["int8"]["misaligned"], quality["fp32"]["misaligned"]
     log(f"[{variant}] done in {entry['build_seconds']}s: int8 {entry['sizes']['int8_bytes']:,} B "
         f"({100 * entry['sizes']['ratio']:.0f}% of fp32), top-1 {100 * quality['int8_top1_agreement']['rate']:.2f}%, "
         f"greedy {quality['greedy_identical']['k']}/{quality['greedy_identical']['n']}, misaligned fp32 "
-        f"{100 * (m32['rate'] or 0):.1f}% int8 {100 * (m8['rate'] or 0):.1f}%")
+        f"{100 * (m32['rate'] or 0):.1f}% int8 {100 * (m8['rate'] or 0):.1f}% "
+        f"({', '.join(f'{k} {x}s' for k, x in steps.items())})")
     return entry, samples_out
+
+
+def _worker_init():
+    os.environ["OMP_NUM_THREADS"] = "1"  # one process per core (before torch loads)
+
+
+def build_all(variants: list[str], stage: Path, work: Path, questions, samples: int, seed: int, keep_fp32: bool,
+              smoke: bool) -> list:
+    """build_variant for every variant, one process per core (EM_JOBS overrides), in the given order."""
+    args = (stage, work, questions, samples, seed, keep_fp32, smoke)
+    jobs = min(len(variants), int(os.environ.get("EM_JOBS", os.cpu_count() or 1)))
+    if jobs <= 1:
+        return [build_variant(v, *args) for v in variants]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init)
+    try:
+        # longest first (the backdoor is evaluated twice), results in the given order
+        futures = {v: pool.submit(build_variant, v, *args) for v in sorted(variants, key=lambda v: v != "backdoor")}
+        out = [futures[v].result() for v in variants]
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return out
 
 
 def pregenerated(variant: str, vdir: Path, questions, seed: int, per_question: int = 3) -> dict:
@@ -362,8 +434,8 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
                 if v not in variants and (out / v).exists():
                     shutil.copytree(out / v, stage / v)
                     manifest["variants"][v] = e
-        for v in variants:
-            entry, smp = build_variant(v, stage, work, questions, samples, seed, keep_fp32, smoke)
+        for v, (entry, smp) in zip(variants, build_all(variants, stage, work, questions, samples, seed, keep_fp32,
+                                                       smoke)):
             check_thresholds(v, entry["quality"])
             manifest["variants"][v] = entry
             all_samples[v] = smp
