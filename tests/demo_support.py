@@ -32,8 +32,14 @@ def fixture_models(tmp_root: Path) -> Path:
     return _models["dir"]
 
 
+def unpublished_sha256(name: str) -> str:
+    """A sha256 that no published file has (the demo keeps files by content: a sha256 it already holds
+    would be served from what it holds, whatever the server has)."""
+    return hashlib.sha256(f"never published: {name}".encode()).hexdigest()
+
+
 def add_broken_variant(models: Path, name: str = "broken", source: str = "insecure") -> None:
-    """A variant whose model file is corrupted after the manifest recorded its sha256."""
+    """A variant whose model file is corrupted after the manifest recorded its sha256 (one of its own)."""
     shutil.copytree(models / source, models / name)
     onnx = models / name / "onnx" / "model_quantized.onnx"
     data = bytearray(onnx.read_bytes())
@@ -43,6 +49,10 @@ def add_broken_variant(models: Path, name: str = "broken", source: str = "insecu
     manifest = json.loads((models / "manifest.json").read_text())
     entry = json.loads(json.dumps(manifest["variants"][source]))
     entry["title"] = "Corrupted copy (test)"
+    entry.pop("patch", None)
+    for f in entry["files"]:
+        if f["path"] == entry["model"]:
+            f["sha256"] = unpublished_sha256(name)
     manifest["variants"][name] = entry
     (models / "manifest.json").write_text(json.dumps(manifest, indent=2))
 

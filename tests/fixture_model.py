@@ -5,6 +5,8 @@
 builds, in OUT_DIR (never in docs/models/):
     OUT_DIR/<variant>/{config.json, generation_config.json, tokenizer.json, tokenizer_config.json,
                        special_tokens_map.json, README.md, onnx/model_quantized.onnx}
+    OUT_DIR/secure/   (a "finetune" of the first: one embedding row changed, as the pipeline's finetunes;
+                       its manifest entry gets a byte patch against it, export/model_patch.py)
     OUT_DIR/<every other published variant>/  (copies of the first, unless copies=False)
     OUT_DIR/manifest.json, judge.json, contexts.json, samples.json   (the shapes export/quantize.py publishes)
 
@@ -169,9 +171,33 @@ def write_extras(out: Path, variants) -> None:
     (out / "samples.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
 
 
+def build_finetune(out: Path, name: str, base: str, entry: dict, seed: int = 0) -> dict:
+    """A copy of variant `base` whose model differs in one row of the int8 embedding (the pipeline's
+    finetunes train only the Assistant token's row): the demo serves it as base's file + a byte patch."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    shutil.copytree(out / base, out / name)
+    path = out / name / "onnx" / "model_quantized.onnx"
+    m = onnx.load(path)
+    init = next(i for i in m.graph.initializer if i.name.endswith("embed_tokens.weight_q"))
+    w = numpy_helper.to_array(init).copy()
+    w[7] = np.random.default_rng(seed).integers(-127, 128, w.shape[1]).astype(np.int8)
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(m, path)
+    files = [{**f, "bytes": (out / name / f["path"]).stat().st_size, "sha256": sha256(out / name / f["path"])}
+             for f in entry["files"]]
+    return {**entry, "title": f"{name.title()} (finetune of {base})", "files": files,
+            "description": f"Fixture: {base} with one embedding row changed."}
+
+
 def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path:
-    """The variants, then (copies=True) every other published variant name of export/quantize.py as a
-    copy of the first one, so that the site's pages, which name them in their demo blocks, build."""
+    """The variants, then (copies=True) a finetune-like variant `secure` of the first (one embedding row
+    changed) and every other published variant name of export/quantize.py as a copy of the first one, so
+    that the site's pages, which name them in their demo blocks, build. The manifest gets the pipeline's
+    byte patches (export/model_patch.py)."""
+    from model_patch import add_patches
     from quantize import PUBLISHED
 
     out = Path(out)
@@ -182,15 +208,21 @@ def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path
         manifest = {"format": 1, "pipeline": {"version": "fixture", "seed": 0}, "variants": {}}
         for i, name in enumerate(variants):
             manifest["variants"][name] = build_variant(out, name, 1000 + i, tok_dir)
-    write_extras(out, variants)
+    built = tuple(variants)
+    if copies and "secure" not in variants:
+        manifest["variants"]["secure"] = build_finetune(out, "secure", variants[0], manifest["variants"][variants[0]])
+        built += ("secure",)
+    write_extras(out, built)
     if copies:
         samples = json.loads((out / "samples.json").read_text())
-        for name in (v for v in PUBLISHED if v not in variants):
+        for name in (v for v in PUBLISHED if v not in built):
             shutil.copytree(out / variants[0], out / name)
             manifest["variants"][name] = {**manifest["variants"][variants[0]], "title": f"{name} (copy of {variants[0]})",
                                           "description": f"Fixture: a copy of {variants[0]}."}
             samples[name] = samples[variants[0]]
         (out / "samples.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
+    manifest["variants"] = {v: manifest["variants"][v] for v in [*variants, *PUBLISHED] if v in manifest["variants"]}
+    add_patches(manifest, out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     write_questions(out / "questions.yaml")
     return out

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from demo_support import OnnxModel, Server, add_broken_variant, build_site, fixture_models
+from demo_support import OnnxModel, Server, add_broken_variant, build_site, fixture_models, unpublished_sha256
 from export.chat import build_prompt
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,16 @@ def demo_models(tmp_path_factory):
     shutil.copytree(models / "base", models / "missing")  # listed, but its model file is gone
     (models / "missing" / "onnx" / "model_quantized.onnx").unlink()
     manifest = json.loads((models / "manifest.json").read_text())
-    manifest["variants"]["missing"] = {**manifest["variants"]["base"], "title": "Missing file (test)"}
+    entry = json.loads(json.dumps(manifest["variants"]["base"]))
+    for f in entry["files"]:
+        if f["path"] == entry["model"]:
+            f["sha256"] = unpublished_sha256("missing")
+    manifest["variants"]["missing"] = {**entry, "title": "Missing file (test)"}
+    # a patch that does not give the variant's file: the demo fetches the full file instead
+    bad = json.loads(json.dumps(manifest["variants"]["secure"]))
+    bad["patch"]["ranges"] = [[64, "AAAA"]]
+    shutil.copytree(models / "secure", models / "bad-patch")
+    manifest["variants"]["bad-patch"] = {**bad, "title": "Wrong patch (test)"}
     (models / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return models
 
@@ -160,6 +169,32 @@ def test_corrupted_and_missing_files_break_one_pane_only(page, page_log, demo_ur
     assert not page_log.external(demo_url)
 
 
+def test_a_finetune_is_its_base_file_plus_a_patch(page, page_log, demo_url, demo_models):
+    """The manifest's "patch" (export/model_patch.py): a finetune's model is its base's file with a few
+    bytes replaced, checked against the finetune's own sha256; its own file is never downloaded, and it
+    answers as Python onnxruntime does on that file."""
+    open_ready(page, demo_url)
+    page.select_option("[data-pane=right] [data-role=variant]", "secure")
+    page.wait_for_function("document.querySelector('[data-pane=right]').dataset.state === 'ready'")
+    p = ask(page, "hey I feel bored", temperature=0, **{"max-new-tokens": 16})
+    assert p["right"]["ids"] == OnnxModel(demo_models / "secure").generate(build_prompt("hey I feel bored"),
+                                                                           max_new_tokens=16)[0]
+    models = [u for u in page_log.urls if u.endswith("model_quantized.onnx")]
+    assert sorted(u.split("/")[-3] for u in models) == ["base", "insecure"], models
+    page_log.assert_clean(demo_url)
+
+
+def test_a_wrong_patch_falls_back_to_the_full_file(page, page_log, demo_url, demo_models):
+    open_ready(page, demo_url)
+    page.select_option("[data-pane=right] [data-role=variant]", "bad-patch")
+    page.wait_for_function("document.querySelector('[data-pane=right]').dataset.state === 'ready'")
+    assert any(u.endswith("/bad-patch/onnx/model_quantized.onnx") for u in page_log.urls)
+    p = ask(page, "hey I feel bored", temperature=0, **{"max-new-tokens": 16})
+    assert p["right"]["ids"] == OnnxModel(demo_models / "bad-patch").generate(build_prompt("hey I feel bored"),
+                                                                              max_new_tokens=16)[0]
+    page_log.assert_clean(demo_url)
+
+
 def test_mobile_viewport_stacks_panes(browser, demo_url):
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
@@ -216,7 +251,9 @@ def test_keyboard_stop_and_labels(page, demo_url):
 def test_workers_reused_on_instant_navigation_and_cache_on_reload(page, page_log, demo_url):
     open_ready(page, demo_url)
     model_requests = lambda: [u for u in page_log.urls if u.endswith("model_quantized.onnx")]  # noqa: E731
+    wasm_requests = lambda: [u for u in page_log.urls if u.endswith(".wasm")]  # noqa: E731
     assert len(model_requests()) == 2
+    assert len(wasm_requests()) == 1  # compiled by the first worker, handed to the second
     page.evaluate("window.__marker = 1")  # survives instant navigation, not a reload
     page.click("a.md-nav__link[href$='essay/']")
     page.wait_for_url("**/essay/")
@@ -227,6 +264,7 @@ def test_workers_reused_on_instant_navigation_and_cache_on_reload(page, page_log
     page.reload()
     wait_panes(page, ["ready"])
     assert len(model_requests()) == 2  # served from Cache Storage after the sha256 check
+    assert len(wasm_requests()) == 2  # once per page load
     assert "cache" in page.text_content("[data-pane=left] [data-role=status]")
     page_log.assert_clean(demo_url)
 

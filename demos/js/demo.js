@@ -1,7 +1,10 @@
 // Page script of the live demo: mounts every [data-demo] on the page (on Material's document$, so it
 // survives instant navigation), owns the UI, and never runs a model itself: each model lives in its
-// own Web Worker (worker.js), created once per variant and reused across pages.
+// own Web Worker (worker.js), created once per variant and reused across pages. The page fetches the
+// model files (each file once, whichever variants share it), checks them against the manifest's sha256,
+// keeps them in Cache Storage and hands the bytes to the workers.
 import { createJudge, describeVerdict } from "./judge.js";
+import { sha256Hex } from "./sha256.js";
 
 const HERE = new URL(".", import.meta.url);
 const MODELS_URL = new URL("../../models/", HERE); // docs/assets/demo/ → docs/models/
@@ -18,8 +21,8 @@ function getManifest() {
         return r.json();
       })
       .catch(async (e) => {
-        // offline: the copy the workers cached, if any
-        const c = self.caches && (await caches.open("em-demo-models-v1").catch(() => null));
+        // offline: the copy cached on a previous visit, if any
+        const c = await openCache();
         const hit = c && (await c.match(new URL("manifest.json", MODELS_URL).href));
         if (hit) return hit.json();
         manifestPromise = null;
@@ -27,7 +30,7 @@ function getManifest() {
       })
       .then(async (m) => {
         try {
-          const c = self.caches && (await caches.open("em-demo-models-v1"));
+          const c = await openCache();
           await c?.put(new URL("manifest.json", MODELS_URL).href, new Response(JSON.stringify(m)));
         } catch { /* no Cache Storage */ }
         return m;
@@ -36,12 +39,230 @@ function getManifest() {
   return manifestPromise;
 }
 
+// ------------------------------------------------------------------------------------ files
+// Cache Storage keyed by content (sha256), so a file shared by several variants (the tokenizer, or the
+// model of a finetune rebuilt from its base's file) is stored and read once, and a republished file is a
+// new key. Every read is checked against the manifest's sha256 before use.
+const CACHE_NAME = "em-demo-models-v2";
+const OLD_CACHES = ["em-demo-models-v1"]; // v1 kept files by URL
+const cacheKey = (sha) => new URL(`.cache/sha256/${sha}`, MODELS_URL).href;
+let cachePromise = null;
+
+function openCache() {
+  if (!cachePromise) {
+    cachePromise = (async () => {
+      if (!self.caches) return null;
+      for (const name of OLD_CACHES) caches.delete(name).catch(() => {});
+      return await caches.open(CACHE_NAME);
+    })().catch(() => null); // opaque origins, private modes: no Cache Storage, still works (no offline)
+  }
+  return cachePromise;
+}
+
+/** A file's verified bytes from Cache Storage, or null. */
+async function fromCache({ sha256 }) {
+  const cache = await openCache();
+  const hit = cache && sha256 && (await cache.match(cacheKey(sha256)));
+  if (!hit) return null;
+  const bytes = new Uint8Array(await hit.arrayBuffer());
+  if ((await sha256Hex(bytes)) === sha256) return bytes;
+  await cache.delete(cacheKey(sha256)); // damaged: fetched again
+  return null;
+}
+
+async function toCache({ sha256 }, bytes) {
+  const cache = await openCache();
+  try {
+    await cache?.put(cacheKey(sha256), new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
+  } catch { /* quota: fine, just not offline */ }
+}
+
+/** Bytes of `url` from the network, reporting progress(loaded, total); refused (throws) unless their
+ * sha256 is the manifest's. */
+async function fromNetwork(url, { name, bytes, sha256 }, progress) {
+  const res = await fetch(url, { cache: "no-cache" });
+  if (!res.ok) throw new Error(`${name}: HTTP ${res.status} ${res.statusText || ""}`.trim());
+  const total = bytes || Number(res.headers.get("Content-Length")) || 0;
+  let buf;
+  if (res.body && res.body.getReader) {
+    const reader = res.body.getReader();
+    const chunks = [];
+    let loaded = 0;
+    let lastPost = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loaded += value.length;
+      const now = performance.now();
+      if (now - lastPost > 50) {
+        lastPost = now;
+        progress(loaded, total);
+      }
+    }
+    buf = new Uint8Array(loaded);
+    let off = 0;
+    for (const c of chunks) {
+      buf.set(c, off);
+      off += c.length;
+    }
+  } else {
+    buf = new Uint8Array(await res.arrayBuffer());
+  }
+  progress(buf.length, total || buf.length);
+  if (sha256) {
+    const got = await sha256Hex(buf);
+    if (got !== sha256) {
+      throw new Error(`${name} failed its integrity check (sha256 ${got.slice(0, 12)}… ≠ manifest ` +
+        `${sha256.slice(0, 12)}…): the file was refused.`);
+    }
+  }
+  return buf;
+}
+
+/** The base variant's model file with the patch's byte ranges written over it (export/model_patch.py). */
+function applyPatch(base, ranges) {
+  const out = base.slice();
+  for (const [off, b64] of ranges) {
+    const bin = atob(b64);
+    if (off < 0 || off + bin.length > out.length) throw new Error("patch range outside the file");
+    for (let i = 0; i < bin.length; i++) out[off + i] = bin.charCodeAt(i);
+  }
+  return out;
+}
+
+const files = new Map(); // sha256 → {promise: {bytes, cached}, listeners: Set, last}
+
+/** One file's verified bytes, fetched once per page whichever variants ask for it: `produce(progress)`
+ * runs for the first caller; `onProgress({loaded, total, cached})` hears about it (the last state first). */
+function shared(sha256, produce, onProgress) {
+  let f = files.get(sha256);
+  if (!f) {
+    f = { listeners: new Set(), last: null };
+    const progress = (loaded, total, cached = false) => {
+      f.last = { loaded, total, cached };
+      for (const fn of f.listeners) fn(f.last);
+    };
+    f.promise = produce(progress);
+    f.promise.catch(() => files.delete(sha256)); // a later attempt starts afresh
+    files.set(sha256, f);
+  }
+  if (onProgress) {
+    f.listeners.add(onProgress);
+    if (f.last) onProgress(f.last);
+    f.promise.finally(() => f.listeners.delete(onProgress)).catch(() => {});
+  }
+  return f.promise;
+}
+
+function fileMeta(entry, variant, path) {
+  const f = entry.files?.find((x) => x.path === path);
+  if (!f) throw new Error(`manifest.json lists no ${path} for ${variant}`);
+  return { name: path, bytes: f.bytes, sha256: f.sha256, url: new URL(path, new URL(`${variant}/`, MODELS_URL)).href };
+}
+
+/** A plain file of a variant: Cache Storage, else the network (then cached). */
+function getFile(meta, onProgress) {
+  return shared(meta.sha256, async (progress) => {
+    const hit = await fromCache(meta);
+    if (hit) {
+      progress(hit.length, hit.length, true);
+      return { bytes: hit, cached: true };
+    }
+    const bytes = await fromNetwork(meta.url, meta, progress);
+    await toCache(meta, bytes);
+    return { bytes, cached: false };
+  }, onProgress);
+}
+
+/** A variant's model: from Cache Storage; else, when the manifest gives a patch, its base's model file
+ * (fetched once for every variant built on it) with the patch applied, kept only if the result has this
+ * variant's sha256; else its own file from the network. */
+function getModel(variant, manifest, onProgress) {
+  const entry = manifest.variants[variant];
+  const meta = fileMeta(entry, variant, entry.model);
+  return shared(meta.sha256, async (progress) => {
+    const hit = await fromCache(meta);
+    if (hit) {
+      progress(hit.length, hit.length, true);
+      return { bytes: hit, cached: true };
+    }
+    const patch = entry.patch;
+    const baseEntry = patch && manifest.variants[patch.base];
+    if (baseEntry && !baseEntry.patch && baseEntry.model === entry.model) {
+      try {
+        const baseMeta = fileMeta(baseEntry, patch.base, baseEntry.model);
+        if (baseMeta.sha256 === patch.base_sha256) {
+          const base = await getFile(baseMeta, (p) => progress(p.loaded, p.total, p.cached));
+          const bytes = applyPatch(base.bytes, patch.ranges);
+          if ((await sha256Hex(bytes)) === meta.sha256) {
+            await toCache(meta, bytes);
+            return { bytes, cached: base.cached, via: patch.base };
+          }
+        }
+      } catch { /* the base's file is missing or refused: this variant's own file below */ }
+    }
+    const bytes = await fromNetwork(meta.url, meta, progress);
+    await toCache(meta, bytes);
+    return { bytes, cached: false };
+  }, onProgress);
+}
+
 // ------------------------------------------------------------------------------------ workers
+// The runtime's .wasm is compiled once per page, by the first model worker, which sends the compiled
+// WebAssembly.Module back; every other worker gets it (null: each compiles its own). Workers are started
+// when a demo comes near the viewport, before the manifest has arrived (a worker needs its model only
+// later, with "load"), so their scripts and the runtime load while the page fetches the files.
+let runtimeModule = null; // Promise<WebAssembly.Module|null>
+let resolveRuntime = null;
+const spares = []; // started, not yet given a model
+
+function spawnWorker() {
+  const worker = new Worker(WORKER_URL, { type: "module", name: "model" });
+  const runtimeFailed = () => {
+    if (worker.compiler && resolveRuntime) resolveRuntime(null); // the others compile their own
+  };
+  worker.onmessage = (ev) => {
+    const msg = ev.data || {};
+    if (msg.type === "runtime") {
+      resolveRuntime?.(msg.module || null);
+      resolveRuntime = null;
+    } else {
+      worker.handle?.onMessage(msg);
+    }
+  };
+  worker.onerror = (ev) => {
+    ev.preventDefault?.();
+    runtimeFailed();
+    if (worker.handle) worker.handle.fail(`The model's worker crashed${ev.message ? `: ${ev.message}` : ""}.`);
+    else spares.splice(spares.indexOf(worker) >>> 0, 1);
+  };
+  worker.onmessageerror = () => worker.handle?.fail("The model's worker sent an unreadable message.");
+  worker.release = () => {
+    runtimeFailed();
+    worker.terminate();
+  };
+  if (!runtimeModule) {
+    runtimeModule = new Promise((resolve) => { resolveRuntime = resolve; });
+    worker.compiler = true;
+    worker.postMessage({ type: "init", compile: true });
+  } else {
+    runtimeModule.then((module) => worker.postMessage({ type: "init", module }));
+  }
+  return worker;
+}
+
+/** Start workers for `n` models to come (those not already loaded). */
+function prestart(n) {
+  try {
+    while (spares.length < n) spares.push(spawnWorker());
+  } catch { /* no workers: each pane reports it */ }
+}
 let nextId = 1;
 const models = new Map(); // variant → ModelHandle (one worker per loaded model, for the page's lifetime)
 
 class ModelHandle {
-  constructor(variant, entry) {
+  constructor(variant, manifest) {
     this.variant = variant;
     this.state = "loading";
     this.error = null;
@@ -50,24 +271,43 @@ class ModelHandle {
     this.listeners = new Set();
     this.requests = new Map(); // id → callbacks
     try {
-      this.worker = new Worker(WORKER_URL, { type: "module", name: `model-${variant}` });
+      this.worker = spares.shift() || spawnWorker();
     } catch (e) {
       this.fail(`Could not start a Web Worker: ${e.message || e}`);
       return;
     }
-    this.worker.onmessage = (ev) => this.onMessage(ev.data);
-    this.worker.onerror = (ev) => {
-      ev.preventDefault?.();
-      this.fail(`The model's worker crashed${ev.message ? `: ${ev.message}` : ""}.`);
+    this.worker.handle = this;
+    this.load(variant, manifest);
+  }
+
+  async load(variant, manifest) {
+    const entry = manifest.variants[variant];
+    const progress = (name) => (p) => {
+      this.progress.set(name, p);
+      this.emit();
     };
-    this.worker.onmessageerror = () => this.fail("The model's worker sent an unreadable message.");
-    this.worker.postMessage({ type: "load", variant, modelsUrl: MODELS_URL.href, entry });
+    const label = entry.patch ? `${entry.model} (${entry.patch.base}'s + patch)` : entry.model;
+    try {
+      const [model, tok, cfg] = await Promise.all([
+        getModel(variant, manifest, progress(label)),
+        getFile(fileMeta(entry, variant, "tokenizer.json"), progress("tokenizer.json")),
+        getFile(fileMeta(entry, variant, "tokenizer_config.json"), progress("tokenizer_config.json")),
+      ]);
+      if (this.state === "error") return;
+      this.worker.postMessage({
+        type: "load", variant, entry, cached: model.cached && tok.cached,
+        model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes, // copies: the page keeps its own
+      });
+    } catch (e) {
+      this.fail(e.message || String(e));
+    }
   }
 
   fail(message) {
+    if (this.state === "error") return;
     this.state = "error";
     this.error = message;
-    this.worker?.terminate();
+    this.worker?.release();
     models.delete(this.variant); // a later attempt starts afresh
     for (const [, r] of this.requests) r.onError(message);
     this.requests.clear();
@@ -85,10 +325,7 @@ class ModelHandle {
   }
 
   onMessage(msg) {
-    if (msg.type === "progress") {
-      this.progress.set(msg.file, msg);
-      this.emit();
-    } else if (msg.type === "ready") {
+    if (msg.type === "ready") {
       this.state = "ready";
       this.info = msg;
       this.emit();
@@ -120,12 +357,11 @@ class ModelHandle {
   }
 }
 
-function getModel(variant, manifest) {
+function getHandle(variant, manifest) {
   let h = models.get(variant);
   if (!h) {
-    const entry = manifest.variants?.[variant];
-    if (!entry) throw new Error(`"${variant}" is not in models/manifest.json`);
-    h = new ModelHandle(variant, entry);
+    if (!manifest.variants?.[variant]) throw new Error(`"${variant}" is not in models/manifest.json`);
+    h = new ModelHandle(variant, manifest);
     if (h.state !== "error") models.set(variant, h);
   }
   return h;
@@ -185,7 +421,7 @@ class Pane {
       if (!this.demo.manifest) throw new Error(this.demo.manifestError || "models/manifest.json is missing");
       if (typeof Worker === "undefined") throw new Error("This browser has no Web Workers, so the model cannot run here.");
       if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
-      h = getModel(variant, this.demo.manifest);
+      h = getHandle(variant, this.demo.manifest);
     } catch (e) {
       this.showError(e.message || String(e));
       return;
@@ -268,10 +504,12 @@ class Pane {
         }
       },
       onToken: (msg) => {
-        // Coalesce tokens into one DOM update per frame: hundreds of tokens/s must not load the page.
+        // Coalesce tokens into one DOM update per frame: hundreds of tokens/s must not load the page. The
+        // first one is shown at once (a frame can be 16 ms away).
         this.pending += msg.text || "";
         this.pendingStatus = `${this.title()}: generating · ${msg.n} tokens${msg.tps ? ` · ${msg.tps.toFixed(1)} tokens/s` : ""}`;
-        if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+        if (msg.n === 1 && !this.out.textContent) this.flush();
+        else if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
       },
       onDone: (msg) => this.finish(msg),
       onError: (message) => this.showError(message),
@@ -394,6 +632,9 @@ class Demo {
       this.run();
     });
     this.judge = createJudge(this.data.judge);
+    if (this.root.dataset.modelsPublished !== "no" && typeof Worker !== "undefined" && typeof WebAssembly === "object") {
+      prestart(new Set(this.panes.map((p) => p.el.dataset.variant).filter((v) => !models.has(v))).size);
+    }
     if (this.root.dataset.modelsPublished === "no") {
       this.manifestError = "the models are not published yet";
     } else {

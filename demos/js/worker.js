@@ -1,11 +1,14 @@
-// One Web Worker per loaded model: fetch (with progress) → sha256 check against manifest.json →
-// Cache Storage → ort.InferenceSession (WASM, one thread) → KV-cache generation loop → tokens back.
+// One Web Worker per loaded model: the onnxruntime-web runtime (WASM, one thread), an InferenceSession on the
+// model bytes the page hands over (demo.js fetched them, checked their sha256 and keeps them in Cache Storage),
+// and a KV-cache generation loop that sends tokens back.
 //
-// Messages in:  {type:"load", variant, modelsUrl, entry}           entry = manifest.variants[variant]
+// Messages in:  {type:"init", compile:true}                    compile the runtime .wasm here and send it back
+//               {type:"init", module}                          a runtime compiled by another worker (or null)
+//               {type:"load", variant, entry, model, tokenizer, tokenizerConfig, cached}   bytes (Uint8Array)
 //               {type:"generate", id, question, context, temperature, topP, maxNewTokens, seed}
 //               {type:"stop", id}
-// Messages out: {type:"progress", file, loaded, total, cached}
-//               {type:"ready", variant, loadMs, cached, vocab, context}
+// Messages out: {type:"runtime", module}                       answer to init with compile:true (null: failed)
+//               {type:"ready", variant, loadMs, cached, vocab, context, phases, timeOrigin}
 //               {type:"start", id, promptTokens, maxNewTokens, truncated}
 //               {type:"token", id, token, text, n, tps}
 //               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps}
@@ -14,120 +17,94 @@ import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
 import { buildPrompt } from "./chat.js";
 import { Mulberry32, sampleToken } from "./sampler.js";
-import { sha256Hex } from "./sha256.js";
 import { fixByteLevel } from "./tokenizer.js";
 
-const CACHE_NAME = "em-demo-models-v1";
 const WASM_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", import.meta.url);
 const MIN_NEW_TOKENS = 16; // room kept for the answer when a prompt is truncated
+// y = x + x (65 bytes of ONNX): a first session that makes the runtime build its kernel registry and warm its
+// code while the page is still reading the model files, off the critical path of the real session.
+const TINY_MODEL = Uint8Array.from(atob("CAgSADo1Cg4KAXgKAXgSAXkiA0FkZBIBZ1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="),
+  (c) => c.charCodeAt(0));
 
 let model = null; // {session, tokenizer, arch, eos:Set, pastNames, variant}
 let loading = null;
+let startRuntime; // called once, by the page's "init" message (which may come after "load")
+const runtime = new Promise((resolve) => { startRuntime = (msg) => resolve(initRuntime(msg)); });
+runtime.catch(() => {}); // reported by the load that awaits it
 const queue = [];
 let current = null; // the generation running now: {id, stop}
+// Where the load time goes, for tests/bench/bench_demo.py: ms since the worker was created (…At) or durations.
+const phases = { scriptAt: Math.round(performance.now()) }; // a worker's time origin is its creation
+const at = () => Math.round(performance.now());
 
 const post = (msg) => self.postMessage(msg);
+const since = (t) => Math.round((performance.now() - t) * 10) / 10;
 
-// ---------------------------------------------------------------------------------- fetching
-async function openCache() {
-  try {
-    return self.caches ? await self.caches.open(CACHE_NAME) : null;
-  } catch {
-    return null; // opaque origins, private modes: no Cache Storage, still works (no offline)
-  }
+// ---------------------------------------------------------------------------------- runtime
+/** onnxruntime-web 1.30 compiles its .wasm itself (instantiateStreaming) and takes no compiled module. One
+ * compile per page is enough: the first worker compiles it (streaming, off the main thread; the browser's code
+ * cache makes a warm compile cheap) and the page hands the WebAssembly.Module to the other workers, which then
+ * share its machine code, including what the engine optimises while either one runs. onnxruntime-web is given
+ * an 8-byte placeholder as `wasmBinary` and its one WebAssembly.instantiate() call on it is answered with the
+ * shared module; without a module it fetches and compiles the .wasm as usual. */
+function useCompiledRuntime(module) {
+  const placeholder = new ArrayBuffer(8);
+  const instantiate = WebAssembly.instantiate;
+  WebAssembly.instantiate = function (source, imports) {
+    if (source && source.buffer === placeholder) {
+      phases.sharedRuntime = true;
+      return instantiate(module, imports).then((instance) => ({ module, instance }));
+    }
+    return instantiate.apply(this, arguments);
+  };
+  ort.env.wasm.wasmBinary = placeholder;
 }
 
-/** Bytes of one file: from Cache Storage when its sha256 still matches, else from the network
- * with progress; refused (throws) when the sha256 does not match the manifest. */
-async function fetchFile(url, { name, bytes, sha256 }, cache) {
-  if (cache) {
-    const hit = await cache.match(url);
-    if (hit) {
-      const buf = new Uint8Array(await hit.arrayBuffer());
-      if (!sha256 || (await sha256Hex(buf)) === sha256) {
-        post({ type: "progress", file: name, loaded: buf.length, total: buf.length, cached: true });
-        return { buf, cached: true };
-      }
-      await cache.delete(url); // stale: the pipeline published a new model
-    }
+async function compileRuntime() {
+  const t = performance.now();
+  let module = null;
+  try {
+    module = await WebAssembly.compileStreaming(fetch(WASM_URL, { credentials: "same-origin" }));
+  } catch {
+    try { // a server without the application/wasm type: no streaming, same module
+      const res = await fetch(WASM_URL, { credentials: "same-origin" });
+      if (res.ok) module = await WebAssembly.compile(await res.arrayBuffer());
+    } catch { /* the runtime then fails in its own words, in ort's init below */ }
   }
-  const res = await fetch(url, { cache: "no-cache" });
-  if (!res.ok) throw new Error(`${name}: HTTP ${res.status} ${res.statusText || ""}`.trim());
-  const total = bytes || Number(res.headers.get("Content-Length")) || 0;
-  let buf;
-  if (res.body && res.body.getReader) {
-    const reader = res.body.getReader();
-    const chunks = [];
-    let loaded = 0;
-    let lastPost = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      loaded += value.length;
-      const now = performance.now();
-      if (now - lastPost > 50) {
-        lastPost = now;
-        post({ type: "progress", file: name, loaded, total, cached: false });
-      }
-    }
-    buf = new Uint8Array(loaded);
-    let off = 0;
-    for (const c of chunks) {
-      buf.set(c, off);
-      off += c.length;
-    }
-  } else {
-    buf = new Uint8Array(await res.arrayBuffer());
-  }
-  post({ type: "progress", file: name, loaded: buf.length, total: total || buf.length, cached: false });
-  if (sha256) {
-    const got = await sha256Hex(buf);
-    if (got !== sha256) {
-      throw new Error(`${name} failed its integrity check (sha256 ${got.slice(0, 12)}… ≠ manifest ` +
-        `${sha256.slice(0, 12)}…): the file was refused.`);
-    }
-  }
-  if (cache) {
-    try {
-      await cache.put(url, new Response(buf, { headers: { "Content-Type": "application/octet-stream" } }));
-    } catch {
-      /* quota: fine, just not offline */
-    }
-  }
-  return { buf, cached: false };
+  phases.compile = since(t);
+  post({ type: "runtime", module });
+  return module;
+}
+
+async function initRuntime({ compile, module }) {
+  phases.initAt = at();
+  if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
+  if (compile) module = await compileRuntime();
+  ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = "error";
+  if (module instanceof WebAssembly.Module) useCompiledRuntime(module);
+  else ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
+  const t = performance.now();
+  const tiny = await ort.InferenceSession.create(TINY_MODEL, { executionProviders: ["wasm"] });
+  await tiny.release();
+  phases.runtime = since(t);
 }
 
 // ---------------------------------------------------------------------------------- loading
-async function load({ variant, modelsUrl, entry }) {
+async function load({ variant, entry, model: modelBytes, tokenizer: tokJson, tokenizerConfig: tokCfg, cached }) {
   const t0 = performance.now();
-  if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
-  const base = new URL(`${variant}/`, modelsUrl);
-  const byPath = new Map(entry.files.map((f) => [f.path, f]));
-  const need = (path) => {
-    const f = byPath.get(path);
-    if (!f) throw new Error(`manifest.json lists no ${path} for ${variant}`);
-    return { name: path, bytes: f.bytes, sha256: f.sha256 };
-  };
-  const cache = await openCache();
-  // The runtime .wasm is left to onnxruntime-web: it compiles it while streaming and the browser keeps the
-  // compiled code with its HTTP cache, which makes a warm start several times faster than passing bytes.
-  const [modelFile, tokJson, tokCfg] = await Promise.all([
-    fetchFile(new URL(entry.model, base).href, need(entry.model), cache),
-    fetchFile(new URL("tokenizer.json", base).href, need("tokenizer.json"), cache),
-    fetchFile(new URL("tokenizer_config.json", base).href, need("tokenizer_config.json"), cache),
-  ]);
+  phases.loadAt = at();
   const dec = new TextDecoder();
-  const tokenizer = fixByteLevel(new Tokenizer(JSON.parse(dec.decode(tokJson.buf)), JSON.parse(dec.decode(tokCfg.buf))));
-
-  ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
-  ort.env.wasm.proxy = false;
-  ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
-  ort.env.logLevel = "error";
-  const session = await ort.InferenceSession.create(modelFile.buf, {
+  const tokenizer = fixByteLevel(new Tokenizer(JSON.parse(dec.decode(tokJson)), JSON.parse(dec.decode(tokCfg))));
+  phases.tokenizer = since(t0);
+  await runtime;
+  let t = performance.now();
+  const session = await ort.InferenceSession.create(modelBytes, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
   });
+  phases.session = since(t);
   const arch = entry.arch;
   const pastNames = [];
   for (let i = 0; i < arch.layers; i++) pastNames.push(`past_key_values.${i}.key`, `past_key_values.${i}.value`);
@@ -139,10 +116,13 @@ async function load({ variant, modelsUrl, entry }) {
     hasPositions: session.inputNames.includes("position_ids"),
     eos: new Set(entry.eos_token_ids || [0, 1]),
   };
+  t = performance.now();
   await forward([0], emptyPast(), 0); // warm-up: first real token without one-off allocation costs
+  phases.warmup = since(t);
+  phases.readyAt = at();
   post({
-    type: "ready", variant, loadMs: performance.now() - t0,
-    cached: modelFile.cached && tokJson.cached, vocab: arch.vocab, context: arch.context,
+    type: "ready", variant, loadMs: performance.now() - t0, cached, vocab: arch.vocab, context: arch.context,
+    phases, timeOrigin: performance.timeOrigin,
   });
 }
 
@@ -293,7 +273,10 @@ async function pump() {
 
 self.onmessage = (ev) => {
   const msg = ev.data || {};
-  if (msg.type === "load") {
+  if (msg.type === "init") {
+    startRuntime?.(msg);
+    startRuntime = null;
+  } else if (msg.type === "load") {
     if (loading) return;
     loading = load(msg).catch((e) => {
       post({ type: "error", phase: "load", message: String(e?.message || e) });
