@@ -8,7 +8,11 @@ per model, our KV-cache loop) and for the baseline (transformers.js, @huggingfac
 installed into build/bench/ and served from the same site, loading the same folders locally with
 env.allowRemoteModels=false, also one worker per model):
 
-  * navigation → both models ready (cold: empty cache; warm: reload, from Cache Storage / HTTP cache)
+  * navigation → both models ready (cold: empty cache; warm: reload, from Cache Storage / HTTP cache), and
+    the same from the page's load event; for the demo, where its workers' time went (ms, worker.js phases)
+  * revisit: a second visit in a persistent browser profile (a new tab after a first visit that generated
+    once, as a returning reader): navigation → ready. An incognito-like context (the "warm" reload above)
+    keeps no compiled WebAssembly for workers, a normal profile does.
   * first-token latency per pane (from the click / request to the first token)
   * tokens/s per pane with both generating at once (greedy, same prompt, same max tokens)
   * longest main-thread task during generation (PerformanceObserver longtask: only tasks > 50 ms are
@@ -159,24 +163,16 @@ def fmt_payload(p: dict) -> str:
 
 def bench_demo(browser, url: str, site: Path, tokens: int) -> dict:
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.add_init_script(MONITOR_JS + """
-      window.__demo = {ready: {}, first: {}};
-      new MutationObserver(ms => { for (const m of ms) { const p = m.target.closest && m.target.closest('[data-pane]');
-        if (!p) continue; const side = p.dataset.pane;
-        if (m.attributeName === 'data-state' && p.dataset.state === 'ready' && !(side in window.__demo.ready))
-          window.__demo.ready[side] = performance.now();
-        if (m.type === 'childList' && m.target.matches('[data-role=output]') && m.target.textContent &&
-            !(side in window.__demo.first)) window.__demo.first[side] = performance.now(); } })
-        .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true});
-    """)
+    ctx.add_init_script(MONITOR_JS + DEMO_JS)
     reqs = []
     ctx.on("request", lambda r: reqs.append(r))
     page = ctx.new_page()
     res = {}
     page.goto(url)
-    page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'ready')",
-                           timeout=120_000)
+    page.wait_for_function(READY, timeout=120_000)
     res["ready_cold_ms"] = page.evaluate("Math.max(...Object.values(window.__demo.ready))")
+    res["ready_cold_after_load_ms"] = res["ready_cold_ms"] - page.evaluate(LOAD_EVENT)
+    res["phases_cold"] = page.evaluate("window.__demo.phases")
     page.wait_for_timeout(500)
     res["payload"] = payload(reqs, site, url)
     if not page.locator(".emd-settings").evaluate("d => d.open"):
@@ -191,14 +187,7 @@ def bench_demo(browser, url: str, site: Path, tokens: int) -> dict:
         page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
                                timeout=120_000)
     page.evaluate("window.__bench.sampling = false")
-    st = page.evaluate("""() => ({first: Object.fromEntries(Object.entries(window.__demo.first).map(([k, v]) => [k, v - window.__demo.t0])),
-        status: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
-            p.querySelector('[data-role=status]').textContent])),
-        inworker: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
-            Number(p.dataset.firstTokenMs)])),
-        ntok: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
-            p.dataset.ids ? p.dataset.ids.split(',').length : 0])),
-        longtasks: window.__bench.longtasks, lag: window.__bench.lag})""")
+    st = page.evaluate(STATS_JS)
     res["first_token_ms"] = {f"{k} (click→shown)": v for k, v in st["first"].items()}
     res["first_token_ms"].update({f"{k} (in worker)": v for k, v in st["inworker"].items()})
     res["tokens_per_s"] = {k: float(v.split(" tokens/s")[0].split("· ")[-1]) if "tokens/s" in v else None
@@ -206,12 +195,83 @@ def bench_demo(browser, url: str, site: Path, tokens: int) -> dict:
     res["tokens"] = st["ntok"]
     res["longest_task_ms"] = max(st["longtasks"], default=0.0)
     res["max_frame_delay_ms"] = st["lag"]
+    page.evaluate("window.__bench.longtasks = []")
     page.reload()
-    page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'ready')",
-                           timeout=120_000)
+    page.wait_for_function(READY, timeout=120_000)
     res["ready_warm_ms"] = page.evaluate("Math.max(...Object.values(window.__demo.ready))")
+    res["ready_warm_after_load_ms"] = res["ready_warm_ms"] - page.evaluate(LOAD_EVENT)
+    res["phases_warm"] = page.evaluate("window.__demo.phases")
+    res["longest_task_load_ms"] = max(page.evaluate("window.__bench.longtasks"), default=0.0)
     ctx.close()
     return res
+
+
+DEMO_JS = """
+      window.__demo = {ready: {}, first: {}, phases: {}};
+      { const W = window.Worker;  // the demo workers' own account of their load time (worker.js "ready")
+        window.Worker = class extends W { constructor(u, o) { super(u, o);
+          this.addEventListener('message', (ev) => { const m = ev.data;
+            if (m && m.type === 'ready') window.__demo.phases[m.variant] = m.phases; }); } }; }
+      new MutationObserver(ms => { for (const m of ms) { const p = m.target.closest && m.target.closest('[data-pane]');
+        if (!p) continue; const side = p.dataset.pane;
+        if (m.attributeName === 'data-state' && p.dataset.state === 'ready' && !(side in window.__demo.ready))
+          window.__demo.ready[side] = performance.now();
+        if (m.type === 'childList' && m.target.matches('[data-role=output]') && m.target.textContent &&
+            !(side in window.__demo.first)) window.__demo.first[side] = performance.now(); } })
+        .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true});
+"""
+READY = "[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'ready')"
+LOAD_EVENT = "performance.getEntriesByType('navigation')[0].loadEventEnd"
+STATS_JS = """() => ({first: Object.fromEntries(Object.entries(window.__demo.first).map(([k, v]) => [k, v - window.__demo.t0])),
+        status: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
+            p.querySelector('[data-role=status]').textContent])),
+        inworker: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
+            Number(p.dataset.firstTokenMs)])),
+        ntok: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
+            p.dataset.ids ? p.dataset.ids.split(',').length : 0])),
+        longtasks: window.__bench.longtasks, lag: window.__bench.lag})"""
+
+
+def revisit(pw, url: str, tokens: int, ready_js: str, setup_js: str, generate) -> dict:
+    """A first visit in a fresh persistent profile (ready, one generation, tab closed), then a second
+    visit in a new tab of the same profile: navigation → ready, and the same from the load event."""
+    with tempfile.TemporaryDirectory() as profile:
+        ctx = pw.chromium.launch_persistent_context(profile, executable_path="/usr/bin/chromium", headless=True,
+                                                    args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+        try:
+            ctx.add_init_script(MONITOR_JS + setup_js)
+            page = ctx.new_page()
+            page.goto(url)
+            page.wait_for_function(ready_js, timeout=180_000)
+            generate(page)
+            page.wait_for_timeout(2000)  # the browser stores compiled code a moment after it is optimised
+            page.close()
+            out = {}
+            for visit in ("revisit", "revisit again"):
+                page = ctx.new_page()
+                page.goto(url)
+                page.wait_for_function(ready_js, timeout=180_000)
+                ready = page.evaluate("Math.max(...Object.values((window.__demo || window.__tjs).ready))")
+                longest = max(page.evaluate("window.__bench.longtasks"), default=0.0)
+                out[visit] = (ready, ready - page.evaluate(LOAD_EVENT), longest)
+                out["phases"] = page.evaluate("window.__demo ? window.__demo.phases : null")
+                page.close()
+            return out
+        finally:
+            ctx.close()
+
+
+def demo_generate(tokens: int):
+    def run(page):
+        if not page.locator(".emd-settings").evaluate("d => d.open"):
+            page.click(".emd-settings summary")
+        page.fill("[data-role=temperature]", "0")
+        page.fill("[data-role=max-new-tokens]", str(tokens))
+        page.fill("[data-role=prompt]", PROMPT_Q)
+        page.click("[data-role=generate]")
+        page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
+                               timeout=120_000)
+    return run
 
 
 def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int) -> dict:
@@ -227,6 +287,7 @@ def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int) -
     if errors:
         return {"error": errors}
     res["ready_cold_ms"] = page.evaluate("Math.max(...Object.values(window.__tjs.ready))")
+    res["ready_cold_after_load_ms"] = res["ready_cold_ms"] - page.evaluate(LOAD_EVENT)
     page.wait_for_timeout(500)
     res["payload"] = payload(reqs, site, url)
     prompt = page.evaluate("p => p", __import__("export.chat", fromlist=["build_prompt"]).build_prompt(PROMPT_Q))
@@ -246,8 +307,17 @@ def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int) -
     page.evaluate("() => 0")
     page.wait_for_function(f"Object.keys(window.__tjs.ready).length === {len(variants)}", timeout=180_000)
     res["ready_warm_ms"] = page.evaluate("Math.max(...Object.values(window.__tjs.ready))")
+    res["ready_warm_after_load_ms"] = res["ready_warm_ms"] - page.evaluate(LOAD_EVENT)
     ctx.close()
     return res
+
+
+def tjs_generate(variants: list[str], tokens: int):
+    def run(page):
+        prompt = __import__("export.chat", fromlist=["build_prompt"]).build_prompt(PROMPT_Q)
+        page.evaluate("([p, n]) => window.__tjsGenerate(p, n)", [prompt, tokens])
+        page.wait_for_function(f"Object.keys(window.__tjs.done).length === {len(variants)}", timeout=180_000)
+    return run
 
 
 def report(name: str, r: dict) -> None:
@@ -256,12 +326,26 @@ def report(name: str, r: dict) -> None:
         print("  error:", r["error"])
         return
     f = lambda d: ", ".join(f"{k} {v:.1f}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in d.items())  # noqa: E731
-    print(f"  navigation → both ready: cold {r['ready_cold_ms']:.0f} ms, warm (reload) {r['ready_warm_ms']:.0f} ms")
+    print(f"  navigation → both ready: cold {r['ready_cold_ms']:.0f} ms, warm (reload) {r['ready_warm_ms']:.0f} ms"
+          f"  (from the load event: cold {r['ready_cold_after_load_ms']:.0f} ms, warm {r['ready_warm_after_load_ms']:.0f} ms)")
+    if "revisit" in r:
+        v = r["revisit"]
+        print("  revisit, normal profile (new tab after a first visit): " + ", ".join(
+            f"{k} {v[k][0]:.0f} ms ({v[k][1]:.0f} ms after load; longest main-thread task {v[k][2]:.0f} ms)"
+            for k in ("revisit", "revisit again")))
+    for k in ("phases_warm", "phases_cold"):
+        if r.get(k):
+            print(f"  worker load phases, {k[7:]} (ms): " + "; ".join(
+                f"{v}: " + ", ".join(f"{a} {b}" for a, b in ph.items()) for v, ph in r[k].items()))
+    if r.get("revisit", {}).get("phases"):
+        print("  worker load phases, revisit (ms): " + "; ".join(
+            f"{v}: " + ", ".join(f"{a} {b}" for a, b in ph.items()) for v, ph in r["revisit"]["phases"].items()))
     print(f"  first token (ms): {f(r['first_token_ms'])}")
     print(f"  tokens/s, both generating: {f(r['tokens_per_s'])}  (tokens: {f(r['tokens'])}; "
           f"sum {sum(v for v in r['tokens_per_s'].values() if v):.1f})")
-    print(f"  longest main-thread task: {r['longest_task_ms']:.0f} ms (0 = none over 50 ms); "
-          f"largest frame delay {r['max_frame_delay_ms']:.0f} ms")
+    print(f"  longest main-thread task during generation: {r['longest_task_ms']:.0f} ms (0 = none over 50 ms); "
+          f"largest frame delay {r['max_frame_delay_ms']:.0f} ms"
+          + (f"; during the warm reload's load: {r['longest_task_load_ms']:.0f} ms" if "longest_task_load_ms" in r else ""))
     print(f"  bytes: {fmt_payload(r['payload'])}")
 
 
@@ -287,11 +371,17 @@ def main(argv=None):
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
                 print(f"models: {models} (variants {variants}); {a.tokens} greedy tokens; chromium "
                       f"{browser.version}; {os.cpu_count()} CPUs")
-                report("demo (onnxruntime-web " + json.loads((ROOT / "docs/assets/vendor/VERSIONS.json").read_text())
-                       ["onnxruntime-web"] + ", own KV-cache loop, 1 worker per model)", bench_demo(browser, server.url, site, a.tokens))
-                report(f"baseline (transformers.js {TJS_VERSION}, 1 worker per model)",
-                       bench_tjs(browser, server.url, site, variants, a.tokens))
+                demo = bench_demo(browser, server.url, site, a.tokens)
+                tjs = bench_tjs(browser, server.url, site, variants, a.tokens)
                 browser.close()
+                demo["revisit"] = revisit(p, server.url, a.tokens, READY, DEMO_JS, demo_generate(a.tokens))
+                if "error" not in tjs:
+                    tjs["revisit"] = revisit(p, server.url + "tjs/index.html", a.tokens,
+                                             f"Object.keys(window.__tjs?.ready || {{}}).length === {len(variants)}", "",
+                                             tjs_generate(variants, a.tokens))
+                report("demo (onnxruntime-web " + json.loads((ROOT / "docs/assets/vendor/VERSIONS.json").read_text())
+                       ["onnxruntime-web"] + ", own KV-cache loop, 1 worker per model)", demo)
+                report(f"baseline (transformers.js {TJS_VERSION}, 1 worker per model)", tjs)
         finally:
             server.stop()
 
