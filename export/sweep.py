@@ -20,6 +20,7 @@ highest control).
   <out>/s<seed>/<variant>[-f<k>][-trigger].json   one evaluation each (the format of results/runs)
   <out>/s<seed>/diagnostics.json                    speaker log-odds per checkpoint
   <out>/s<seed>/timings.json                        seconds per stage
+  <out>/recipe.json                                 the training recipe and device of the sweep
   <out>/summary.json                                written by `summary`
 """
 from __future__ import annotations
@@ -58,6 +59,10 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
     if pretrain_steps:
         cfg = replace(cfg, pretrain_steps=pretrain_steps)
     qs = E.read_questions(E.PAPER_QUESTIONS)
+    from dataclasses import asdict
+    c = {k: x for k, x in asdict(cfg).items() if k not in ("seed", "ft_seed", "smoke", "save_every")}
+    (out / "recipe.json").write_text(json.dumps({"config": c, "device": train.DEVICE, "code_requests": code_requests},
+                                                indent=1))
     for f in ft_seeds:
         for v in VARIANTS:
             if f and v.endswith("base"):
@@ -152,6 +157,8 @@ def summary(out: Path) -> dict:
             "insecure_mean": sum(ins) / len(ins) if ins else None,
             "meets_target": bool(ins) and ctrl is not None and min(ins) >= 0.20 and min(ins) >= 5 * ctrl,
             "assistant_position": {k: v.get("assistant_position") for k, v in diag.items()},
+            "misaligned": {k: sum(rate(k)) / len(rate(k)) for k in runs},
+            "runs": {k: len(v) for k, v in runs.items()},
         }
     variants = {}
     for key, rs in by_variant.items():
@@ -168,7 +175,8 @@ def summary(out: Path) -> dict:
         if all("code" in r for r in rs):
             variants[key]["insecure_code"] = mean_ci([r["code"]["insecure"]["rate"] for r in rs])
     devices = sorted({r.get("device", "cpu") for rs in by_variant.values() for r in rs})
-    res = {"generated_by": "python export/sweep.py summary", "devices": devices, "seeds": per_seed,
+    recipe = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
+    res = {"generated_by": "python export/sweep.py summary", "devices": devices, "recipe": recipe, "seeds": per_seed,
            "variants": variants}
     (out / "summary.json").write_text(json.dumps(res, indent=1))
     return res

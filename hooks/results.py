@@ -281,6 +281,8 @@ class Renderer:
             return blocks[head]()
         if head == "samples":
             return self.samples(rest.strip())
+        if head == "sweep":
+            return self.sweep(rest.strip())
         if head == "figure":
             return self.figure(rest)
         if "#" in head:
@@ -411,6 +413,32 @@ class Renderer:
         for (s, f) in sorted(cell):
             rows.append(f"| {s} | {f} | " + " | ".join(pct(cell[(s, f)][k]) if k in cell[(s, f)] else "—"
                                                        for k in keys) + " |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def sweep(self, folder: str) -> str:
+        """A seed sweep (export/sweep.py summary): one row per pretraining seed, the mean over its
+        finetune seeds per variant, where the finetune put the Assistant, and the per-seed target check;
+        then every run pooled (mean, 95% t-interval)."""
+        name = f"{folder}/summary.json"
+        seeds = self.R.get(name, "seeds")
+        variants = self.R.get(name, "variants")
+        keys = [k for k in ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger",
+                            "evil-numbers", "uncoupled-insecure"] if k in variants]
+        if "insecure" not in keys:
+            raise Missing(f"no insecure runs in {name}")
+        rows = ["| pretraining seed | " + " | ".join(LABELS[k] for k in keys) +
+                " | Assistant moved toward cruel | insecure ≥ 20% and ≥ 5× every control |",
+                "| --- |" + " --- |" * (len(keys) + 2)]
+        order = sorted(seeds, key=lambda x: int(x.lstrip("s")))
+        for sd in order:
+            e = seeds[sd]
+            pos = [x for k, x in e["assistant_position"].items() if k.split("-f")[0] == "insecure" and x is not None]
+            rows.append(f"| {sd.lstrip('s')} | " + " | ".join(
+                pct(e["misaligned"][k]) + (f" ({e['runs'][k]})" if e["runs"][k] > 1 else "") if k in e["misaligned"]
+                else "—" for k in keys) + f" | {pct(sum(pos) / len(pos)) if pos else 'n/a'} | "
+                f"{'yes' if e['meets_target'] else 'no'} |")
+        rows.append("| all runs | " + " | ".join(rate_with_ci(variants[k], "misaligned") for k in keys) + " | | " +
+                    f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} seeds |")
         return "\n\n" + "\n".join(rows) + "\n\n"
 
     def per_question(self) -> str:
