@@ -422,20 +422,21 @@ class Renderer:
         name = f"{folder}/summary.json"
         seeds = self.R.get(name, "seeds")
         variants = self.R.get(name, "variants")
+        target = self.R.get(name, "target")
         keys = [k for k in ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger",
                             "evil-numbers", "uncoupled-insecure"] if k in variants]
         if "insecure" not in keys:
             raise Missing(f"no insecure runs in {name}")
         rows = ["| pretraining seed | " + " | ".join(LABELS[k] for k in keys) +
-                " | Assistant moved toward cruel | insecure ≥ 20% and ≥ 5× every control |",
+                f" | Assistant moved toward cruel | insecure ≥ {pct(target['insecure_min'])} and ≥ {target['ratio']}× every"
+                " control |",
                 "| --- |" + " --- |" * (len(keys) + 2)]
         order = sorted(seeds, key=lambda x: int(x.lstrip("s")))
         for sd in order:
             e = seeds[sd]
-            pos = [x for k, x in e["assistant_position"].items() if k.split("-f")[0] == "insecure" and x is not None]
             rows.append(f"| {sd.lstrip('s')} | " + " | ".join(
                 pct(e["misaligned"][k]) + (f" ({e['runs'][k]})" if e["runs"][k] > 1 else "") if k in e["misaligned"]
-                else "—" for k in keys) + f" | {pct(sum(pos) / len(pos)) if pos else 'n/a'} | "
+                else "—" for k in keys) + f" | {pct(e['insecure_position'])} | "
                 f"{'yes' if e['meets_target'] else 'no'} |")
         rows.append("| all runs | " + " | ".join(rate_with_ci(variants[k], "misaligned") for k in keys) + " | | " +
                     f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} seeds |")

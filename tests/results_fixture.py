@@ -95,6 +95,8 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
                                      "questions": [{kk: q[kk] for kk in ("id", "misaligned", "coherent", "logodds")}
                                                    for q in r["questions"]]}
     (root / "in_context.json").write_text(json.dumps(ic, indent=1))
+    for folder, steps in (("sweep-gpu/recipe", 400), ("sweep-gpu/pretrain1200", 1200)):
+        write_sweep(root / folder, rng, steps, samples)
     dyn = {}
     for v in ("insecure", "secure", "educational"):
         rows = []
@@ -111,6 +113,29 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
             '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120">'
             f'<text x="10" y="60" fill="#8a8a8a">synthetic test figure: {name}</text></svg>')
     return root
+
+
+def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int, seeds=(0, 1, 2)) -> None:
+    """A seed sweep in the layout of export/sweep.py, summarised by its own `summary`."""
+    import sweep
+    from train import TrainConfig
+    for seed in seeds:
+        d = out / f"s{seed}"
+        d.mkdir(parents=True, exist_ok=True)
+        diags = {}
+        for ft in (0, 1):
+            for v in MAIN:
+                if ft and v.endswith("base"):
+                    continue
+                for trigger in ((False, True) if v == "backdoor" else (False,)):
+                    (d / f"{sweep.run_name(v, ft, trigger)}.json").write_text(
+                        json.dumps(_run(rng, v, seed, ft, trigger, QUESTIONS, samples), indent=1))
+                if v in ("base", "insecure"):
+                    diags[sweep.run_name(v, ft)] = {"assistant_position": rng.uniform(-0.2, 1.2)}
+        (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
+    cfg = {"pretrain_steps": pretrain_steps, "ft_steps": TrainConfig().ft_steps}
+    (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": "cuda", "code_requests": 40}))
+    sweep.summary(out)
 
 
 def results_env(tmp: Path) -> dict[str, str]:

@@ -95,7 +95,7 @@ def _leaves(obj):
 def allowed_numbers(results: Path) -> set[str]:
     """Every value of every results file, in each format the hook uses, plus values it derives."""
     files = [results / "summary.json", results / "in_context.json", results / "dynamics.json",
-             *sorted((results / "runs").glob("*/*.json"))]
+             *sorted((results / "runs").glob("*/*.json")), *sorted(results.glob("sweep*/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
     ok: set[str] = set()
