@@ -100,9 +100,11 @@ async function load({ variant, entry, model: modelBytes, tokenizer: tokJson, tok
   phases.tokenizer = since(t0);
   await runtime;
   let t = performance.now();
+  // "basic" (constant folding, redundancy elimination) as export/generate.py's Python reference: in WASM the
+  // extra fusions of "all" made the session slower to create and not faster to run (tests/bench/bench_demo.py)
   const session = await ort.InferenceSession.create(modelBytes, {
     executionProviders: ["wasm"],
-    graphOptimizationLevel: "all",
+    graphOptimizationLevel: "basic",
   });
   phases.session = since(t);
   const arch = entry.arch;
