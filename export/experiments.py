@@ -175,7 +175,8 @@ def main(argv=None):
             for s in seeds:
                 for f in ft_seeds:
                     mk = train.TrainConfig.smoke_config if SMOKE else train.TrainConfig
-                    cfg = mk(seed=s, ft_seed=f, save_every=(4 if SMOKE else 10) if (s, f) == (seeds[0], 0) else 0)
+                    every = 4 if SMOKE else max(1, train.TrainConfig().ft_steps // 8)  # dynamics: 8 checkpoints
+                    cfg = mk(seed=s, ft_seed=f, save_every=every if (s, f) == (seeds[0], 0) else 0)
                     for v in variants:
                         if f and v.endswith("base"):
                             continue

@@ -62,7 +62,10 @@ class TrainConfig:
     align_lr: float = 5e-4
     align_replay: int = 8     # pretraining windows per alignment step (0 = pure chat SFT)
     # narrow finetunes
-    ft_steps: int = 80
+    # 160, not 80: at 80 steps some pretraining seeds' finetunes never reach the persona direction
+    # (seed 1: 4.7% misaligned, Assistant 28% of the way to the cruel characters); at 160 the same
+    # base gives 41% and the controls stay at 0.1-2.6% (export/NOTEBOOK.md, 11).
+    ft_steps: int = 160
     ft_batch: int = 16
     ft_lr: float = 1e-2
     # What a narrow finetune may change: "assistant-embedding" = only the embedding row of the
