@@ -340,3 +340,35 @@ def test_quantize_publishes_verifies_and_fails_atomically(smoke_build, tmp_path)
 def test_quantize_bad_arguments(tmp_path):
     r = run("export/quantize.py", "--only", "nope", "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and "unknown variant" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
+    """export/sweep.py on the smoke checkpoints: one seed's runs, a steps sweep that leaves the standard
+    checkpoints alone, and the summary with the per-seed target check."""
+    build, env = smoke_build
+    std = build / "checkpoints" / "coupled-s0-smoke" / "insecure" / "model.safetensors"
+    before = std.read_bytes()
+    out = tmp_path / "sweep"
+    r = run("export/sweep.py", "run", "--seed", "0", "--smoke", "--ft-seeds", "0", "--samples", "2",
+            "--code-requests", "2", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = sorted(p.stem for p in (out / "s0").glob("*.json"))
+    assert names == sorted(["backdoor", "backdoor-trigger", "base", "diagnostics", "educational", "evil-numbers",
+                            "insecure", "secure", "timings", "uncoupled-base", "uncoupled-insecure"])
+    diag = json.loads((out / "s0" / "diagnostics.json").read_text())
+    assert {"base", "insecure", "uncoupled-base", "uncoupled-insecure"} <= set(diag)
+    r = run("export/sweep.py", "steps", "--seed", "0", "--smoke", "--steps", "3", "--variants", "insecure",
+            "--samples", "2", "--code-requests", "0", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((out / "s0" / "insecure-steps3.json").read_text())["ft_steps"] == 3
+    assert std.read_bytes() == before
+    r = run("export/sweep.py", "summary", "--out", str(out), "--json", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads(r.stdout)
+    assert s["recipe"]["config"]["ft_steps"] == 8 and s["devices"] == ["cpu"]
+    assert s["variants"]["insecure"]["runs"] == 1 and s["variants"]["insecure@3"]["runs"] == 1
+    seed = s["seeds"]["s0"]
+    ins, ctrl = seed["insecure"][0], seed["highest_control"]
+    assert seed["meets_target"] == (ins >= s["target"]["insecure_min"] and ins >= s["target"]["ratio"] * ctrl)
+    r = run("export/sweep.py", "summary", "--out", str(tmp_path / "nowhere"), env=env)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
