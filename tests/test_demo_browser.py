@@ -269,6 +269,21 @@ def test_workers_reused_on_instant_navigation_and_cache_on_reload(page, page_log
     page_log.assert_clean(demo_url)
 
 
+def test_cache_holds_the_manifests_files_only(page, demo_url):
+    """Cache Storage keeps files by sha256; one that the manifest no longer lists (a republished model)
+    is dropped on the next visit."""
+    open_ready(page, demo_url)
+    stale = "ab" * 32
+    keys = "async () => (await (await caches.open('em-demo-models-v2')).keys()).map(r => r.url)"
+    page.evaluate("async (sha) => (await caches.open('em-demo-models-v2')).put("
+                  "new URL('models/.cache/sha256/' + sha, location.href).href, new Response('stale'))", stale)
+    assert any(k.endswith(stale) for k in page.evaluate(keys))
+    page.reload()
+    wait_panes(page, ["ready"])
+    page.wait_for_function(f"async () => !(await ({keys})()).some(k => k.endsWith('{stale}'))")
+    assert any("/.cache/sha256/" in k for k in page.evaluate(keys))
+
+
 def test_without_javascript_the_samples_show(browser, demo_url, demo_models):
     ctx = browser.new_context(java_script_enabled=False)
     try:

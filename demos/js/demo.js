@@ -32,6 +32,7 @@ function getManifest() {
         try {
           const c = await openCache();
           await c?.put(new URL("manifest.json", MODELS_URL).href, new Response(JSON.stringify(m)));
+          pruneCache(c, m).catch(() => {}); // in the background
         } catch { /* no Cache Storage */ }
         return m;
       });
@@ -68,6 +69,15 @@ async function fromCache({ sha256 }) {
   if ((await sha256Hex(bytes)) === sha256) return bytes;
   await cache.delete(cacheKey(sha256)); // damaged: fetched again
   return null;
+}
+
+/** Drop the cached files that the manifest no longer lists (a republished model). */
+async function pruneCache(cache, manifest) {
+  if (!cache) return;
+  const keep = new Set();
+  for (const e of Object.values(manifest.variants || {})) for (const f of e.files || []) keep.add(cacheKey(f.sha256));
+  const prefix = cacheKey("");
+  for (const req of await cache.keys()) if (req.url.startsWith(prefix) && !keep.has(req.url)) cache.delete(req);
 }
 
 async function toCache({ sha256 }, bytes) {
