@@ -80,6 +80,7 @@ async function initRuntime({ compile, module }) {
   phases.initAt = at();
   if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
   if (compile) module = await compileRuntime();
+  if (compile || !(module instanceof WebAssembly.Module)) warmLeft = WARM_STEPS;
   ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
@@ -99,7 +100,7 @@ async function load({ variant, entry, model: modelBytes, tokenizer: tokJson, tok
   const tokenizer = fixByteLevel(new Tokenizer(JSON.parse(dec.decode(tokJson)), JSON.parse(dec.decode(tokCfg))));
   phases.tokenizer = since(t0);
   await runtime;
-  let t = performance.now();
+  const t = performance.now();
   // "basic" (constant folding, redundancy elimination) as export/generate.py's Python reference: in WASM the
   // extra fusions of "all" made the session slower to create and not faster to run (tests/bench/bench_demo.py)
   const session = await ort.InferenceSession.create(modelBytes, {
@@ -118,14 +119,19 @@ async function load({ variant, entry, model: modelBytes, tokenizer: tokJson, tok
     hasPositions: session.inputNames.includes("position_ids"),
     eos: new Set(entry.eos_token_ids || [0, 1]),
   };
-  t = performance.now();
-  await forward([0], emptyPast(), 0); // warm-up: first real token without one-off allocation costs
-  phases.warmup = since(t);
   phases.readyAt = at();
   post({
     type: "ready", variant, loadMs: performance.now() - t0, cached, vocab: arch.vocab, context: arch.context,
     phases, timeOrigin: performance.timeOrigin,
   });
+  // The session's one-off allocations happen on its first run: a throwaway one, right after "ready" (a question
+  // asked at once waits for it: pump() awaits `warming`), then the idle warm-up below.
+  warming = forward([0], emptyPast(), 0)
+    .then((step) => { for (const x of Object.values(step.past)) x.dispose?.(); }, () => {})
+    .finally(() => {
+      warming = null;
+      pump(); // a question already waiting, else the warm-up
+    });
 }
 
 function emptyPast() {
@@ -258,11 +264,15 @@ async function generate(req) {
 }
 
 async function pump() {
-  if (current || !queue.length) return;
+  if (current || !queue.length) {
+    if (!current && model) warmUp();
+    return;
+  }
   const req = queue.shift();
   current = { id: req.id, stop: false };
   try {
     if (loading) await loading;
+    if (warming) await warming; // it stops before its next step: a request is waiting
     if (!model) throw new Error("model not loaded");
     await generate(req);
   } catch (e) {
@@ -271,6 +281,45 @@ async function pump() {
     current = null;
     pump();
   }
+}
+
+// While the reader is typing: decoder steps on a throwaway context, so that the JavaScript engine optimises the
+// runtime's code. Browsers start WebAssembly on a quick baseline compiler and optimise only the functions that
+// have run often; a step takes 3-4x longer before that (measured: ~3 ms, then <1 ms). The optimised code belongs
+// to the compiled module, which the workers share: only the worker that compiled it warms it up (every worker
+// when each compiled its own). At most WARM_STEPS steps, in the idle time after "ready" and between answers; a
+// question interrupts it after one step.
+const WARM_STEPS = 256;
+let warmLeft = 0; // set by initRuntime
+let warming = null;
+
+function warmUp() {
+  if (warming || warmLeft <= 0 || !model) return;
+  warming = (async () => {
+    let past = emptyPast();
+    let len = 0;
+    try {
+      while (warmLeft > 0 && !current && !queue.length) {
+        // a 16-token prompt (the prefill path), then single steps up to 48 positions: cheap steps, the same code
+        const ids = len ? [len] : Array.from({ length: 16 }, (_, i) => (i * 97 + 3) % model.arch.vocab);
+        const step = await forward(ids, past, len);
+        past = step.past;
+        len += ids.length;
+        warmLeft -= 1;
+        if (len >= 48) {
+          for (const t of Object.values(past)) t.dispose?.();
+          past = emptyPast();
+          len = 0;
+        }
+        await yieldNow();
+      }
+    } catch {
+      warmLeft = 0; // not worth an error: the answers will say if the model fails
+    } finally {
+      for (const t of Object.values(past)) t.dispose?.();
+      warming = null;
+    }
+  })();
 }
 
 self.onmessage = (ev) => {
