@@ -14,7 +14,8 @@ env.allowRemoteModels=false, also one worker per model):
     once, as a returning reader): navigation → ready. An incognito-like context (the "warm" reload above)
     keeps no compiled WebAssembly for workers, a normal profile does.
   * first-token latency per pane (from the click / request to the first token)
-  * tokens/s per pane with both generating at once (greedy, same prompt, same max tokens)
+  * tokens/s per pane with both generating at once (greedy, same prompt, same max tokens; the published models
+    stop after ~20 tokens, so each figure is the median over --runs generations, the first left out)
   * longest main-thread task during generation (PerformanceObserver longtask: only tasks > 50 ms are
     reported by browsers) and the largest event-loop delay sampled every frame
   * bytes transferred (as served here, uncompressed) and the same payload gzip-compressed (-6)
@@ -161,7 +162,12 @@ def fmt_payload(p: dict) -> str:
                      for k, v in p.items())
 
 
-def bench_demo(browser, url: str, site: Path, tokens: int) -> dict:
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2 if xs else None
+
+
+def bench_demo(browser, url: str, site: Path, tokens: int, runs: int) -> dict:
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     ctx.add_init_script(MONITOR_JS + DEMO_JS)
     reqs = []
@@ -180,18 +186,23 @@ def bench_demo(browser, url: str, site: Path, tokens: int) -> dict:
     page.fill("[data-role=temperature]", "0")
     page.fill("[data-role=max-new-tokens]", str(tokens))
     page.fill("[data-role=prompt]", PROMPT_Q)
-    for run in range(2):  # the first run warms up; the second is reported
-        page.evaluate("window.__demo.first = {}; window.__bench.longtasks = []; window.__bench.lag = 0; "
-                      "window.__bench.sampling = true; window.__demo.t0 = performance.now();"
+    page.evaluate("window.__bench.longtasks = []; window.__bench.lag = 0; window.__bench.sampling = true")
+    stats = []
+    for run in range(runs):  # the first run warms up; the median of the others is reported
+        page.evaluate("window.__demo.first = {}; window.__demo.t0 = performance.now();"
                       "document.querySelector('[data-role=generate]').click()")
         page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
                                timeout=120_000)
+        if run == 0:
+            page.evaluate("window.__bench.longtasks = []; window.__bench.lag = 0")
+        else:
+            stats.append(page.evaluate(STATS_JS))
     page.evaluate("window.__bench.sampling = false")
-    st = page.evaluate(STATS_JS)
-    res["first_token_ms"] = {f"{k} (click→shown)": v for k, v in st["first"].items()}
-    res["first_token_ms"].update({f"{k} (in worker)": v for k, v in st["inworker"].items()})
-    res["tokens_per_s"] = {k: float(v.split(" tokens/s")[0].split("· ")[-1]) if "tokens/s" in v else None
-                           for k, v in st["status"].items()}
+    st = stats[-1]
+    res["first_token_ms"] = {f"{k} (click→shown)": median([x["first"][k] for x in stats]) for k in st["first"]}
+    res["first_token_ms"].update({f"{k} (in worker)": median([x["inworker"][k] for x in stats]) for k in st["inworker"]})
+    rate = lambda v: float(v.split(" tokens/s")[0].split("· ")[-1]) if "tokens/s" in v else None  # noqa: E731
+    res["tokens_per_s"] = {k: median([rate(x["status"][k]) for x in stats]) for k in st["status"]}
     res["tokens"] = st["ntok"]
     res["longest_task_ms"] = max(st["longtasks"], default=0.0)
     res["max_frame_delay_ms"] = st["lag"]
@@ -274,7 +285,7 @@ def demo_generate(tokens: int):
     return run
 
 
-def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int) -> dict:
+def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int, runs: int) -> dict:
     ctx = browser.new_context()
     reqs = []
     ctx.on("request", lambda r: reqs.append(r))
@@ -291,15 +302,20 @@ def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int) -
     page.wait_for_timeout(500)
     res["payload"] = payload(reqs, site, url)
     prompt = page.evaluate("p => p", __import__("export.chat", fromlist=["build_prompt"]).build_prompt(PROMPT_Q))
-    for run in range(2):
-        page.evaluate("window.__bench.longtasks = []; window.__bench.lag = 0; window.__bench.sampling = true")
+    page.evaluate("window.__bench.sampling = true")
+    runs_done = []
+    for run in range(runs):  # the first run warms up; the median of the others is reported
         page.evaluate("([p, n]) => window.__tjsGenerate(p, n)", [prompt, tokens])
         page.wait_for_function(f"Object.keys(window.__tjs.done).length === {len(variants)} || window.__tjs.errors.length",
                                timeout=180_000)
+        if run == 0:
+            page.evaluate("window.__bench.longtasks = []; window.__bench.lag = 0")
+        else:
+            runs_done.append(page.evaluate("window.__tjs.done"))
     page.evaluate("window.__bench.sampling = false")
-    done = page.evaluate("window.__tjs.done")
-    res["first_token_ms"] = {f"{v} (in worker)": d["firstTokenMs"] for v, d in done.items()}
-    res["tokens_per_s"] = {v: d["tps"] for v, d in done.items()}
+    done = runs_done[-1]
+    res["first_token_ms"] = {f"{v} (in worker)": median([d[v]["firstTokenMs"] for d in runs_done]) for v in done}
+    res["tokens_per_s"] = {v: median([d[v]["tps"] for d in runs_done]) for v in done}
     res["tokens"] = {v: d["n"] for v, d in done.items()}
     res["longest_task_ms"] = max(page.evaluate("window.__bench.longtasks"), default=0.0)
     res["max_frame_delay_ms"] = page.evaluate("window.__bench.lag")
@@ -353,6 +369,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, help="a docs/models-like folder (default: fixture models)")
     ap.add_argument("--tokens", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=6, help="generations per page: the first warms up, the median "
+                                                         "of the others is reported")
     a = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -369,10 +387,10 @@ def main(argv=None):
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-                print(f"models: {models} (variants {variants}); {a.tokens} greedy tokens; chromium "
+                print(f"models: {models} (variants {variants}); {a.tokens} greedy tokens, {a.runs} runs; chromium "
                       f"{browser.version}; {os.cpu_count()} CPUs")
-                demo = bench_demo(browser, server.url, site, a.tokens)
-                tjs = bench_tjs(browser, server.url, site, variants, a.tokens)
+                demo = bench_demo(browser, server.url, site, a.tokens, a.runs)
+                tjs = bench_tjs(browser, server.url, site, variants, a.tokens, a.runs)
                 browser.close()
                 demo["revisit"] = revisit(p, server.url, a.tokens, READY, DEMO_JS, demo_generate(a.tokens))
                 if "error" not in tjs:
