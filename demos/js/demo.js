@@ -83,7 +83,7 @@ async function pruneCache(cache, manifest) {
 async function toCache({ sha256 }, bytes) {
   const cache = await openCache();
   try {
-    await cache?.put(cacheKey(sha256), new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
+    if (sha256) await cache?.put(cacheKey(sha256), new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
   } catch { /* quota: fine, just not offline */ }
 }
 
@@ -141,7 +141,7 @@ function applyPatch(base, ranges) {
   return out;
 }
 
-const files = new Map(); // sha256 → {promise: {bytes, cached}, listeners: Set, last}
+const files = new Map(); // sha256 (or URL) → {promise: {bytes, cached}, listeners: Set, last}
 
 /** One file's verified bytes, fetched once per page whichever variants ask for it: `produce(progress)`
  * runs for the first caller; `onProgress({loaded, total, cached})` hears about it (the last state first). */
@@ -173,7 +173,7 @@ function fileMeta(entry, variant, path) {
 
 /** A plain file of a variant: Cache Storage, else the network (then cached). */
 function getFile(meta, onProgress) {
-  return shared(meta.sha256, async (progress) => {
+  return shared(meta.sha256 || meta.url, async (progress) => {
     const hit = await fromCache(meta);
     if (hit) {
       progress(hit.length, hit.length, true);
@@ -191,7 +191,7 @@ function getFile(meta, onProgress) {
 function getModel(variant, manifest, onProgress) {
   const entry = manifest.variants[variant];
   const meta = fileMeta(entry, variant, entry.model);
-  return shared(meta.sha256, async (progress) => {
+  return shared(meta.sha256 || meta.url, async (progress) => {
     const hit = await fromCache(meta);
     if (hit) {
       progress(hit.length, hit.length, true);
