@@ -365,6 +365,26 @@ def report(name: str, r: dict) -> None:
     print(f"  bytes: {fmt_payload(r['payload'])}")
 
 
+def targets(d: dict, t: dict) -> None:
+    """Issue 6's targets, each with the figure it is judged on."""
+    ok = lambda b: "met" if b else "NOT met"  # noqa: E731
+    print("== targets (issue 6)")
+    if "error" not in t:
+        ds, ts = (sum(v for v in r["tokens_per_s"].values() if v) for r in (d, t))
+        print(f"  both panes {ds:.1f} tokens/s vs transformers.js {ts:.1f}: {ds / ts:.2f}x (target >= 2x): {ok(ds >= 2 * ts)}")
+    warm = [("reload", d["ready_warm_after_load_ms"])] + [(k, d["revisit"][k][1]) for k in ("revisit", "revisit again")
+                                                         if "revisit" in d]
+    print("  ready after the load event, warm cache: " + ", ".join(f"{k} {v:.0f} ms" for k, v in warm)
+          + f" (target <= 500 ms): {ok(min(v for _, v in warm) <= 500)} (best), {ok(max(v for _, v in warm) <= 500)} (all)")
+    ft = max(d["first_token_ms"].values())
+    print(f"  first token, slowest pane and measure: {ft:.1f} ms (target <= 20 ms): {ok(ft <= 20)}")
+    lt = [d["longest_task_ms"], d.get("longest_task_load_ms", 0.0)] + [d["revisit"][k][2] for k in ("revisit", "revisit again")]
+    print(f"  longest main-thread task: generating {lt[0]:.0f} ms, loading {max(lt[1:]):.0f} ms (the page's own "
+          f"scripts and layout included) (target <= 50 ms): {ok(lt[0] <= 50)} generating, {ok(max(lt[1:]) <= 50)} loading")
+    gz = d["payload"]["total"]["gzip"] / 1e6
+    print(f"  demo payload {gz:.2f} MB gzip (target <= 5 MB): {ok(gz <= 5)}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, help="a docs/models-like folder (default: fixture models)")
@@ -400,6 +420,7 @@ def main(argv=None):
                 report("demo (onnxruntime-web " + json.loads((ROOT / "docs/assets/vendor/VERSIONS.json").read_text())
                        ["onnxruntime-web"] + ", own KV-cache loop, 1 worker per model)", demo)
                 report(f"baseline (transformers.js {TJS_VERSION}, 1 worker per model)", tjs)
+                targets(demo, tjs)
         finally:
             server.stop()
 
