@@ -558,7 +558,7 @@ class Pane {
   showVerdict(question, answer) {
     let v = null;
     try {
-      v = this.demo.judge?.(question, answer) ?? null;
+      v = this.demo.getJudge()?.(question, answer) ?? null;
     } catch (e) {
       console.warn("judge failed", e);
     }
@@ -641,7 +641,13 @@ class Demo {
       this.q("seed").value = String(randomSeed());
       this.run();
     });
-    this.judge = createJudge(this.data.judge);
+    // the judge's ~200 regular expressions are compiled when the page is idle (or at the first verdict)
+    const idle = self.requestIdleCallback || ((fn) => setTimeout(fn, 200));
+    idle(() => {
+      try {
+        this.getJudge()?.("", "");
+      } catch { /* reported at the first verdict */ }
+    });
     if (this.root.dataset.modelsPublished !== "no" && typeof Worker !== "undefined" && typeof WebAssembly === "object") {
       prestart(new Set(this.panes.map((p) => p.el.dataset.variant).filter((v) => !models.has(v))).size);
     }
@@ -656,6 +662,11 @@ class Demo {
     }
     await Promise.all(this.panes.map((p) => p.attach(p.el.dataset.variant)));
     this.refreshButtons();
+  }
+
+  getJudge() {
+    if (this.judge === undefined) this.judge = createJudge(this.data.judge);
+    return this.judge;
   }
 
   params() {
