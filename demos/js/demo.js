@@ -165,6 +165,12 @@ function shared(sha256, produce, onProgress) {
   return f.promise;
 }
 
+/** `get()`'s bytes, read again if they were handed to a worker in the meantime (moved out: length 0). */
+async function intact(get) {
+  const r = await get();
+  return r.bytes.byteLength ? r : get(); // the mover dropped the shared entry: this reads the file again
+}
+
 function fileMeta(entry, variant, path) {
   const f = entry.files?.find((x) => x.path === path);
   if (!f) throw new Error(`manifest.json lists no ${path} for ${variant}`);
@@ -203,7 +209,7 @@ function getModel(variant, manifest, onProgress) {
       try {
         const baseMeta = fileMeta(baseEntry, patch.base, baseEntry.model);
         if (baseMeta.sha256 === patch.base_sha256) {
-          const base = await getFile(baseMeta, (p) => progress(p.loaded, p.total, p.cached));
+          const base = await intact(() => getFile(baseMeta, (p) => progress(p.loaded, p.total, p.cached)));
           const bytes = applyPatch(base.bytes, patch.ranges);
           if ((await sha256Hex(bytes)) === meta.sha256) {
             await toCache(meta, bytes);
@@ -298,16 +304,21 @@ class ModelHandle {
     };
     const label = entry.patch ? `${entry.model} (${entry.patch.base}'s + patch)` : entry.model;
     try {
-      const [model, tok, cfg] = await Promise.all([
-        getModel(variant, manifest, progress(label)),
+      const getBytes = () => intact(() => getModel(variant, manifest, progress(label)));
+      let [model, tok, cfg] = await Promise.all([
+        getBytes(),
         getFile(fileMeta(entry, variant, "tokenizer.json"), progress("tokenizer.json")),
         getFile(fileMeta(entry, variant, "tokenizer_config.json"), progress("tokenizer_config.json")),
       ]);
       if (this.state === "error") return;
+      // The model's bytes move to the worker (a copy would cost the page several ms); whoever needs that file
+      // later reads it again from Cache Storage. The tokenizer files are small: copied.
+      if (!model.bytes.byteLength) model = await getBytes(); // moved by a pane with the same file meanwhile
+      files.delete(fileMeta(entry, variant, entry.model).sha256);
       this.worker.postMessage({
         type: "load", variant, entry, cached: model.cached && tok.cached,
-        model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes, // copies: the page keeps its own
-      });
+        model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes,
+      }, [model.bytes.buffer]);
     } catch (e) {
       this.fail(e.message || String(e));
     }
