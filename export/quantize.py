@@ -367,7 +367,9 @@ def build_all(variants: list[str], stage: Path, work: Path, questions, samples: 
         futures = {v: pool.submit(build_variant, v, *args) for v in sorted(variants, key=lambda v: v != "backdoor")}
         out = [futures[v].result() for v in variants]
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # let the builds already running finish (seconds) so that none writes into the staging
+        # folder after the caller has removed it; the queued ones never start
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
     return out

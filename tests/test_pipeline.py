@@ -337,6 +337,23 @@ def test_quantize_publishes_verifies_and_fails_atomically(smoke_build, tmp_path)
     assert r.returncode == 1 and "does not match the manifest" in r.stderr
 
 
+def test_quantize_parallel_failure_leaves_nothing(smoke_build, tmp_path):
+    """Every variant in two processes, one checkpoint corrupted: the build fails, nothing is published
+    and no staging folder is left behind by the variant still building in the other process."""
+    build, env = smoke_build
+    out = tmp_path / "models"
+    ck = build / "checkpoints" / "coupled-s0-smoke" / "insecure" / "model.safetensors"
+    good = ck.read_bytes()
+    ck.write_bytes(good[: len(good) // 3])
+    try:
+        r = run("export/quantize.py", "--smoke", "--no-train", "--samples", "2", "--out", str(out),
+                env={**env, "EM_JOBS": "2"})
+    finally:
+        ck.write_bytes(good)
+    assert r.returncode == 1 and "insecure: export failed" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not out.exists() and not list(tmp_path.glob(".models-*"))
+
+
 def test_quantize_bad_arguments(tmp_path):
     r = run("export/quantize.py", "--only", "nope", "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and "unknown variant" in r.stderr and "Traceback" not in r.stderr
