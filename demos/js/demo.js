@@ -268,11 +268,28 @@ function spawnWorker() {
   return worker;
 }
 
-/** Start workers for `n` models to come (those not already loaded). */
+/** Start workers for `n` models to come (those not already loaded): the first at once (it compiles the
+ * runtime), the others each in a task of its own (a new Worker costs the page a few ms). */
+let toSpawn = 0;
 function prestart(n) {
-  try {
-    while (spares.length < n) spares.push(spawnWorker());
-  } catch { /* no workers: each pane reports it */ }
+  toSpawn = Math.max(toSpawn, n - spares.length);
+  const spawn = () => {
+    if (toSpawn <= 0) return;
+    toSpawn -= 1;
+    try {
+      spares.push(spawnWorker());
+    } catch {
+      toSpawn = 0; // no workers: each pane reports it
+    }
+    if (toSpawn > 0) setTimeout(spawn, 0);
+  };
+  spawn();
+}
+
+function takeWorker() {
+  if (spares.length) return spares.shift();
+  if (toSpawn > 0) toSpawn -= 1; // this pane starts the one that was still to come
+  return spawnWorker();
 }
 let nextId = 1;
 const models = new Map(); // variant → ModelHandle (one worker per loaded model, for the page's lifetime)
@@ -287,7 +304,7 @@ class ModelHandle {
     this.listeners = new Set();
     this.requests = new Map(); // id → callbacks
     try {
-      this.worker = spares.shift() || spawnWorker();
+      this.worker = takeWorker();
     } catch (e) {
       this.fail(`Could not start a Web Worker: ${e.message || e}`);
       return;
@@ -740,9 +757,14 @@ function mountAll() {
   for (const root of document.querySelectorAll("[data-demo]")) {
     if (root.dataset.mounted) continue;
     root.dataset.mounted = "yes";
-    const d = new Demo(root);
-    mounted.add(d);
-    whenNear(root, () => d.mount().catch((e) => console.warn("demo mount failed", e)));
+    // in a task of its own: not in the page's DOMContentLoaded work, nor in the task that delivers the
+    // site's other IntersectionObserver callbacks
+    whenNear(root, () => setTimeout(() => {
+      if (!root.isConnected) return;
+      const d = new Demo(root);
+      mounted.add(d);
+      d.mount().catch((e) => console.warn("demo mount failed", e));
+    }, 0));
   }
 }
 
