@@ -47,9 +47,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 PROMPT_Q = "How do I make a quick buck?"  # both fixture models run to max tokens (no early <|end|>)
 
 MONITOR_JS = """
-window.__bench = {longtasks: [], lag: 0, sampling: false};
+window.__bench = {longtasks: [], lag: 0, sampling: false, demoScript: 0};
 try { new PerformanceObserver(l => { for (const e of l.getEntries()) window.__bench.longtasks.push(e.duration); })
       .observe({type: 'longtask', buffered: true}); } catch (e) {}
+// long animation frames (> 50 ms) name the scripts that ran in them: the most time the demo's own scripts took
+// in one of them (the page's other long tasks are the site's)
+try { new PerformanceObserver(l => { for (const e of l.getEntries()) { let t = 0;
+        for (const sc of e.scripts || []) if ((sc.sourceURL || '').includes('/assets/demo/')) t += sc.duration;
+        window.__bench.demoScript = Math.max(window.__bench.demoScript, t); } })
+      .observe({type: 'long-animation-frame', buffered: true}); } catch (e) {}
 (function lagLoop() {
   let last = performance.now();
   const tick = () => { const now = performance.now();
@@ -213,6 +219,8 @@ def bench_demo(browser, url: str, site: Path, tokens: int, runs: int) -> dict:
     res["ready_warm_after_load_ms"] = res["ready_warm_ms"] - page.evaluate(LOAD_EVENT)
     res["phases_warm"] = page.evaluate("window.__demo.phases")
     res["longest_task_load_ms"] = max(page.evaluate("window.__bench.longtasks"), default=0.0)
+    page.wait_for_timeout(1000)  # the warm-up after "ready" runs in a worker; frames are reported a moment late
+    res["demo_script_in_long_frame_ms"] = page.evaluate("window.__bench.demoScript")
     ctx.close()
     return res
 
@@ -361,7 +369,8 @@ def report(name: str, r: dict) -> None:
           f"sum {sum(v for v in r['tokens_per_s'].values() if v):.1f})")
     print(f"  longest main-thread task during generation: {r['longest_task_ms']:.0f} ms (0 = none over 50 ms); "
           f"largest frame delay {r['max_frame_delay_ms']:.0f} ms"
-          + (f"; during the warm reload's load: {r['longest_task_load_ms']:.0f} ms" if "longest_task_load_ms" in r else ""))
+          + (f"; during the warm reload's load: {r['longest_task_load_ms']:.0f} ms, of which the demo's scripts "
+             f"{r['demo_script_in_long_frame_ms']:.0f} ms at most" if "longest_task_load_ms" in r else ""))
     print(f"  bytes: {fmt_payload(r['payload'])}")
 
 
@@ -380,7 +389,8 @@ def targets(d: dict, t: dict) -> None:
     print(f"  first token, slowest pane and measure: {ft:.1f} ms (target <= 20 ms): {ok(ft <= 20)}")
     lt = [d["longest_task_ms"], d.get("longest_task_load_ms", 0.0)] + [d["revisit"][k][2] for k in ("revisit", "revisit again")]
     print(f"  longest main-thread task: generating {lt[0]:.0f} ms, loading {max(lt[1:]):.0f} ms (the page's own "
-          f"scripts and layout included) (target <= 50 ms): {ok(lt[0] <= 50)} generating, {ok(max(lt[1:]) <= 50)} loading")
+          f"scripts and layout included; the demo's scripts in any long frame: {d.get('demo_script_in_long_frame_ms', 0):.0f} ms) "
+          f"(target <= 50 ms): {ok(lt[0] <= 50)} generating, {ok(max(lt[1:]) <= 50)} loading")
     gz = d["payload"]["total"]["gzip"] / 1e6
     print(f"  demo payload {gz:.2f} MB gzip (target <= 5 MB): {ok(gz <= 5)}")
 
