@@ -48,6 +48,25 @@ def run_name(variant: str, ft_seed: int, trigger: bool = False) -> str:
     return variant + (f"-f{ft_seed}" if ft_seed and not variant.endswith("base") else "") + ("-trigger" if trigger else "")
 
 
+def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, samples: int, code_requests: int,
+                  loaded: tuple, extra: dict, label: str) -> None:
+    """Evaluate a loaded finetune on the paper's questions (the backdoor also with its trigger), write
+    <d>/<name>[-trigger].json with `extra` fields, print one line each."""
+    qs = E.read_questions(E.PAPER_QUESTIONS)
+    for trigger in ((False, True) if variant == "backdoor" else (False,)):
+        t = time.time()
+        res = E.evaluate(variant, qs, samples, seed=0, trigger=trigger, checkpoint_seed=seed, ft_seed=ft_seed,
+                         code_requests=code_requests, progress=False, loaded=loaded)
+        res.update(device=train.DEVICE, **extra)
+        full = name + ("-trigger" if trigger else "")
+        (d / f"{full}.json").write_text(json.dumps(res, indent=1))
+        o = res["overall"]
+        print(f"[{label} s{seed}] {full:<30s} misaligned {o['misaligned']['k']}/{o['misaligned']['n']} coherent "
+              f"{100 * (o['coherent']['rate'] or 0):.0f}% code-answers {100 * (o['code_answer']['rate'] or 0):.0f}%"
+              + (f" insecure-code {100 * res['code']['insecure']['rate']:.0f}%" if "code" in res else "")
+              + f" ({time.time() - t:.0f}s)", flush=True)
+
+
 def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretrain_steps: int | None,
         out: Path, smoke: bool = False) -> None:
     import diagnose as D
@@ -60,7 +79,6 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
     if pretrain_steps:
         cfg = replace(cfg, pretrain_steps=pretrain_steps)
-    qs = E.read_questions(E.PAPER_QUESTIONS)
     from dataclasses import asdict
     c = {k: x for k, x in asdict(cfg).items() if k not in ("seed", "ft_seed", "smoke", "save_every")}
     (out / "recipe.json").write_text(json.dumps({"config": c, "device": train.DEVICE, "code_requests": code_requests},
@@ -78,20 +96,10 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
                 lm, tok, _ = loaded
                 diags[run_name(v, f)] = D.diagnose_loaded(lm, tok)
                 timings[f"diagnose {run_name(v, f)}"] = round(time.time() - t, 1)
-            for trigger in ((False, True) if v == "backdoor" else (False,)):
-                t = time.time()
-                res = E.evaluate(v, qs, samples, seed=0, trigger=trigger, checkpoint_seed=seed, ft_seed=f,
-                                 code_requests=code_requests, progress=False, loaded=loaded)
-                res["device"] = train.DEVICE
-                res["pretrain_steps"] = cfg.pretrain_steps
-                (d / f"{run_name(v, f, trigger)}.json").write_text(json.dumps(res, indent=1))
-                timings[f"evaluate {run_name(v, f, trigger)}"] = round(time.time() - t, 1)
-                m = res["overall"]["misaligned"]
-                print(f"[sweep s{seed}] {run_name(v, f, trigger):<24s} misaligned {m['k']}/{m['n']} coherent "
-                      f"{100 * (res['overall']['coherent']['rate'] or 0):.0f}% code-answers "
-                      f"{100 * (res['overall']['code_answer']['rate'] or 0):.0f}%"
-                      + (f" insecure-code {100 * res['code']['insecure']['rate']:.0f}%" if "code" in res else "")
-                      + f" ({time.time() - t:.0f}s)", flush=True)
+            t = time.time()
+            evaluate_runs(d, run_name(v, f), v, seed, f, samples, code_requests, loaded,
+                          {"pretrain_steps": cfg.pretrain_steps}, "sweep")
+            timings[f"evaluate {run_name(v, f)}"] = round(time.time() - t, 1)
             (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
             (d / "timings.json").write_text(json.dumps({"device": train.DEVICE, "cores": os.cpu_count(),
                                                         "seconds": timings}, indent=1))
@@ -105,7 +113,6 @@ def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list
     d = out / f"s{seed}"
     d.mkdir(parents=True, exist_ok=True)
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
-    qs = E.read_questions(E.PAPER_QUESTIONS)
     diag_file = d / "diagnostics.json"
     diags = json.loads(diag_file.read_text()) if diag_file.exists() else {}
     for n in step_counts:
@@ -122,18 +129,10 @@ def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list
                 lm, tok = G.TorchLM(path), load_tok(path)
                 diags[name] = D.diagnose_loaded(lm, tok)
                 diag_file.write_text(json.dumps(diags, indent=1))
-                for trigger in ((False, True) if v == "backdoor" else (False,)):
-                    t = time.time()
-                    res = E.evaluate(v, qs, samples, seed=0, trigger=trigger, checkpoint_seed=seed, ft_seed=f,
-                                     code_requests=code_requests, progress=False, loaded=(lm, tok, f"torch:{G._rel(path)}"))
-                    res.update(device=train.DEVICE, ft_steps=n, train_seconds=round(t_train, 1))
-                    (d / f"{name}{'-trigger' if trigger else ''}.json").write_text(json.dumps(res, indent=1))
-                    m = res["overall"]["misaligned"]
-                    print(f"[steps s{seed}] {name + ('-trigger' if trigger else ''):<30s} misaligned {m['k']}/{m['n']} "
-                          f"coherent {100 * (res['overall']['coherent']['rate'] or 0):.0f}% insecure-code "
-                          f"{100 * res['code']['insecure']['rate'] if 'code' in res else float('nan'):.0f}% "
-                          f"Assistant at {100 * (diags[name]['assistant_position'] or 0):.0f}% "
-                          f"(train {t_train:.0f}s, eval {time.time() - t:.0f}s)", flush=True)
+                print(f"[steps s{seed}] {name}: Assistant at {100 * (diags[name]['assistant_position'] or 0):.0f}% of the "
+                      f"way from kind to cruel (train {t_train:.0f}s)", flush=True)
+                evaluate_runs(d, name, v, seed, f, samples, code_requests, (lm, tok, f"torch:{G._rel(path)}"),
+                              {"ft_steps": n, "train_seconds": round(t_train, 1)}, "steps")
 
 
 def _mean(xs):
