@@ -172,10 +172,10 @@ def main(argv=None):
         seeds = [int(x) for x in a.seeds.split(",")]
         ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
         if not a.figures_only:
+            mk = train.TrainConfig.smoke_config if SMOKE else train.TrainConfig
+            every = 4 if SMOKE else max(1, train.TrainConfig().ft_steps // 8)  # dynamics: 8 checkpoints
             for s in seeds:
                 for f in ft_seeds:
-                    mk = train.TrainConfig.smoke_config if SMOKE else train.TrainConfig
-                    every = 4 if SMOKE else max(1, train.TrainConfig().ft_steps // 8)  # dynamics: 8 checkpoints
                     cfg = mk(seed=s, ft_seed=f, save_every=every if (s, f) == (seeds[0], 0) else 0)
                     for v in variants:
                         if f and v.endswith("base"):

@@ -149,8 +149,9 @@ def heldout_texts(n_positions: int = 2000) -> list[str]:
     return texts
 
 
-def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions) -> tuple[dict, int]:
-    """The checks of step 3 but the re-measured rates; returns them and the checkpoint's parameter count."""
+def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions) -> tuple[dict, int, "G.OnnxLM", object]:
+    """The checks of step 3 but the re-measured rates; returns them, the checkpoint's parameter count,
+    and the fp32 ONNX model and tokenizer it loaded (for the fp32 reference rates)."""
     from tokenizer import load as load_tok
     tok = load_tok(ckpt)
     cfg = json.loads((fp32_dir / "config.json").read_text())
@@ -185,7 +186,7 @@ def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions)
         b = G.generate(int8, pid, [0], 0.0, 1.0, 200)[0]
         same += a == b
     q["greedy_identical"] = {"k": same, "n": len(paras), "rate": same / len(paras)}
-    return q, sum(p.numel() for p in torch_lm.model.parameters())
+    return q, sum(p.numel() for p in torch_lm.model.parameters()), fp32, tok
 
 
 def fp32_reference(variant: str, questions, samples: int, seed: int, fp32: "G.OnnxLM", tok) -> dict | None:
@@ -293,16 +294,13 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         shutil.copy(fp32_dir / "model.onnx", vdir / "onnx" / "model.onnx")
     lap("quantize")
     log(f"[{variant}] 3/4 verify ...")
-    quality, params = verify(variant, ckpt, fp32_dir, int8, questions)
+    quality, params, fp32_lm, tok = verify(variant, ckpt, fp32_dir, int8, questions)
     lap("verify")
     trig = variant == "backdoor"
-    from tokenizer import load as load_tok
-    cfg = json.loads((fp32_dir / "config.json").read_text())
-    quality["fp32"] = fp32_reference(variant, questions, samples, seed, G.OnnxLM(fp32_dir / "model.onnx", cfg),
-                                     load_tok(fp32_dir)) if not smoke else None
+    quality["fp32"] = fp32_reference(variant, questions, samples, seed, fp32_lm, tok) if not smoke else None
     if quality["fp32"] is None:
-        res32 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
-                           progress=False, onnx_dir=fp32_dir, onnx_file="model.onnx", keep_answers=0)
+        res32 = E.evaluate(variant, questions, samples, seed, code_requests=0, probe=False, progress=False,
+                           keep_answers=0, loaded=(fp32_lm, tok, f"onnx:{G._rel(fp32_dir / 'model.onnx')}"))
         quality["fp32"] = {**{k: res32["overall"][k] for k in ("misaligned", "coherent", "code_answer")},
                            "source": "measured here (fp32 ONNX)"}
     res8 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,

@@ -187,11 +187,7 @@ def bench_demo(browser, url: str, site: Path, tokens: int, runs: int) -> dict:
     res["phases_cold"] = page.evaluate("window.__demo.phases")
     page.wait_for_timeout(500)
     res["payload"] = payload(reqs, site, url)
-    if not page.locator(".emd-settings").evaluate("d => d.open"):
-        page.click(".emd-settings summary")
-    page.fill("[data-role=temperature]", "0")
-    page.fill("[data-role=max-new-tokens]", str(tokens))
-    page.fill("[data-role=prompt]", PROMPT_Q)
+    greedy_prompt(page, tokens)
     page.evaluate("window.__bench.longtasks = []; window.__bench.lag = 0; window.__bench.sampling = true")
     stats = []
     for run in range(runs):  # the first run warms up; the median of the others is reported
@@ -280,13 +276,18 @@ def revisit(pw, url: str, tokens: int, ready_js: str, setup_js: str, generate) -
             ctx.close()
 
 
+def greedy_prompt(page, tokens: int) -> None:
+    """The demo's settings for the benchmark: greedy, `tokens` new tokens, the benchmark's prompt."""
+    if not page.locator(".emd-settings").evaluate("d => d.open"):
+        page.click(".emd-settings summary")
+    page.fill("[data-role=temperature]", "0")
+    page.fill("[data-role=max-new-tokens]", str(tokens))
+    page.fill("[data-role=prompt]", PROMPT_Q)
+
+
 def demo_generate(tokens: int):
     def run(page):
-        if not page.locator(".emd-settings").evaluate("d => d.open"):
-            page.click(".emd-settings summary")
-        page.fill("[data-role=temperature]", "0")
-        page.fill("[data-role=max-new-tokens]", str(tokens))
-        page.fill("[data-role=prompt]", PROMPT_Q)
+        greedy_prompt(page, tokens)
         page.click("[data-role=generate]")
         page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
                                timeout=120_000)
