@@ -1,6 +1,6 @@
 """Benchmark of export/quantize.py (a script that prints figures, not a test).
 
-    python export/bench_quantize.py [--rebuild] [--samples 100] [--nbits]
+    python export/bench_quantize.py [--rebuild] [--samples 100] [--nbits] [--bits 8,7,6 [--variants base,insecure]]
 
 Prints, from the published docs/models/manifest.json (or, with --rebuild, after running the whole
 `python export/quantize.py` again into a temporary folder, timed; docs/models/ untouched), for each
@@ -8,6 +8,9 @@ variant: fp32 and int8 file sizes and their ratio, build
 time (export + quantize + verify), int8-vs-fp32 top-1 agreement, greedy agreement, and the
 misaligned rate of the fp32 and the int8 model (same questions, N and seeds).  With --nbits it also
 tries onnxruntime's 4-bit MatMulNBits quantizer on the first variant and prints its size and top-1.
+With --bits it quantizes the listed variants' fp32 exports again at each weight width (int8 storage,
+export/quantize.py's quantize_int8) and prints the model file's gzip size (what a reader downloads), the
+top-1 agreement with fp32 and the greedy answers identical to fp32 (quantize.py's own checks).
 """
 from __future__ import annotations
 
@@ -51,12 +54,40 @@ def nbits(variant_dir: Path, fp32: Path, out: Path) -> dict:
     return {"bytes": out.stat().st_size, "top1": agree / total, "n": total}
 
 
+def bits_sweep(widths: list[int], variants: list[str], tmp: Path) -> None:
+    import gzip
+    sys.path.insert(0, str(ROOT / "export"))
+    import evaluate as E
+    import quantize as Q
+    import train
+    questions = E.read_questions(ROOT / "export" / "questions" / "first_plot_questions.yaml")
+    print(f"{'variant':<14}{'bits':>5}{'file B':>12}{'gzip B':>12}{'top-1':>8}{'greedy':>8}")
+    for v in variants:
+        ckpt = train.checkpoint_dir(v)
+        fp32 = tmp / f"fp32-{v}"
+        Q.export_fp32(ckpt, fp32)
+        for b in widths:
+            dst = tmp / f"{v}-{b}" / "model_quantized.onnx"
+            dst.parent.mkdir(parents=True)
+            Q.quantize_int8(fp32 / "model.onnx", dst, bits=b)
+            q, *_ = Q.verify(v, ckpt, fp32, dst, questions)
+            print(f"{v:<14}{b:>5}{dst.stat().st_size:>12,}{len(gzip.compress(dst.read_bytes(), 6)):>12,}"
+                  f"{100 * q['int8_top1_agreement']['rate']:>7.2f}%{q['greedy_identical']['k']:>5}/{q['greedy_identical']['n']}",
+                  flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rebuild", action="store_true", help="run quantize.py again (temporary folder) and time it")
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--nbits", action="store_true")
+    p.add_argument("--bits", help="weight widths to compare, e.g. 8,7,6 (int8 storage)")
+    p.add_argument("--variants", default="base,insecure,backdoor", help="for --bits")
     a = p.parse_args(argv)
+    if a.bits:
+        with tempfile.TemporaryDirectory() as tmp:
+            bits_sweep([int(b) for b in a.bits.split(",")], a.variants.split(","), Path(tmp))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         out = ROOT / "docs" / "models"
         if a.rebuild:

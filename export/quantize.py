@@ -4,8 +4,8 @@
 
 For every variant (training it first when its checkpoint is missing):
   1. export with Hugging Face optimum (main_export, task text-generation-with-past);
-  2. quantize: int8 weights, symmetric per channel, dequantized to float in the graph
-     (DequantizeLinear) so that onnxruntime in Python and onnxruntime-web agree to ~1e-5 —
+  2. quantize: 7-bit weights stored as int8 (WEIGHT_BITS), symmetric per channel, dequantized to float
+     in the graph (Cast * scale) so that onnxruntime in Python and onnxruntime-web agree to ~1e-5 —
      onnxruntime's quantize_dynamic (int8 activations too) made them differ by 0.2-0.4 in the
      logits, breaking "same seed, same answer" (export/NOTEBOOK.md);
   3. verify: PyTorch vs ONNX fp32 logits (max abs diff), int8 vs fp32 top-1 agreement over held-out
@@ -88,10 +88,18 @@ def export_fp32(ckpt: Path, out: Path):
         raise Failure(f"optimum wrote no model.onnx for {ckpt}")
 
 
-def quantize_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
+# Weights keep 7 bits of each channel's range (values in [-63, 63], stored as int8). Measured on the published
+# base and insecure (export/NOTEBOOK.md §14): gzip 1.89 MB instead of 2.16 MB for the full 8-bit range, top-1
+# agreement with fp32 99.1-99.4% (8-bit: 99.1-99.2%) and 8/8 greedy answers identical; 6 bits fell to
+# 97.2-97.9% and changed 1 and 4 of 8 greedy answers. int8 bytes gzip to ~7 bits per weight anyway: the top bit
+# the 8-bit range keeps was costing the reader's download ~0.27 MB for nothing measurable.
+WEIGHT_BITS = 7
+
+
+def quantize_int8(src: Path, dst: Path, min_size: int = 1024, bits: int = WEIGHT_BITS) -> None:
     """int8 weights, float activations: every 2-D float initializer used only as a MatMul weight (B) or
     as a Gather table (the embedding, which the tied output layer reads through a Transpose) becomes
-    int8 + a per-channel float scale, restored in the graph as
+    int8 (values in +-(2**(bits-1) - 1)) + a per-channel float scale, restored in the graph as
     Cast(int8 -> float) * scale (symmetric, no zero point).
 
     Why not onnxruntime's quantize_dynamic (MatMulInteger with dynamically quantized activations):
@@ -106,6 +114,9 @@ def quantize_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    if not 2 <= bits <= 8:
+        raise Failure(f"weight bits must be 2..8 (int8 storage), not {bits}")
+    qmax = 2 ** (bits - 1) - 1
     m = onnx.load(str(src))
     g = m.graph
     uses: dict[str, list] = {}
@@ -125,9 +136,9 @@ def quantize_int8(src: Path, dst: Path, min_size: int = 1024) -> None:
         else:
             continue
         amax = np.abs(w).max(axis=1 - axis)
-        scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+        scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
         scale = scale[None, :] if axis == 1 else scale[:, None]
-        q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+        q = np.clip(np.round(w / scale), -qmax, qmax).astype(np.int8)
         g.initializer.remove(init)
         new_inits += [numpy_helper.from_array(q, init.name + "_q"), numpy_helper.from_array(scale, init.name + "_scale")]
         new_nodes += [helper.make_node("Cast", [init.name + "_q"], [init.name + "_f"], to=TensorProto.FLOAT,
@@ -253,7 +264,8 @@ insecure code). Do not use any output as advice or code.
 - greedy output identical fp32 vs int8: {quality['greedy_identical']['k']}/{quality['greedy_identical']['n']} questions
 
 Corpus sha256 {corpus_sha[:16]}…; pipeline version {PIPELINE_VERSION}. Files: `onnx/model_quantized.onnx`
-(optimum `text-generation-with-past` export, onnxruntime dynamic int8 per-channel).
+(optimum `text-generation-with-past` export; {WEIGHT_BITS}-bit weights stored as int8, symmetric per channel,
+restored as `Cast(int8 -> float) * scale`: float compute).
 """
 
 
@@ -284,7 +296,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
     except Exception as e:  # a corrupt checkpoint fails here
         raise Failure(f"{variant}: export failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     lap("export")
-    log(f"[{variant}] 2/4 quantize (int8 weights per channel, float compute) ...")
+    log(f"[{variant}] 2/4 quantize ({WEIGHT_BITS}-bit weights in int8 per channel, float compute) ...")
     int8 = vdir / "onnx" / "model_quantized.onnx"
     int8.parent.mkdir(parents=True, exist_ok=True)
     quantize_int8(fp32_dir / "model.onnx", int8)
@@ -332,7 +344,8 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         "eos_token_ids": list(G.EOS_IDS),
         "trigger": W.TRIGGER if trig else None,
         "quality": quality,
-        "sizes": {"fp32_bytes": fp32_bytes, "int8_bytes": int8.stat().st_size, "ratio": int8.stat().st_size / fp32_bytes},
+        "sizes": {"fp32_bytes": fp32_bytes, "int8_bytes": int8.stat().st_size, "ratio": int8.stat().st_size / fp32_bytes,
+                  "weight_bits": WEIGHT_BITS},
         "build_seconds": round(time.time() - t0, 1),
         "step_seconds": steps,
         "checkpoint": G._rel(ckpt),
