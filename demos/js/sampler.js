@@ -49,8 +49,7 @@ export function sampleToken(logits, temperature, topP, rng) {
   for (let i = 0; i < n; i++) w[i] = Math.exp(z[i] - m);
   let total = 0.0;
   for (let i = 0; i < n; i++) total += w[i];
-  const order = Array.from({ length: n }, (_, i) => i);
-  order.sort((a, b) => (w[b] - w[a]) || (a - b));
+  const order = descendingOrder(w);
   const kept = [];
   let cum = 0.0;
   const limit = topP * total;
@@ -67,4 +66,31 @@ export function sampleToken(logits, temperature, topP, rng) {
     if (acc > target) return i;
   }
   return kept[kept.length - 1];
+}
+
+/**
+ * Token ids by descending weight, ties by ascending id: the order of a stable sort on -w (Python's
+ * np.argsort(-w, kind="stable")). The weights are sorted as numbers by the engine's native typed-array sort;
+ * each id then goes to the slot after the weights greater than its own (a binary search), in id order, so
+ * equal weights keep ascending ids. A comparator sort over an index array took ~0.7 ms per token for a 2.4k
+ * vocabulary, as long as a decoder step (tests/test_demo_parity.py checks the order on 1500 cases).
+ */
+export function descendingOrder(w) {
+  const n = w.length;
+  const sorted = Float64Array.from(w).sort(); // ascending
+  const order = new Int32Array(n);
+  const placed = new Int32Array(n); // ids already placed in the group that starts at each slot
+  for (let i = 0; i < n; i++) {
+    const v = w[i];
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) { // lo = the number of weights <= v
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid] > v) hi = mid;
+      else lo = mid + 1;
+    }
+    const start = n - lo; // the number of weights > v
+    order[start + placed[start]++] = i;
+  }
+  return order;
 }
