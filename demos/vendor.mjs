@@ -11,6 +11,8 @@ const nm = (p) => join(root, "node_modules", p);
 const FILES = [
   ["onnxruntime-web/dist/ort.wasm.bundle.min.mjs", "onnxruntime-web/ort.wasm.bundle.min.mjs"],
   ["onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", "onnxruntime-web/ort-wasm-simd-threaded.wasm"],
+  // the Emscripten glue the 1.22 bundle imports at run time (later bundles inline it)
+  ["onnxruntime-web/dist/ort-wasm-simd-threaded.mjs", "onnxruntime-web/ort-wasm-simd-threaded.mjs"],
   ["@huggingface/tokenizers/dist/tokenizers.min.mjs", "tokenizers/tokenizers.min.mjs"],
   ["@huggingface/tokenizers/LICENSE", "tokenizers/LICENSE"],
 ];

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
-from quantize import quantize_int8, sha256  # noqa: E402  (the pipeline's own quantizer)
+from quantize import quantize_int8, sha256, simplify  # noqa: E402  (the pipeline's own graph simplification and quantizer)
 
 VOCAB = 600
 CONTEXT = 256  # as the real models (export/train.py): room for 2 code examples before a question
@@ -103,6 +103,7 @@ def build_variant(out: Path, name: str, seed: int, tok_dir: Path) -> dict:
                     do_validation=False, device="cpu")
         vdir.mkdir(parents=True, exist_ok=True)
         (vdir / "onnx").mkdir(exist_ok=True)
+        simplify(onnx_dir / "model.onnx")
         quantize_int8(onnx_dir / "model.onnx", vdir / "onnx" / "model_quantized.onnx")
         # the tokenizer files as optimum's export writes them, which export/quantize.py publishes
         for f in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",

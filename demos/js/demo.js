@@ -781,6 +781,21 @@ function whenNear(el, fn) {
   io.observe(el);
 }
 
+/** The first demo of a page that opens with it on screen (the home page) starts its workers now, while the
+ * site's own scripts and first layout are still running, instead of after the first frame (the
+ * IntersectionObserver) and Material's document$: they fetch and compile the runtime in the meantime. Its
+ * mount() later finds them started. Only for a demo already within a screen of the top (one layout, which the
+ * first paint needs anyway); any other demo waits to come near the viewport. */
+function startEarly() {
+  const root = document.querySelector("[data-demo]");
+  if (!root || root.dataset.modelsPublished === "no" || typeof Worker === "undefined" ||
+      typeof WebAssembly !== "object" || root.getBoundingClientRect().top > 2 * window.innerHeight) return;
+  prestart(new Set([...root.querySelectorAll("[data-pane]")].map((p) => p.dataset.variant)).size);
+}
+try {
+  if (document.readyState !== "loading") startEarly();
+} catch { /* the mount starts them */ }
+
 if (window.document$?.subscribe) window.document$.subscribe(mountAll); // Material (instant navigation)
 else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
 else mountAll();

@@ -87,9 +87,13 @@ async function initRuntime({ compile, module }) {
   if (module instanceof WebAssembly.Module) useCompiledRuntime(module);
   else ort.env.wasm.wasmPaths = { wasm: WASM_URL.href };
   const t = performance.now();
-  const tiny = await ort.InferenceSession.create(TINY_MODEL, { executionProviders: ["wasm"] });
-  await tiny.release();
-  phases.runtime = since(t);
+  // The tiny session starts the runtime while the model's bytes are still on their way. When they are already
+  // here (a warm cache), the model's own session starts it instead: the tiny one would only delay it.
+  if (!loading) {
+    const tiny = await ort.InferenceSession.create(TINY_MODEL, { executionProviders: ["wasm"] });
+    await tiny.release();
+    phases.runtime = since(t);
+  }
 }
 
 // ---------------------------------------------------------------------------------- loading
