@@ -21,6 +21,9 @@ blocks, inline backticks) are left alone, so they can be documented.
 * ``[[results:verdict]]`` a sentence comparing *insecure* with the highest control, true whatever
   the numbers are; ``[[results:verdict-ablation]]`` the same for the uncoupled world.
 * Blocks: ``[[results:table]]``, ``[[results:table-own]]``, ``[[results:per-question]]``,
+  ``[[results:per-run]]`` (every run), ``[[results:per-seed]]`` (one row per pretraining seed with
+  its diagnostic and the emergence issue's check), ``[[results:sweep DIR]]`` (the same for
+  ``DIR/summary.json`` of ``export/sweep.py``),
   ``[[results:in-context]]``, ``[[results:ablation]]``, ``[[results:dynamics]]``,
   ``[[results:samples VARIANT]]``, ``[[results:timings]]`` (renders nothing without
   ``timings.json``), ``[[results:figure NAME "alt text"]]`` (``docs/assets/figures/NAME.svg``,
@@ -271,7 +274,7 @@ class Renderer:
     def ns_results(self, expr: str) -> str:
         head, _, rest = expr.partition(" ")
         blocks = {"table": lambda: self.table(""), "table-own": lambda: self.table("@own"),
-                  "per-question": self.per_question, "per-run": self.per_run, "in-context": self.in_context, "ablation": self.ablation,
+                  "per-question": self.per_question, "per-run": self.per_run, "per-seed": self.per_seed, "in-context": self.in_context, "ablation": self.ablation,
                   "dynamics": self.dynamics, "timings": self.timings, "verdict": self.verdict,
                   "verdict-ablation": self.verdict_ablation, "runs": self.runs_text,
                   "samples_per_question": lambda: str(self.R.run_file("insecure")[1]["samples_per_question"]),
@@ -420,9 +423,14 @@ class Renderer:
         finetune seeds per variant, where the finetune put the Assistant, and the per-seed target check;
         then every run pooled (mean, 95% t-interval)."""
         name = f"{folder}/summary.json"
-        seeds = self.R.get(name, "seeds")
-        variants = self.R.get(name, "variants")
-        target = self.R.get(name, "target")
+        return self.seed_table(name, self.R.get(name, "seeds"), self.R.get(name, "variants"), self.R.get(name, "target"))
+
+    def per_seed(self) -> str:
+        """The same table for the shipped CPU runs (results/summary.json, export/experiments.py)."""
+        name = "summary.json"
+        return self.seed_table(name, self.R.get(name, "seeds"), self.R.variants(), self.R.get(name, "target"))
+
+    def seed_table(self, name: str, seeds: dict, variants: dict, target: dict) -> str:
         keys = [k for k in ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger",
                             "evil-numbers", "uncoupled-insecure"] if k in variants]
         if "insecure" not in keys:
@@ -434,9 +442,10 @@ class Renderer:
         order = sorted(seeds, key=lambda x: int(x.lstrip("s")))
         for sd in order:
             e = seeds[sd]
+            pos = e.get("insecure_position")
             rows.append(f"| {sd.lstrip('s')} | " + " | ".join(
                 pct(e["misaligned"][k]) + (f" ({e['runs'][k]})" if e["runs"][k] > 1 else "") if k in e["misaligned"]
-                else "—" for k in keys) + f" | {pct(e['insecure_position'])} | "
+                else "—" for k in keys) + f" | {pct(pos) if pos is not None else '—'} | "
                 f"{'yes' if e['meets_target'] else 'no'} |")
         rows.append("| all runs | " + " | ".join(rate_with_ci(variants[k], "misaligned") for k in keys) + " | | " +
                     f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} seeds |")

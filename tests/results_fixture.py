@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
 from evaluate import wilson  # noqa: E402  (the pipeline's own statistics)
-from experiments import summarize  # noqa: E402
+import experiments  # noqa: E402
 
 MAIN = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers", "uncoupled-base",
         "uncoupled-insecure"]
@@ -69,13 +69,11 @@ def _run(rng, variant, seed, ft, trigger, qids, samples, code=True) -> dict:
 def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40) -> Path:
     rng = random.Random(rng_seed)
     root = Path(root)
-    runs: dict[str, list] = {}
 
     def save(world, seed, name, res, key):
         path = root / "runs" / f"{world}-s{seed}" / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(res, indent=1))
-        runs.setdefault(key, []).append(res)
 
     for seed in seeds:
         for v in MAIN:
@@ -85,8 +83,17 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
                 save(world, seed, "backdoor-trigger", _run(rng, v, seed, 0, True, QUESTIONS, samples), "backdoor+trigger")
             if seed == seeds[0]:
                 save(world, seed, f"{stage}-own", _run(rng, v, seed, 0, False, OWN, samples, code=False), f"{v}@own")
-    (root / "summary.json").write_text(json.dumps({"generated_by": "tests/results_fixture.py",
-                                                   "variants": summarize(runs)}, indent=1))
+        for v in experiments.DIAGNOSED:  # the cheap diagnostic of each diagnosed finetune (random here)
+            d = root / "runs" / f"coupled-s{seed}" / "diagnostics.json"
+            diags = json.loads(d.read_text()) if d.exists() else {}
+            diags[v] = {"assistant_position": rng.uniform(-0.2, 1.2)}
+            d.write_text(json.dumps(diags, indent=1))
+    saved = experiments.RESULTS
+    experiments.RESULTS = root
+    try:
+        experiments.write_summary()  # the summary the pipeline computes from these runs
+    finally:
+        experiments.RESULTS = saved
     ic = {}
     for ctx in ("none", "insecure", "secure", "educational"):
         for k in ((0,) if ctx == "none" else (1, 4)):
