@@ -1,7 +1,7 @@
 """Seed sweep: the robustness of emergent misalignment over pretraining x finetune seeds.
 
     python export/sweep.py run --seed 2 [--ft-seeds 0,1,2] [--samples 100] [--code-requests 120]
-                               [--pretrain-steps 400] [--out results/sweep]
+                               [--pretrain-steps 400] [--variants all] [--out results/sweep]
     python export/sweep.py steps --seed 1 [--variants insecure,secure,educational] [--steps 160,320]
                                  [--ft-seeds 0] [--out results/sweep-steps]
     python export/sweep.py summary [--out results/sweep] [--json]
@@ -66,7 +66,7 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
 
 
 def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretrain_steps: int | None,
-        out: Path, smoke: bool = False) -> None:
+        out: Path, smoke: bool = False, variants: list[str] | None = None) -> None:
     import diagnose as D
     import generate as G
     from tokenizer import load as load_tok
@@ -82,7 +82,7 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
     (out / "recipe.json").write_text(json.dumps({"config": c, "device": train.DEVICE, "code_requests": code_requests},
                                                 indent=1))
     for f in ft_seeds:
-        for v in VARIANTS:
+        for v in variants or VARIANTS:
             if f and v.endswith("base"):
                 continue
             t = time.time()
@@ -203,6 +203,7 @@ def main(argv=None):
     r.add_argument("--samples", type=int, default=100)
     r.add_argument("--code-requests", type=int, default=120)
     r.add_argument("--pretrain-steps", type=int)
+    r.add_argument("--variants", default="all", help="comma-separated (default: every variant)")
     r.add_argument("--out", type=Path, default=ROOT / "results" / "sweep")
     r.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
     st = sub.add_parser("steps")
@@ -220,7 +221,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         if a.cmd == "run":
-            run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.pretrain_steps, a.out, a.smoke)
+            run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.pretrain_steps, a.out, a.smoke,
+                None if a.variants == "all" else train.parse_variants(a.variants))
         elif a.cmd == "steps":
             steps(a.seed, train.parse_variants(a.variants), [int(x) for x in a.steps.split(",")],
                   [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke)
