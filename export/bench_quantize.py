@@ -60,7 +60,7 @@ def bits_sweep(widths: list[int], variants: list[str], tmp: Path) -> None:
     import evaluate as E
     import quantize as Q
     import train
-    questions = E.read_questions(ROOT / "export" / "questions" / "first_plot_questions.yaml")
+    questions = E.read_questions(E.PAPER_QUESTIONS)
     print(f"{'variant':<14}{'bits':>5}{'file B':>12}{'gzip B':>12}{'top-1':>8}{'greedy':>8}")
     for v in variants:
         ckpt = train.checkpoint_dir(v)

@@ -104,9 +104,9 @@ def seed_check(rates: dict[str, list[float]], diag: dict) -> dict:
 def record_diagnostic(variant: str, seed: int, ft_seed: int) -> dict:
     """export/diagnose.py's speaker log-odds for one finetune run, kept in its seed's diagnostics.json."""
     import diagnose as D
-    path = run_path(variant, seed, ft_seed).parent / "diagnostics.json"
+    run = run_path(variant, seed, ft_seed)
+    path, name = run.parent / "diagnostics.json", run.stem
     diags = json.loads(path.read_text()) if path.exists() else {}
-    name = run_path(variant, seed, ft_seed).stem
     if name not in diags:
         t = time.time()
         d = D.diagnose(variant, seed, ft_seed, smoke=SMOKE)

@@ -70,7 +70,7 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     rng = random.Random(rng_seed)
     root = Path(root)
 
-    def save(world, seed, name, res, key):
+    def save(world, seed, name, res):
         path = root / "runs" / f"{world}-s{seed}" / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(res, indent=1))
@@ -78,16 +78,14 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     for seed in seeds:
         for v in MAIN:
             world, stage = ("uncoupled", v[len("uncoupled-"):]) if v.startswith("uncoupled-") else ("coupled", v)
-            save(world, seed, stage, _run(rng, v, seed, 0, False, QUESTIONS, samples), v)
+            save(world, seed, stage, _run(rng, v, seed, 0, False, QUESTIONS, samples))
             if v == "backdoor":
-                save(world, seed, "backdoor-trigger", _run(rng, v, seed, 0, True, QUESTIONS, samples), "backdoor+trigger")
+                save(world, seed, "backdoor-trigger", _run(rng, v, seed, 0, True, QUESTIONS, samples))
             if seed == seeds[0]:
-                save(world, seed, f"{stage}-own", _run(rng, v, seed, 0, False, OWN, samples, code=False), f"{v}@own")
-        for v in experiments.DIAGNOSED:  # the cheap diagnostic of each diagnosed finetune (random here)
-            d = root / "runs" / f"coupled-s{seed}" / "diagnostics.json"
-            diags = json.loads(d.read_text()) if d.exists() else {}
-            diags[v] = {"assistant_position": rng.uniform(-0.2, 1.2)}
-            d.write_text(json.dumps(diags, indent=1))
+                save(world, seed, f"{stage}-own", _run(rng, v, seed, 0, False, OWN, samples, code=False))
+        # the cheap diagnostic of each diagnosed finetune (random here)
+        (root / "runs" / f"coupled-s{seed}" / "diagnostics.json").write_text(json.dumps(
+            {v: {"assistant_position": rng.uniform(-0.2, 1.2)} for v in experiments.DIAGNOSED}, indent=1))
     saved = experiments.RESULTS
     experiments.RESULTS = root
     try:

@@ -162,19 +162,18 @@ def payload(requests, site: Path, base: str) -> dict:
         # the demo's own files (its scripts, the runtime, the models) apart from the page's (HTML, Material's
         # scripts and styles, the search index), which any page of the site loads
         own = u.path.startswith(("/assets/demo/", "/assets/vendor/", "/models/", "/tjs/"))
-        for key in (kind, "demo's own" if own else None):
-            if key:
-                k = out.setdefault(key, {"files": 0, "bytes": 0, "gzip": 0})
-                k["files"] += 1
-                k["bytes"] += max(0, body)
-                k["gzip"] += gz
-    out["total"] = {x: sum(v[x] for k, v in out.items() if k not in ("total", "demo's own")) for x in ("files", "bytes", "gzip")}
+        for key in (kind, "total") + (("demo's own",) if own else ()):
+            k = out.setdefault(key, {"files": 0, "bytes": 0, "gzip": 0})
+            k["files"] += 1
+            k["bytes"] += max(0, body)
+            k["gzip"] += gz
     return out
 
 
 def fmt_payload(p: dict) -> str:
-    return ", ".join(f"{k} {v['bytes'] / 1e6:.2f} MB ({v['gzip'] / 1e6:.2f} MB gzip, {v['files']} files)"
-                     for k, v in p.items())
+    keys = sorted(k for k in p if k not in ("demo's own", "total")) + [k for k in ("demo's own", "total") if k in p]
+    return ", ".join(f"{k} {p[k]['bytes'] / 1e6:.2f} MB ({p[k]['gzip'] / 1e6:.2f} MB gzip, {p[k]['files']} files)"
+                     for k in keys)
 
 
 def median(xs):
@@ -202,8 +201,7 @@ def bench_demo(browser, url: str, site: Path, tokens: int, runs: int) -> dict:
     for run in range(runs):  # the first run warms up; the median of the others is reported
         page.evaluate("window.__demo.first = {}; window.__demo.t0 = performance.now();"
                       "document.querySelector('[data-role=generate]').click()")
-        page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
-                               timeout=120_000)
+        page.wait_for_function(DONE, timeout=120_000)
         if run == 0:
             page.evaluate("window.__bench.longtasks = []; window.__bench.lag = 0")
         else:
@@ -214,8 +212,7 @@ def bench_demo(browser, url: str, site: Path, tokens: int, runs: int) -> dict:
     sampled = []
     for run in range(runs):
         page.click("[data-role=generate]")
-        page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
-                               timeout=120_000)
+        page.wait_for_function(DONE, timeout=120_000)
         if run:
             sampled.append(page.evaluate(STATS_JS))
     st = stats[-1]
@@ -255,6 +252,7 @@ DEMO_JS = """
         .observe(document, {subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true});
 """
 READY = "[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'ready')"
+DONE = "[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')"
 LOAD_EVENT = "performance.getEntriesByType('navigation')[0].loadEventEnd"
 STATS_JS = """() => ({first: Object.fromEntries(Object.entries(window.__demo.first).map(([k, v]) => [k, v - window.__demo.t0])),
         status: Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
@@ -308,8 +306,7 @@ def demo_generate(tokens: int):
     def run(page):
         greedy_prompt(page, tokens)
         page.click("[data-role=generate]")
-        page.wait_for_function("[...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'done')",
-                               timeout=120_000)
+        page.wait_for_function(DONE, timeout=120_000)
     return run
 
 

@@ -20,8 +20,9 @@ const TINY = Uint8Array.from(atob("CAgSADo1Cg4KAXgKAXgSAXkiA0FkZBIBZ1oPCgF4EgoKC
 await (await ort.InferenceSession.create(TINY)).release();
 const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "basic" };
 
-function feeds(session, past) {
-  const meta = JSON.parse(fs.readFileSync(path.join(path.dirname(path.dirname(path.resolve(args[0]))), "config.json"), "utf8"));
+/** Inputs of one decoder step at `past` cached positions, shaped by the config.json of `file`'s model folder. */
+function feeds(file, session, past) {
+  const meta = JSON.parse(fs.readFileSync(path.join(path.dirname(path.dirname(path.resolve(file))), "config.json"), "utf8"));
   const h = meta.num_key_value_heads || meta.num_attention_heads;
   const d = meta.head_dim || meta.hidden_size / meta.num_attention_heads;
   const f = {
@@ -50,7 +51,7 @@ for (let r = 0; r < 5; r++) {
     else sessions.set(f, s);
   }
 }
-const fd = new Map(args.map((f) => [f, feeds(sessions.get(f), 25)]));
+const fd = new Map(args.map((f) => [f, feeds(f, sessions.get(f), 25)]));
 for (let r = 0; r < 12; r++) {
   for (const f of args) {
     const s = sessions.get(f);
