@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import evaluate as E  # noqa: E402
 import generate as G  # noqa: E402
+import model_family  # noqa: E402
 import model_patch  # noqa: E402
 import train  # noqa: E402
 import world as W  # noqa: E402
@@ -477,6 +478,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
             manifest[f.replace(".json", "")] = {"path": f, "bytes": (stage / f).stat().st_size, "sha256": sha256(stage / f)}
         manifest["pipeline"].update(wall_seconds=round(time.time() - t_start, 1), cores=os.cpu_count())
         model_patch.add_patches(manifest, stage)  # finetunes as base + byte patch for the demo (FORMATS.md)
+        model_family.add_families(manifest, stage)  # a base and its finetunes in one file, run as a batch
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
         # swap in: two renames on the same filesystem
         old = None
@@ -513,6 +515,7 @@ def check(out: Path, samples: int | None = None) -> list[str]:
             if not p.exists() or sha256(p) != m[key]["sha256"]:
                 problems.append(f"{m[key]['path']} does not match the manifest")
     problems += model_patch.check_patches(m, out)
+    problems += model_family.check_families(m, out)
     if problems or samples == 0:
         return problems
     questions = E.read_questions(E.PAPER_QUESTIONS)

@@ -198,6 +198,7 @@ def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path
     changed) and every other published variant name of export/quantize.py as a copy of the first one, so
     that the site's pages, which name them in their demo blocks, build. The manifest gets the pipeline's
     byte patches (export/model_patch.py)."""
+    from model_family import add_families
     from model_patch import add_patches
     from quantize import PUBLISHED
 
@@ -224,6 +225,7 @@ def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path
         (out / "samples.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
     manifest["variants"] = {v: manifest["variants"][v] for v in [*variants, *PUBLISHED] if v in manifest["variants"]}
     add_patches(manifest, out)
+    add_families(manifest, out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     write_questions(out / "questions.yaml")
     return out

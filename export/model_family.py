@@ -1,0 +1,237 @@
+"""Model families: one ONNX file that runs a base and all its embedding-row finetunes, as a batch.
+
+    python export/model_family.py [docs/models] [--check]
+
+The narrow finetunes of this pipeline train only a few rows of the token embedding (the Assistant's name;
+the backdoor's trigger tokens too: export/train.py), which the output layer shares (tied weights). A
+*family* file is the base's `onnx/model_quantized.onnx` with every member's changed rows appended to the
+embedding table as extra token ids, so the demo runs a base and its finetunes in one session, one worker,
+and both panes of a side-by-side demo in one batch (export/FORMATS.md, "families"):
+
+* a member reads its own rows: each of its changed token ids is replaced in the input by the id of its row;
+* its logits are the first `vocab` columns, with each changed id's column taken from its row's column.
+
+Every weight is int8 with a per-row scale for the embedding (export/quantize.py), so the appended rows are
+bit for bit the member's own rows, and the rest of the file is the base's: a member computes what its own
+file computes. `check_families` verifies that numerically on every member (logits within 1e-4, same argmax).
+The Hugging Face folders are unchanged; the families live in `families/<base>.onnx` beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+FAMILY_DIR = "families"
+TOLERANCE = 1e-4  # largest logit difference between a member's own file and the family (measured: < 1e-5)
+
+
+def _model_file(entry: dict) -> dict | None:
+    return next((f for f in entry.get("files", []) if f["path"] == entry.get("model")), None)
+
+
+def _embedding(m) -> tuple[str, str, int]:
+    """(int8 table name, scale name, vocab) of the tied embedding of quantize_int8's format:
+    table_q (int8 [vocab, hidden]) -> Cast -> Mul(table_scale [vocab, 1]) -> Gather and Transpose -> MatMul."""
+    from onnx import numpy_helper
+    inits = {i.name: i for i in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Gather" and n.input[0] not in inits:
+            mul = next((x for x in m.graph.node if x.op_type == "Mul" and n.input[0] in x.output), None)
+            cast = mul and next((x for x in m.graph.node if x.op_type == "Cast" and mul.input[0] in x.output), None)
+            if cast and cast.input[0] in inits and mul.input[1] in inits:
+                q = numpy_helper.to_array(inits[cast.input[0]])
+                if q.dtype == np.int8 and q.ndim == 2:
+                    return cast.input[0], mul.input[1], q.shape[0]
+    raise ValueError("no int8 embedding table (Cast -> Mul -> Gather) in the model")
+
+
+def changed_rows(base, member) -> list[int] | None:
+    """The embedding rows where `member` differs from `base` (onnx ModelProtos), or None when anything else
+    differs (another weight, the graph): then it is not a finetune of the embedding alone."""
+    from onnx import numpy_helper
+    q, s, _ = _embedding(base)
+    if [n.SerializeToString() for n in base.graph.node] != [n.SerializeToString() for n in member.graph.node]:
+        return None
+    a = {i.name: i for i in base.graph.initializer}
+    b = {i.name: i for i in member.graph.initializer}
+    if a.keys() != b.keys():
+        return None
+    for name in a:
+        if name not in (q, s) and a[name].SerializeToString() != b[name].SerializeToString():
+            return None
+    qa, qb = numpy_helper.to_array(a[q]), numpy_helper.to_array(b[q])
+    sa, sb = numpy_helper.to_array(a[s]), numpy_helper.to_array(b[s])
+    if qa.shape != qb.shape or sa.shape != sb.shape:
+        return None
+    return np.flatnonzero((qa != qb).any(axis=1) | (sa != sb).any(axis=1)).tolist()
+
+
+def build_family(base, members: dict[str, object]) -> tuple[object, dict[str, dict[str, int]], int]:
+    """The family model of `base` and `members` ({name: ModelProto}, each a finetune of its embedding rows):
+    (model, {name: {changed id: its row in the family}}, vocab)."""
+    from onnx import numpy_helper
+    q, s, vocab = _embedding(base)
+    inits = {i.name: i for i in base.graph.initializer}
+    tq, ts = numpy_helper.to_array(inits[q]), numpy_helper.to_array(inits[s])
+    extra_q, extra_s, maps = [], [], {}
+    for name, m in members.items():
+        rows = changed_rows(base, m)
+        if rows is None:
+            raise ValueError(f"{name} differs from its base beyond embedding rows")
+        mi = {i.name: i for i in m.graph.initializer}
+        mq, ms = numpy_helper.to_array(mi[q]), numpy_helper.to_array(mi[s])
+        maps[name] = {}
+        for r in rows:
+            maps[name][str(r)] = vocab + len(extra_q)
+            extra_q.append(mq[r])
+            extra_s.append(ms[r])
+    out = type(base)()
+    out.CopyFrom(base)
+    g = out.graph
+    for name, arr in ((q, np.concatenate([tq, np.array(extra_q, np.int8).reshape(-1, tq.shape[1])])),
+                      (s, np.concatenate([ts, np.array(extra_s, ts.dtype).reshape(-1, ts.shape[1])]))):
+        init = next(i for i in g.initializer if i.name == name)
+        init.CopyFrom(numpy_helper.from_array(arr, name))
+    total = vocab + len(extra_q)
+    for vi in list(g.output) + list(g.value_info):  # the logits' last dimension: the family's vocab
+        dims = vi.type.tensor_type.shape.dim
+        if dims and dims[-1].HasField("dim_value") and dims[-1].dim_value == vocab:
+            dims[-1].dim_value = total
+    return out, maps, vocab
+
+
+def member_logits(session, ids: list[int], id_map: dict[str, int], vocab: int, arch: dict) -> np.ndarray:
+    """Logits [len(ids), vocab] of one member run on the family session (no cache), as the demo reads them."""
+    x = np.array([[id_map.get(str(i), i) for i in ids]], np.int64)
+    logits = session.run(["logits"], _feeds(session, x, arch))[0][0]
+    out = logits[:, :vocab].copy()
+    for orig, row in id_map.items():
+        out[:, int(orig)] = logits[:, row]
+    return out
+
+
+def _feeds(session, x: np.ndarray, arch: dict) -> dict:
+    n = x.shape[1]
+    feeds = {"input_ids": x, "attention_mask": np.ones_like(x)}
+    names = {i.name for i in session.get_inputs()}
+    if "position_ids" in names:
+        feeds["position_ids"] = np.arange(n, dtype=np.int64)[None]
+    for k in names:
+        if k.startswith("past_key_values."):
+            feeds[k] = np.zeros((1, arch["kv_heads"], 0, arch["head_dim"]), np.float32)
+    return feeds
+
+
+def add_families(manifest: dict, root: Path) -> dict:
+    """Write `root`/families/<base>.onnx for every variant that is the patch base of others (export/model_patch.py)
+    and set the manifest's "families" and each member's "family", in place. Returns the manifest."""
+    import onnx
+    root = Path(root)
+    variants = manifest.get("variants", {})
+    for e in variants.values():
+        e.pop("family", None)
+    manifest.pop("families", None)
+    groups: dict[str, list[str]] = {}
+    for name, e in variants.items():
+        if e.get("patch"):
+            groups.setdefault(e["patch"]["base"], []).append(name)
+    fdir = root / FAMILY_DIR
+    if fdir.exists():
+        for old in fdir.glob("*.onnx"):
+            old.unlink()
+    families = {}
+    for base_name, names in groups.items():
+        bentry = variants[base_name]
+        base = onnx.load(str(root / base_name / _model_file(bentry)["path"]))
+        members = {}
+        for n in names:
+            m = onnx.load(str(root / n / _model_file(variants[n])["path"]))
+            if changed_rows(base, m) is not None and _same_tokenizer(bentry, variants[n]):
+                members[n] = m
+        if not members:
+            continue
+        model, maps, vocab = build_family(base, members)
+        fdir.mkdir(exist_ok=True)
+        path = fdir / f"{base_name}.onnx"
+        onnx.save(model, str(path))
+        data = path.read_bytes()
+        families[base_name] = {"path": f"{FAMILY_DIR}/{base_name}.onnx", "bytes": len(data),
+                               "sha256": hashlib.sha256(data).hexdigest(), "vocab": vocab,
+                               "rows": vocab + sum(len(x) for x in maps.values()),
+                               "members": {base_name: {}, **maps}}
+        for n in (base_name, *maps):
+            variants[n]["family"] = base_name
+    if families:
+        manifest["families"] = families
+    return manifest
+
+
+def _same_tokenizer(a: dict, b: dict) -> bool:
+    sha = lambda e: {f["path"]: f["sha256"] for f in e.get("files", []) if f["path"].startswith("tokenizer")}  # noqa: E731
+    return sha(a) == sha(b)
+
+
+def check_families(manifest: dict, root: Path, texts: int = 4) -> list[str]:
+    """Problems with the families of `manifest` (empty when every member computes, on the family, the logits of
+    its own file: within TOLERANCE, same argmax, on `texts` token sequences)."""
+    import onnxruntime as ort
+    root = Path(root)
+    problems = []
+    variants = manifest.get("variants", {})
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    for fam, f in manifest.get("families", {}).items():
+        path = root / f["path"]
+        if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != f["sha256"]:
+            problems.append(f"family {fam}: {f['path']} is missing or does not match its sha256")
+            continue
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(0)
+        for name, id_map in f["members"].items():
+            e = variants.get(name)
+            if e is None or e.get("family") != fam:
+                problems.append(f"family {fam}: member {name} is not a variant of that family")
+                continue
+            own = ort.InferenceSession(str(root / name / _model_file(e)["path"]), opts, providers=["CPUExecutionProvider"])
+            arch = e["arch"]
+            for t in range(texts):
+                ids = rng.integers(2, f["vocab"], 24).tolist()
+                ids[3 + t] = next((int(k) for k in id_map), ids[3 + t])  # a changed token in the input
+                want = own.run(["logits"], _feeds(own, np.array([ids], np.int64), arch))[0][0]
+                got = member_logits(sess, ids, id_map, f["vocab"], arch)
+                diff = float(np.abs(want - got).max())
+                if diff > TOLERANCE or (want.argmax(-1) != got.argmax(-1)).any():
+                    problems.append(f"family {fam}: {name} differs from its own file (max |logit diff| {diff:.2e})")
+                    break
+    return problems
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "models")
+    ap.add_argument("--check", action="store_true", help="verify the families of the manifest; write nothing")
+    a = ap.parse_args(argv)
+    path = a.models / "manifest.json"
+    if not path.exists():
+        print(f"error: no {path}", file=sys.stderr)
+        return 2
+    manifest = json.loads(path.read_text())
+    if not a.check:
+        add_families(manifest, a.models)
+        path.write_text(json.dumps(manifest, indent=1))
+    problems = check_families(manifest, a.models)
+    for p in problems:
+        print(f"FAIL {p}", file=sys.stderr)
+    for fam, f in manifest.get("families", {}).items():
+        print(f"{fam}: {f['path']} ({f['bytes']:,} bytes, {f['rows'] - f['vocab']} extra rows): " +
+              ", ".join(f"{n} ({len(m)} rows)" for n, m in f["members"].items()))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
