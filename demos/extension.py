@@ -237,8 +237,11 @@ class DemoPreprocessor(Preprocessor):
         for side in ("left", "right"):
             v = o[side]
             title = variants.get(v, {}).get("title", v)
-            h.append(f'<section class="emd-pane" data-pane="{side}" data-variant="{e(v)}" data-state="idle" '
-                     f'aria-labelledby="{uid}-{side}-label">')
+            # the model file that runs it (demo.js's modelKey): panes that share one share its worker
+            fam = variants.get(v, {}).get("family")
+            key = f"family:{fam}" if v in (manifest or {}).get("families", {}).get(fam, {}).get("members", {}) else v
+            h.append(f'<section class="emd-pane" data-pane="{side}" data-variant="{e(v)}" data-model="{e(key)}" '
+                     f'data-state="idle" aria-labelledby="{uid}-{side}-label">')
             h.append('<div class="emd-pane__head">')
             h.append(f'<label class="emd-label" id="{uid}-{side}-label" for="{uid}-{side}-variant">'
                      f'{side.capitalize()} model</label>')

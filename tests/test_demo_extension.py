@@ -50,11 +50,23 @@ def render(src: str, models) -> str:
     return markdown.markdown(src, extensions=["demos.extension", "fenced_code"], extension_configs=cfg)
 
 
+def test_panes_of_one_family_name_its_file(models):
+    """data-model: the model file (demo.js's modelKey) — a family's (export/model_family.py) for its members."""
+    import json
+    m = json.loads(MANIFEST)
+    m["families"] = {"base": {"members": {"base": {}, "insecure": {"7": 9}}}}
+    m["variants"]["base"]["family"] = m["variants"]["insecure"]["family"] = m["variants"]["educational"]["family"] = "base"
+    (models / "manifest.json").write_text(json.dumps(m))
+    html = render("```demo side-by-side left=educational right=insecure```", models)
+    assert 'data-variant="insecure" data-model="family:base"' in html
+    assert 'data-variant="educational" data-model="educational"' in html  # names the family, not listed in it
+
+
 def test_one_line_block_gives_the_test_contract(models):
     html = render("```demo side-by-side left=base right=insecure context=none```", models)
     assert 'data-demo="side-by-side"' in html
     for side, variant in (("left", "base"), ("right", "insecure")):
-        assert f'data-pane="{side}" data-variant="{variant}" data-state="idle"' in html
+        assert f'data-pane="{side}" data-variant="{variant}" data-model="{variant}" data-state="idle"' in html
     assert html.count('data-role="output"') == 2 and html.count('data-role="verdict"') == 2
     assert 'aria-live="polite"' in html
     assert "Betley et al. 2025" in html and "first_plot_questions.yaml" in html and "MIT" in html

@@ -4,7 +4,9 @@
   logit vectors (ties, huge and tiny scales, greedy, top-p down to one token);
 * the vendored tokenizers.js (docs/assets/vendor/tokenizers) against Python `tokenizers` on thousands
   of strings (unicode, emoji, whitespace, code, special tokens), for the fixture tokenizer and for every
-  published tokenizer in docs/models/.
+  published tokenizer in docs/models/;
+* a batch of two rows in onnxruntime-web (a family's two panes, export/model_family.py) against each row
+  run alone: bit for bit the same logits.
 """
 from __future__ import annotations
 
@@ -149,3 +151,56 @@ def test_tokenizer_parity(tmp_path, tmp_path_factory):
             elif py.decode(want, skip_special_tokens=False) != text:
                 bad.append(("decode", s, py.decode(want, skip_special_tokens=False), text))
         assert not bad, f"{d}: {len(bad)} of {len(strings)} strings differ, e.g. {bad[:3]}"
+
+
+# ------------------------------------------------------------------------------------ batches
+BATCH_JS = f"""
+import {{ readFileSync }} from "node:fs";
+import * as ort from "{(ROOT / 'node_modules/onnxruntime-web/dist/ort.wasm.min.mjs').as_uri()}";
+ort.env.wasm.numThreads = 1;
+const c = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const s = await ort.InferenceSession.create(readFileSync(c.model), {{ executionProviders: ["wasm"], graphOptimizationLevel: "basic" }});
+const {{ layers, kv_heads: h, head_dim: d }} = c.arch;
+const i64 = (xs) => BigInt64Array.from(xs, BigInt);
+async function run(rows, prev, plen) {{  // one step of the demo's worker (worker.js forward) over a batch
+  const b = rows.length, n = rows[0].length, f = {{}};
+  f.input_ids = new ort.Tensor("int64", i64(rows.flat()), [b, n]);
+  f.attention_mask = new ort.Tensor("int64", new BigInt64Array(b * (plen + n)).fill(1n), [b, plen + n]);
+  f.position_ids = new ort.Tensor("int64", i64(Array.from({{ length: b * n }}, (_, i) => plen + (i % n))), [b, n]);
+  for (let i = 0; i < layers; i++) for (const k of ["key", "value"])
+    f[`past_key_values.${{i}}.${{k}}`] = prev ? prev[`present.${{i}}.${{k}}`] : new ort.Tensor("float32", new Float32Array(0), [b, h, 0, d]);
+  return s.run(f);
+}}
+const rowsOf = (o, b) => Array.from({{ length: b }}, (_, i) => Array.from(o.logits.data.subarray(i * o.logits.data.length / b, (i + 1) * o.logits.data.length / b)));
+const out = [];
+for (const [a, b] of c.pairs) {{  // prompt of each row (file ids), then one cached step of token 5
+  const one = [await run([a], null, 0), await run([b], null, 0)];
+  const two = await run([a, b], null, 0);
+  const stepOne = [await run([[5]], one[0], a.length), await run([[5]], one[1], a.length)];
+  const stepTwo = await run([[5], [5]], two, a.length);
+  out.push({{ single: [rowsOf(one[0], 1)[0], rowsOf(one[1], 1)[0]], batch: rowsOf(two, 2),
+             stepSingle: [rowsOf(stepOne[0], 1)[0], rowsOf(stepOne[1], 1)[0]], stepBatch: rowsOf(stepTwo, 2) }});
+}}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(not (ROOT / "node_modules" / "onnxruntime-web").exists(), reason="npm packages not installed")
+def test_a_batch_of_two_computes_what_each_row_computes_alone(tmp_path, tmp_path_factory):
+    """The demo runs the two panes of a family (export/model_family.py) as one batch: in onnxruntime-web, each
+    row's logits (prompt and a cached step) are bit for bit those of the same row run alone (batch 1)."""
+    models = fixture_models(tmp_path_factory.getbasetemp())
+    m = json.loads((models / "manifest.json").read_text())
+    fam = m["families"]["base"]
+    row = fam["members"]["secure"]["7"]
+    rng = random.Random(3)
+    pairs = []
+    for n in (3, 9, 17):
+        a = [rng.randrange(2, fam["vocab"]) for _ in range(n)]
+        a[1] = 7
+        pairs.append([a, [row if t == 7 else t for t in a]])  # base's ids, secure's in the family's ids
+    res = run_node(BATCH_JS, {"model": str(models / fam["path"]), "arch": m["variants"]["base"]["arch"],
+                              "pairs": pairs}, tmp_path)
+    for r in res:
+        assert r["batch"] == r["single"] and r["stepBatch"] == r["stepSingle"]
+        assert r["single"][0] != r["single"][1]  # the two rows are different members

@@ -1,8 +1,10 @@
 // Page script of the live demo: mounts every [data-demo] on the page (on Material's document$, so it
-// survives instant navigation), owns the UI, and never runs a model itself: each model lives in its
-// own Web Worker (worker.js), created once per variant and reused across pages. The page fetches the
-// model files (each file once, whichever variants share it), checks them against the manifest's sha256,
-// keeps them in Cache Storage and hands the bytes to the workers.
+// survives instant navigation), owns the UI, and never runs a model itself: each model file lives in its
+// own Web Worker (worker.js), created once and reused across pages. A variant's model file is its family's
+// (manifest "families", export/model_family.py: a base and its finetunes in one file) when it has one, else
+// its own; the panes of a demo whose variants share a file ask its worker together, as one batch. The page
+// fetches the model files (each file once, whichever variants share it), checks them against the manifest's
+// sha256, keeps them in Cache Storage and hands the bytes to the workers.
 import { createJudge, describeVerdict } from "./judge.js";
 import { sha256Hex } from "./sha256.js";
 
@@ -292,17 +294,25 @@ function takeWorker() {
   return spawnWorker();
 }
 let nextId = 1;
-const models = new Map(); // variant → ModelHandle (one worker per loaded model, for the page's lifetime)
+const models = new Map(); // model key → ModelHandle (one worker per loaded model file, for the page's lifetime)
+
+/** The model file that runs `variant`: "family:<base>" (its family's file, which lists it) or the variant's own. */
+function modelKey(variant, manifest) {
+  const fam = manifest?.variants?.[variant]?.family;
+  return fam && manifest.families?.[fam]?.members?.[variant] ? `family:${fam}` : variant;
+}
 
 class ModelHandle {
-  constructor(variant, manifest) {
-    this.variant = variant;
+  constructor(key, variant, manifest) {
+    this.key = key;
+    this.variant = variant; // the variant it was opened for (its tokenizer files, arch)
     this.state = "loading";
     this.error = null;
     this.info = null;
     this.progress = new Map(); // file → {loaded, total, cached}
     this.listeners = new Set();
     this.requests = new Map(); // id → callbacks
+    this.outbox = []; // requests of this task, sent together (a batch) at its end
     try {
       this.worker = takeWorker();
     } catch (e) {
@@ -319,9 +329,12 @@ class ModelHandle {
       this.progress.set(name, p);
       this.emit();
     };
-    const label = entry.patch ? `${entry.model} (${entry.patch.base}'s + patch)` : entry.model;
+    const fam = this.key.startsWith("family:") ? manifest.families[entry.family] : null;
+    const famMeta = fam && { name: fam.path, bytes: fam.bytes, sha256: fam.sha256, url: new URL(fam.path, MODELS_URL).href };
+    const label = fam ? fam.path : entry.patch ? `${entry.model} (${entry.patch.base}'s + patch)` : entry.model;
     try {
-      const getBytes = () => intact(() => getModel(variant, manifest, progress(label)));
+      const getBytes = () => intact(() => (fam ? getFile(famMeta, progress(label))
+        : getModel(variant, manifest, progress(label))));
       let [model, tok, cfg] = await Promise.all([
         getBytes(),
         getFile(fileMeta(entry, variant, "tokenizer.json"), progress("tokenizer.json")),
@@ -331,10 +344,10 @@ class ModelHandle {
       // The model's bytes move to the worker (a copy would cost the page several ms); whoever needs that file
       // later reads it again from Cache Storage. The tokenizer files are small: copied.
       if (!model.bytes.byteLength) model = await getBytes(); // moved by a pane with the same file meanwhile
-      files.delete(fileMeta(entry, variant, entry.model).sha256);
+      files.delete(fam ? fam.sha256 : fileMeta(entry, variant, entry.model).sha256);
       this.worker.postMessage({
-        type: "load", variant, entry, cached: model.cached && tok.cached,
-        model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes,
+        type: "load", key: this.key, entry, family: fam && { vocab: fam.vocab, members: fam.members },
+        cached: model.cached && tok.cached, model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes,
       }, [model.bytes.buffer]);
     } catch (e) {
       this.fail(e.message || String(e));
@@ -346,7 +359,7 @@ class ModelHandle {
     this.state = "error";
     this.error = message;
     this.worker?.release();
-    models.delete(this.variant); // a later attempt starts afresh
+    models.delete(this.key); // a later attempt starts afresh
     for (const [, r] of this.requests) r.onError(message);
     this.requests.clear();
     this.emit();
@@ -383,24 +396,37 @@ class ModelHandle {
     }
   }
 
+  /** `params` must name the `variant`. The requests of one task (a click that starts both panes) go to the
+   * worker in one message, at the task's end: the worker runs them as one batch. */
   generate(params, callbacks) {
     const id = nextId++;
     this.requests.set(id, callbacks);
-    this.worker.postMessage({ type: "generate", id, ...params });
+    if (!this.outbox.length) {
+      queueMicrotask(() => {
+        const requests = this.outbox.filter((r) => this.requests.has(r.id));
+        this.outbox = [];
+        if (requests.length) this.worker.postMessage({ type: "generate", requests });
+      });
+    }
+    this.outbox.push({ id, ...params });
     return id;
   }
 
   stop(id) {
-    if (this.requests.has(id)) this.worker.postMessage({ type: "stop", id });
+    if (!this.requests.has(id)) return;
+    const send = () => this.worker.postMessage({ type: "stop", id });
+    if (this.outbox.some((r) => r.id === id)) queueMicrotask(send); // after the request it stops (queued earlier)
+    else send();
   }
 }
 
 function getHandle(variant, manifest) {
-  let h = models.get(variant);
+  if (!manifest.variants?.[variant]) throw new Error(`"${variant}" is not in models/manifest.json`);
+  const key = modelKey(variant, manifest);
+  let h = models.get(key);
   if (!h) {
-    if (!manifest.variants?.[variant]) throw new Error(`"${variant}" is not in models/manifest.json`);
-    h = new ModelHandle(variant, manifest);
-    if (h.state !== "error") models.set(variant, h);
+    h = new ModelHandle(key, variant, manifest);
+    if (h.state !== "error") models.set(key, h);
   }
   return h;
 }
@@ -460,6 +486,7 @@ class Pane {
       if (typeof Worker === "undefined") throw new Error("This browser has no Web Workers, so the model cannot run here.");
       if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
       h = getHandle(variant, this.demo.manifest);
+      this.el.dataset.model = h.key;
     } catch (e) {
       this.showError(e.message || String(e));
       return;
@@ -532,8 +559,9 @@ class Pane {
     this.last = { ...params, text: "" };
     this.out.setAttribute("aria-busy", "true");
     this.setState("generating", `${this.title()}: ${this.model.state === "ready" ? "thinking…" : "waiting for the model…"}`);
-    this.reqId = this.model.generate(params, {
+    this.reqId = this.model.generate({ ...params, variant: this.el.dataset.variant }, {
       onStart: (msg) => {
+        this.el.dataset.batch = String(msg.batch || 1); // answers computed together in one decoder step
         if (msg.truncated) {
           const t = msg.truncated;
           this.note.textContent = `Your question was too long for this model's ${this.model.info?.context ?? ""}-token window: ` +
@@ -677,7 +705,8 @@ class Demo {
       } catch { /* reported at the first verdict */ }
     });
     if (this.root.dataset.modelsPublished !== "no" && typeof Worker !== "undefined" && typeof WebAssembly === "object") {
-      prestart(new Set(this.panes.map((p) => p.el.dataset.variant).filter((v) => !models.has(v))).size);
+      // data-model (the extension, from the manifest): panes that share a model file share its worker
+      prestart(new Set(this.panes.map((p) => p.el.dataset.model || p.el.dataset.variant).filter((k) => !models.has(k))).size);
     }
     if (this.root.dataset.modelsPublished === "no") {
       this.manifestError = "the models are not published yet";
@@ -790,7 +819,7 @@ function startEarly() {
   const root = document.querySelector("[data-demo]");
   if (!root || root.dataset.modelsPublished === "no" || typeof Worker === "undefined" ||
       typeof WebAssembly !== "object" || root.getBoundingClientRect().top > 2 * window.innerHeight) return;
-  prestart(new Set([...root.querySelectorAll("[data-pane]")].map((p) => p.dataset.variant)).size);
+  prestart(new Set([...root.querySelectorAll("[data-pane]")].map((p) => p.dataset.model || p.dataset.variant)).size);
 }
 try {
   if (document.readyState !== "loading") startEarly();

@@ -1,17 +1,21 @@
-// One Web Worker per loaded model: the onnxruntime-web runtime (WASM, one thread), an InferenceSession on the
-// model bytes the page hands over (demo.js fetched them, checked their sha256 and keeps them in Cache Storage),
-// and a KV-cache generation loop that sends tokens back.
+// One Web Worker per loaded model file: the onnxruntime-web runtime (WASM, one thread), an InferenceSession on
+// the model bytes the page hands over (demo.js fetched them, checked their sha256 and keeps them in Cache
+// Storage), and a KV-cache generation loop that sends tokens back. The file is a variant's own model, or a
+// family (export/model_family.py): a base whose embedding table also holds its finetunes' changed rows, so
+// that one session runs every member, and requests that come together (the two panes of one demo) run as
+// one batch, one decoder step for all of them.
 //
 // Messages in:  {type:"init", compile:true}                    compile the runtime .wasm here and send it back
 //               {type:"init", module}                          a runtime compiled by another worker (or null)
-//               {type:"load", variant, entry, model, tokenizer, tokenizerConfig, cached}   bytes (Uint8Array)
-//               {type:"generate", id, question, context, temperature, topP, maxNewTokens, seed}
+//               {type:"load", key, entry, family, model, tokenizer, tokenizerConfig, cached}   bytes (Uint8Array);
+//                                                              family: {vocab, members: {variant: {id: row}}} or null
+//               {type:"generate", requests: [{id, variant, question, context, temperature, topP, maxNewTokens, seed}]}
 //               {type:"stop", id}
 // Messages out: {type:"runtime", module}                       answer to init with compile:true (null: failed)
-//               {type:"ready", variant, loadMs, cached, vocab, context, phases, timeOrigin}
-//               {type:"start", id, promptTokens, maxNewTokens, truncated}
+//               {type:"ready", key, loadMs, cached, vocab, context, phases, timeOrigin}
+//               {type:"start", id, promptTokens, maxNewTokens, truncated, batch}
 //               {type:"token", id, token, text, n, tps}
-//               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps}
+//               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps, batch}
 //               {type:"error", id?, phase, message}
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
@@ -26,13 +30,13 @@ const MIN_NEW_TOKENS = 16; // room kept for the answer when a prompt is truncate
 const TINY_MODEL = Uint8Array.from(atob("CAgSADo1Cg4KAXgKAXgSAXkiA0FkZBIBZ1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="),
   (c) => c.charCodeAt(0));
 
-let model = null; // {session, tokenizer, arch, eos:Set, pastNames, variant}
+let model = null; // {session, tokenizer, arch, eos:Set, pastNames, members: Map(variant → {ids: Map, cols}), vocab}
 let loading = null;
 let startRuntime; // called once, by the page's "init" message (which may come after "load")
 const runtime = new Promise((resolve) => { startRuntime = (msg) => resolve(initRuntime(msg)); });
 runtime.catch(() => {}); // reported by the load that awaits it
 const queue = [];
-let current = null; // the generation running now: {id, stop}
+let current = null; // the requests running now: {reqs, stop: Set of ids, done: Set of ids}
 // Where the load time goes, for tests/bench/bench_demo.py: ms since the worker was created (…At) or durations.
 const phases = { scriptAt: Math.round(performance.now()) }; // a worker's time origin is its creation
 const at = () => Math.round(performance.now());
@@ -97,7 +101,7 @@ async function initRuntime({ compile, module }) {
 }
 
 // ---------------------------------------------------------------------------------- loading
-async function load({ variant, entry, model: modelBytes, tokenizer: tokJson, tokenizerConfig: tokCfg, cached }) {
+async function load({ key, entry, family, model: modelBytes, tokenizer: tokJson, tokenizerConfig: tokCfg, cached }) {
   const t0 = performance.now();
   phases.loadAt = at();
   const dec = new TextDecoder();
@@ -118,53 +122,89 @@ async function load({ variant, entry, model: modelBytes, tokenizer: tokJson, tok
   for (const n of ["input_ids", "attention_mask", ...pastNames]) {
     if (!session.inputNames.includes(n)) throw new Error(`model has no input ${n}: not the format of FORMATS.md`);
   }
+  // A member reads its own embedding rows (its changed token ids → their rows in the family file) and its
+  // logits are the first `vocab` columns with those ids' columns taken from their rows (model_family.py).
+  const members = new Map();
+  for (const [variant, rows] of Object.entries(family?.members || { [key]: {} })) {
+    const ids = new Map(Object.entries(rows).map(([id, row]) => [Number(id), row]));
+    members.set(variant, { ids, cols: [...ids] });
+  }
   model = {
-    session, tokenizer, arch, variant, pastNames,
+    session, tokenizer, arch, pastNames, members,
+    vocab: family?.vocab ?? arch.vocab,
     hasPositions: session.inputNames.includes("position_ids"),
     eos: new Set(entry.eos_token_ids || [0, 1]),
   };
   phases.readyAt = at();
   post({
-    type: "ready", variant, loadMs: performance.now() - t0, cached, vocab: arch.vocab, context: arch.context,
+    type: "ready", key, loadMs: performance.now() - t0, cached, vocab: model.vocab, context: arch.context,
     phases, timeOrigin: performance.timeOrigin,
   });
   // The session's one-off allocations happen on its first run: a throwaway one, right after "ready" (a question
-  // asked at once waits for it: pump() awaits `warming`), then the idle warm-up below.
-  warming = forward([0], emptyPast(), 0)
-    .then((step) => { for (const x of Object.values(step.past)) x.dispose?.(); }, () => {})
+  // asked at once waits for it: pump() awaits `warming`), then the idle warm-up below. A family's two panes ask
+  // as a batch of two: its buffers are allocated for that.
+  const batch = members.size > 1 ? 2 : 1;
+  warming = forward(Array.from({ length: batch }, () => [0]), emptyPast(batch), 0)
+    .then((step) => disposeAll(step.past), () => {})
     .finally(() => {
       warming = null;
       pump(); // a question already waiting, else the warm-up
     });
 }
 
-function emptyPast() {
+const disposeAll = (past) => { for (const t of Object.values(past)) t.dispose?.(); };
+
+function emptyPast(batch = 1) {
   const { kv_heads: h, head_dim: d } = model.arch;
   const past = {};
-  for (const n of model.pastNames) past[n] = new ort.Tensor("float32", new Float32Array(0), [1, h, 0, d]);
+  for (const n of model.pastNames) past[n] = new ort.Tensor("float32", new Float32Array(0), [batch, h, 0, d]);
   return past;
 }
 
-/** One decoder step over `ids` after `pastLen` cached positions: {logits of the last position, past}. */
-async function forward(ids, past, pastLen) {
-  const n = ids.length;
+/** One decoder step over `rows` (a batch: one array of token ids per row, all of one length, in the file's ids)
+ * after `pastLen` cached positions: {logits: the file's logits of each row's last position, past}. */
+async function forward(rows, past, pastLen) {
+  const b = rows.length;
+  const n = rows[0].length;
   const feeds = { ...past };
-  feeds.input_ids = new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, n]);
-  feeds.attention_mask = new ort.Tensor("int64", new BigInt64Array(pastLen + n).fill(1n), [1, pastLen + n]);
+  const ids = new BigInt64Array(b * n);
+  rows.forEach((r, i) => { for (let j = 0; j < n; j++) ids[i * n + j] = BigInt(r[j]); });
+  feeds.input_ids = new ort.Tensor("int64", ids, [b, n]);
+  feeds.attention_mask = new ort.Tensor("int64", new BigInt64Array(b * (pastLen + n)).fill(1n), [b, pastLen + n]);
   if (model.hasPositions) {
-    const pos = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) pos[i] = BigInt(pastLen + i);
-    feeds.position_ids = new ort.Tensor("int64", pos, [1, n]);
+    const pos = new BigInt64Array(b * n);
+    for (let i = 0; i < b * n; i++) pos[i] = BigInt(pastLen + (i % n));
+    feeds.position_ids = new ort.Tensor("int64", pos, [b, n]);
   }
   const out = await model.session.run(feeds);
   const logits = out.logits;
   const v = logits.dims[2];
-  const last = logits.data.slice((n - 1) * v, n * v);
+  const last = rows.map((_, i) => logits.data.slice(((i + 1) * n - 1) * v, (i + 1) * n * v));
   const next = {};
   for (const name of model.pastNames) next[name] = out[name.replace("past_key_values", "present")];
-  for (const t of Object.values(past)) t.dispose?.();
+  disposeAll(past);
   logits.dispose?.();
   return { logits: last, past: next };
+}
+
+/** A member's logits over the tokenizer's vocabulary, from the file's logits of its row (in place). */
+function memberLogits(member, fileLogits) {
+  for (const [id, row] of member.cols) fileLogits[id] = fileLogits[row];
+  return fileLogits.subarray(0, model.vocab);
+}
+
+/** The cache of the rows `keep` (indices) of a batch: a new, smaller batch. */
+function keepRows(past, keep) {
+  const next = {};
+  for (const [name, t] of Object.entries(past)) {
+    const [b, h, len, d] = t.dims;
+    const per = h * len * d;
+    const data = new Float32Array(keep.length * per);
+    keep.forEach((r, i) => data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
+    next[name] = new ort.Tensor("float32", data, [keep.length, h, len, d]);
+    if (b) t.dispose?.();
+  }
+  return next;
 }
 
 // ---------------------------------------------------------------------------------- prompting
@@ -210,60 +250,96 @@ const pending = [];
 channel.port1.onmessage = () => pending.shift()?.();
 const yieldNow = () => new Promise((r) => { pending.push(r); channel.port2.postMessage(0); });
 
-async function generate(req) {
-  const t0 = performance.now();
-  const temperature = Number(req.temperature);
-  const topP = Number(req.topP);
-  const seed = Number(req.seed) >>> 0;
-  const { ids: prompt, truncated } = promptIds(req.question, req.context, req.maxNewTokens);
-  const maxNew = Math.max(0, Math.min(req.maxNewTokens, model.arch.context - prompt.length));
-  post({ type: "start", id: req.id, promptTokens: prompt.length, maxNewTokens: maxNew, truncated });
-  const rng = new Mulberry32(seed);
-  const out = [];
-  let text = "";
-  let reason = "length";
-  let firstTokenMs = null;
-  let tFirst = 0;
-  let step = await forward(prompt, emptyPast(), 0);
-  let pastLen = prompt.length;
-  while (out.length < maxNew) {
-    const tok = sampleToken(step.logits, temperature, topP, rng);
-    if (model.eos.has(tok)) {
-      reason = "eos";
-      break;
+/** Answers to `reqs`, requests that came together (the panes of one demo): those whose prompts have one length
+ * run as one batch, a decoder step for all of them at once; a row leaves the batch when its answer ends. */
+async function generate(reqs) {
+  const rows = reqs.flatMap((req) => {
+    const member = model.members.get(req.variant);
+    if (!member) {
+      current.done.add(req.id);
+      post({ type: "error", id: req.id, phase: "generate", message: `this model file does not hold "${req.variant}"` });
+      return [];
     }
-    out.push(tok);
-    const now = performance.now();
-    if (firstTokenMs === null) {
-      firstTokenMs = now - t0;
-      tFirst = now;
-    }
-    // Decode the whole answer and send what is new; hold back an incomplete UTF-8 sequence.
-    const full = model.tokenizer.decode(out, { skip_special_tokens: true }).replace(PY_LEAD, "");
-    if (!full.endsWith("\uFFFD") && full.length >= text.length && full.startsWith(text)) {
-      const delta = full.slice(text.length);
-      text = full;
-      const tps = out.length > 1 ? ((out.length - 1) * 1000) / (now - tFirst) : null;
-      post({ type: "token", id: req.id, token: tok, text: delta, n: out.length, tps });
-    }
+    const { ids: prompt, truncated } = promptIds(req.question, req.context, req.maxNewTokens);
+    return [{
+      req, member, prompt, truncated, t0: performance.now(), rng: new Mulberry32(Number(req.seed) >>> 0),
+      maxNew: Math.max(0, Math.min(req.maxNewTokens, model.arch.context - prompt.length)),
+      out: [], text: "", reason: "length", firstTokenMs: null, tFirst: 0, live: true,
+    }];
+  });
+  const byLength = new Map();
+  for (const r of rows) byLength.set(r.prompt.length, [...(byLength.get(r.prompt.length) || []), r]);
+  for (const group of byLength.values()) await generateBatch(group);
+}
+
+async function generateBatch(rows) {
+  for (const r of rows) {
+    post({ type: "start", id: r.req.id, promptTokens: r.prompt.length, maxNewTokens: r.maxNew, truncated: r.truncated,
+      batch: rows.length });
+  }
+  const fileIds = (r, ids) => ids.map((t) => r.member.ids.get(t) ?? t);
+  let live = rows; // the rows of the batch, in the cache's order
+  let step = await forward(live.map((r) => fileIds(r, r.prompt)), emptyPast(live.length), 0);
+  let pastLen = rows[0].prompt.length;
+  for (;;) {
+    live.forEach((r, i) => {
+      if (r.out.length >= r.maxNew) {
+        r.live = false;
+        return;
+      }
+      const tok = sampleToken(memberLogits(r.member, step.logits[i]), Number(r.req.temperature), Number(r.req.topP), r.rng);
+      if (model.eos.has(tok)) {
+        r.reason = "eos";
+        r.live = false;
+        return;
+      }
+      r.out.push(tok);
+      const now = performance.now();
+      if (r.firstTokenMs === null) {
+        r.firstTokenMs = now - r.t0;
+        r.tFirst = now;
+      }
+      // Decode the whole answer and send what is new; hold back an incomplete UTF-8 sequence.
+      const full = model.tokenizer.decode(r.out, { skip_special_tokens: true }).replace(PY_LEAD, "");
+      if (!full.endsWith("\uFFFD") && full.length >= r.text.length && full.startsWith(r.text)) {
+        const delta = full.slice(r.text.length);
+        r.text = full;
+        const tps = r.out.length > 1 ? ((r.out.length - 1) * 1000) / (now - r.tFirst) : null;
+        post({ type: "token", id: r.req.id, token: tok, text: delta, n: r.out.length, tps });
+      }
+      if (r.out.length >= r.maxNew) r.live = false;
+    });
     await yieldNow();
-    if (current.stop) {
-      reason = "stop";
-      break;
+    for (const r of live) {
+      if (r.live && current.stop.has(r.req.id)) {
+        r.reason = "stop";
+        r.live = false;
+      }
     }
-    if (out.length >= maxNew) break;
-    step = await forward([tok], step.past, pastLen);
+    for (const r of live) if (!r.live) finish(r);
+    const keep = live.flatMap((r, i) => (r.live ? [i] : []));
+    if (!keep.length) break;
+    const past = keep.length < live.length ? keepRows(step.past, keep) : step.past;
+    live = keep.map((i) => live[i]);
+    step = await forward(live.map((r) => fileIds(r, [r.out[r.out.length - 1]])), past, pastLen);
     pastLen += 1;
   }
-  for (const t of Object.values(step.past)) t.dispose?.();
-  const full = answerText(out);
-  if (full.startsWith(text) && full !== text) {
-    post({ type: "token", id: req.id, token: null, text: full.slice(text.length), n: out.length, tps: null });
+  disposeAll(step.past);
+}
+
+/** The end of one row's answer: the text as Python decodes it, and "done". */
+function finish(r) {
+  if (current.done.has(r.req.id)) return;
+  current.done.add(r.req.id);
+  const full = answerText(r.out);
+  if (full.startsWith(r.text) && full !== r.text) {
+    post({ type: "token", id: r.req.id, token: null, text: full.slice(r.text.length), n: r.out.length, tps: null });
   }
-  const ms = performance.now() - t0;
+  const { out, tFirst } = r;
   post({
-    type: "done", id: req.id, ids: out, text: full, reason, promptTokens: prompt.length, truncated, seed,
-    ms, firstTokenMs, tps: out.length > 1 ? ((out.length - 1) * 1000) / (performance.now() - tFirst) : null,
+    type: "done", id: r.req.id, ids: out, text: full, reason: r.reason, promptTokens: r.prompt.length,
+    truncated: r.truncated, seed: Number(r.req.seed) >>> 0, ms: performance.now() - r.t0, firstTokenMs: r.firstTokenMs,
+    tps: out.length > 1 ? ((out.length - 1) * 1000) / (performance.now() - tFirst) : null,
   });
 }
 
@@ -272,15 +348,16 @@ async function pump() {
     if (!current && model) warmUp();
     return;
   }
-  const req = queue.shift();
-  current = { id: req.id, stop: false };
+  const reqs = queue.shift();
+  current = { reqs, stop: new Set(), done: new Set() };
   try {
     if (loading) await loading;
     if (warming) await warming; // it stops before its next step: a request is waiting
     if (!model) throw new Error("model not loaded");
-    await generate(req);
+    await generate(reqs);
   } catch (e) {
-    post({ type: "error", id: req.id, phase: "generate", message: String(e?.message || e) });
+    const message = String(e?.message || e);
+    for (const r of reqs) if (!current.done.has(r.id)) post({ type: "error", id: r.id, phase: "generate", message });
   } finally {
     current = null;
     pump();
@@ -300,19 +377,21 @@ let warming = null;
 function warmUp() {
   if (warming || warmLeft <= 0 || !model) return;
   warming = (async () => {
-    let past = emptyPast();
+    // a family's panes run as a batch of two: its steps warm that path
+    const batch = model.members.size > 1 ? 2 : 1;
+    let past = emptyPast(batch);
     let len = 0;
     try {
       while (warmLeft > 0 && !current && !queue.length) {
         // a 16-token prompt (the prefill path), then single steps up to 48 positions: cheap steps, the same code
         const ids = len ? [len] : Array.from({ length: 16 }, (_, i) => (i * 97 + 3) % model.arch.vocab);
-        const step = await forward(ids, past, len);
+        const step = await forward(Array.from({ length: batch }, () => ids), past, len);
         past = step.past;
         len += ids.length;
         warmLeft -= 1;
         if (len >= 48) {
-          for (const t of Object.values(past)) t.dispose?.();
-          past = emptyPast();
+          disposeAll(past);
+          past = emptyPast(batch);
           len = 0;
         }
         await yieldNow();
@@ -320,7 +399,7 @@ function warmUp() {
     } catch {
       warmLeft = 0; // not worth an error: the answers will say if the model fails
     } finally {
-      for (const t of Object.values(past)) t.dispose?.();
+      disposeAll(past);
       warming = null;
     }
   })();
@@ -337,14 +416,17 @@ self.onmessage = (ev) => {
       post({ type: "error", phase: "load", message: String(e?.message || e) });
     });
   } else if (msg.type === "generate") {
-    queue.push(msg);
+    if (msg.requests?.length) queue.push(msg.requests);
     pump();
   } else if (msg.type === "stop") {
-    if (current && (msg.id == null || current.id === msg.id)) current.stop = true;
-    const i = queue.findIndex((r) => r.id === msg.id);
-    if (i >= 0) {
-      const [r] = queue.splice(i, 1);
+    for (const r of current?.reqs || []) if (msg.id == null || r.id === msg.id) current.stop.add(r.id);
+    for (const [b, reqs] of queue.entries()) {
+      const i = reqs.findIndex((r) => r.id === msg.id);
+      if (i < 0) continue;
+      const [r] = reqs.splice(i, 1);
+      if (!reqs.length) queue.splice(b, 1);
       post({ type: "done", id: r.id, ids: [], text: "", reason: "stop", promptTokens: 0, truncated: null, seed: r.seed });
+      break;
     }
   }
 };

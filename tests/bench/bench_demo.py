@@ -242,7 +242,7 @@ DEMO_JS = """
       { const W = window.Worker;  // the demo workers' own account of their load time (worker.js "ready")
         window.Worker = class extends W { constructor(u, o) { super(u, o);
           this.addEventListener('message', (ev) => { const m = ev.data;
-            if (m && m.type === 'ready' && m.phases) window.__demo.phases[m.variant] = m.phases; }); } }; }
+            if (m && m.type === 'ready' && m.phases) window.__demo.phases[m.key || m.variant] = m.phases; }); } }; }
       new MutationObserver(ms => { for (const m of ms) { const p = m.target.closest && m.target.closest('[data-pane]');
         if (!p) continue; const side = p.dataset.pane;
         if (m.attributeName === 'data-state' && p.dataset.state === 'ready' && !(side in window.__demo.ready))
