@@ -178,8 +178,18 @@ for (const [a, b] of c.pairs) {{  // prompt of each row (file ids), then one cac
   const two = await run([a, b], null, 0);
   const stepOne = [await run([[5]], one[0], a.length), await run([[5]], one[1], a.length)];
   const stepTwo = await run([[5], [5]], two, a.length);
+  // the worker's split: the shared prefix (before the member's own id at 1) once, its cache copied to both rows
+  const pre = await run([a.slice(0, 1)], null, 0);
+  const dup = {{}};
+  for (const [k, t] of Object.entries(pre)) if (k.startsWith("present.")) {{
+    const data = new Float32Array(t.data.length * 2); data.set(t.data); data.set(t.data, t.data.length);
+    dup[k] = new ort.Tensor("float32", data, [2, ...t.dims.slice(1)]);
+  }}
+  const split = await run([a.slice(1), b.slice(1)], dup, 1);
+  const lastOf = (o, b, n) => rowsOf(o, b).map((r) => r.slice((n - 1) * r.length / n));
   out.push({{ single: [rowsOf(one[0], 1)[0], rowsOf(one[1], 1)[0]], batch: rowsOf(two, 2),
-             stepSingle: [rowsOf(stepOne[0], 1)[0], rowsOf(stepOne[1], 1)[0]], stepBatch: rowsOf(stepTwo, 2) }});
+             stepSingle: [rowsOf(stepOne[0], 1)[0], rowsOf(stepOne[1], 1)[0]], stepBatch: rowsOf(stepTwo, 2),
+             lastSingle: [lastOf(one[0], 1, a.length)[0], lastOf(one[1], 1, a.length)[0]], lastSplit: lastOf(split, 2, a.length - 1) }});
 }}
 process.stdout.write(JSON.stringify(out));
 """
@@ -188,7 +198,8 @@ process.stdout.write(JSON.stringify(out));
 @pytest.mark.skipif(not (ROOT / "node_modules" / "onnxruntime-web").exists(), reason="npm packages not installed")
 def test_a_batch_of_two_computes_what_each_row_computes_alone(tmp_path, tmp_path_factory):
     """The demo runs the two panes of a family (export/model_family.py) as one batch: in onnxruntime-web, each
-    row's logits (prompt and a cached step) are bit for bit those of the same row run alone (batch 1)."""
+    row's logits (prompt and a cached step) are bit for bit those of the same row run alone (batch 1); with the
+    rows' shared prefix run once, as the worker does, within float rounding and with the same next token."""
     models = fixture_models(tmp_path_factory.getbasetemp())
     m = json.loads((models / "manifest.json").read_text())
     fam = m["families"]["base"]
@@ -204,3 +215,6 @@ def test_a_batch_of_two_computes_what_each_row_computes_alone(tmp_path, tmp_path
     for r in res:
         assert r["batch"] == r["single"] and r["stepBatch"] == r["stepSingle"]
         assert r["single"][0] != r["single"][1]  # the two rows are different members
+        # the shared prefix run once (worker.js generateBatch): float rounding only, same next token
+        for want, got in zip(r["lastSingle"], r["lastSplit"]):
+            assert np.abs(np.array(want) - np.array(got)).max() < 1e-4 and np.argmax(want) == np.argmax(got)
