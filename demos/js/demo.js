@@ -227,51 +227,44 @@ function getModel(variant, manifest, onProgress) {
 }
 
 // ------------------------------------------------------------------------------------ workers
-// The runtime's .wasm is compiled once per page, by the first model worker, which sends the compiled
-// WebAssembly.Module back; every other worker gets it (null: each compiles its own). Workers are started
-// when a demo comes near the viewport, before the manifest has arrived (a worker needs its model only
-// later, with "load"), so their scripts and the runtime load while the page fetches the files.
-let runtimeModule = null; // Promise<WebAssembly.Module|null>
-let resolveRuntime = null;
+// The runtime's .wasm is compiled once per page, here, as soon as the first worker is started (streaming
+// compilation runs off the main thread, while the worker is still loading its scripts), and every worker gets
+// the WebAssembly.Module (they share its machine code); if the page cannot compile it, each worker compiles
+// its own. Workers are started when a demo comes near the viewport, before the manifest has arrived (a
+// worker needs its model only later, with "load"), so their scripts and the runtime load while the page
+// fetches the files.
+const RUNTIME_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", HERE);
+let runtimeModule = null; // Promise<{module: WebAssembly.Module|null, ms}>
 const spares = []; // started, not yet given a model
+
+function compileRuntime() {
+  const t = performance.now();
+  const get = () => fetch(RUNTIME_URL, { credentials: "same-origin" });
+  return WebAssembly.compileStreaming(get())
+    .catch(() => get().then((r) => (r.ok ? r.arrayBuffer() : Promise.reject())).then((b) => WebAssembly.compile(b)))
+    .catch(() => null) // each worker then tries on its own, and reports what fails
+    .then((module) => ({ module, ms: Math.round((performance.now() - t) * 10) / 10 }));
+}
 
 function spawnWorker() {
   const worker = new Worker(WORKER_URL, { type: "module", name: "model" });
-  const runtimeFailed = () => {
-    if (worker.compiler && resolveRuntime) resolveRuntime(null); // the others compile their own
-  };
-  worker.onmessage = (ev) => {
-    const msg = ev.data || {};
-    if (msg.type === "runtime") {
-      resolveRuntime?.(msg.module || null);
-      resolveRuntime = null;
-    } else {
-      worker.handle?.onMessage(msg);
-    }
-  };
+  worker.onmessage = (ev) => worker.handle?.onMessage(ev.data || {});
   worker.onerror = (ev) => {
     ev.preventDefault?.();
-    runtimeFailed();
     if (worker.handle) worker.handle.fail(`The model's worker crashed${ev.message ? `: ${ev.message}` : ""}.`);
     else spares.splice(spares.indexOf(worker) >>> 0, 1);
   };
   worker.onmessageerror = () => worker.handle?.fail("The model's worker sent an unreadable message.");
-  worker.release = () => {
-    runtimeFailed();
-    worker.terminate();
-  };
-  if (!runtimeModule) {
-    runtimeModule = new Promise((resolve) => { resolveRuntime = resolve; });
-    worker.compiler = true;
-    worker.postMessage({ type: "init", compile: true });
-  } else {
-    runtimeModule.then((module) => worker.postMessage({ type: "init", module }));
-  }
+  worker.release = () => worker.terminate();
+  const first = !runtimeModule; // the worker that warms the shared code up (worker.js warmUp)
+  if (first) runtimeModule = compileRuntime();
+  runtimeModule.then(({ module, ms }) => worker.postMessage(module ? { type: "init", module, warm: first, compileMs: ms }
+    : { type: "init", compile: true }));
   return worker;
 }
 
-/** Start workers for `n` models to come (those not already loaded): the first at once (it compiles the
- * runtime), the others each in a task of its own (a new Worker costs the page a few ms). */
+/** Start workers for `n` models to come (those not already loaded): the first at once (with it, the runtime's
+ * compilation), the others each in a task of its own (a new Worker costs the page a few ms). */
 let toSpawn = 0;
 function prestart(n) {
   toSpawn = Math.max(toSpawn, n - spares.length);

@@ -5,14 +5,14 @@
 // that one session runs every member, and requests that come together (the two panes of one demo) run as
 // one batch, one decoder step for all of them.
 //
-// Messages in:  {type:"init", compile:true}                    compile the runtime .wasm here and send it back
-//               {type:"init", module}                          a runtime compiled by another worker (or null)
+// Messages in:  {type:"init", module, warm, compileMs}         the runtime, compiled by the page (warm: this
+//                                                              worker warms its shared code up, see warmUp)
+//               {type:"init", compile:true}                    compile the runtime here (the page could not)
 //               {type:"load", key, entry, family, model, tokenizer, tokenizerConfig, cached}   bytes (Uint8Array);
 //                                                              family: {vocab, members: {variant: {id: row}}} or null
 //               {type:"generate", requests: [{id, variant, question, context, temperature, topP, maxNewTokens, seed}]}
 //               {type:"stop", id}
-// Messages out: {type:"runtime", module}                       answer to init with compile:true (null: failed)
-//               {type:"ready", key, loadMs, cached, vocab, context, phases, timeOrigin}
+// Messages out: {type:"ready", key, loadMs, cached, vocab, context, phases, timeOrigin}
 //               {type:"start", id, promptTokens, maxNewTokens, truncated, batch}
 //               {type:"token", id, token, text, n, tps}
 //               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps, batch}
@@ -45,10 +45,10 @@ const post = (msg) => self.postMessage(msg);
 const since = (t) => Math.round((performance.now() - t) * 10) / 10;
 
 // ---------------------------------------------------------------------------------- runtime
-/** onnxruntime-web 1.30 compiles its .wasm itself (instantiateStreaming) and takes no compiled module. One
- * compile per page is enough: the first worker compiles it (streaming, off the main thread; the browser's code
- * cache makes a warm compile cheap) and the page hands the WebAssembly.Module to the other workers, which then
- * share its machine code, including what the engine optimises while either one runs. onnxruntime-web is given
+/** onnxruntime-web compiles its .wasm itself (instantiateStreaming) and takes no compiled module. One compile
+ * per page is enough: the page compiles it (streaming, off the main thread, while this worker loads its
+ * scripts) and hands the WebAssembly.Module to every worker, which then share its machine code, including
+ * what the engine optimises while either one runs. onnxruntime-web is given
  * an 8-byte placeholder as `wasmBinary` and its one WebAssembly.instantiate() call on it is answered with the
  * shared module; without a module it fetches and compiles the .wasm as usual. */
 function useCompiledRuntime(module) {
@@ -76,15 +76,15 @@ async function compileRuntime() {
     } catch { /* the runtime then fails in its own words, in ort's init below */ }
   }
   phases.compile = since(t);
-  post({ type: "runtime", module });
   return module;
 }
 
-async function initRuntime({ compile, module }) {
+async function initRuntime({ compile, module, warm, compileMs }) {
   phases.initAt = at();
   if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
   if (compile) module = await compileRuntime();
-  if (compile || !(module instanceof WebAssembly.Module)) warmLeft = WARM_STEPS;
+  else phases.compile = compileMs; // by the page, from about when this worker was started
+  if (warm || !(module instanceof WebAssembly.Module)) warmLeft = WARM_STEPS;
   ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
@@ -381,8 +381,8 @@ async function pump() {
 // While the reader is typing: decoder steps on a throwaway context, so that the JavaScript engine optimises the
 // runtime's code. Browsers start WebAssembly on a quick baseline compiler and optimise only the functions that
 // have run often; a step takes 3-4x longer before that (measured: ~3 ms, then <1 ms). The optimised code belongs
-// to the compiled module, which the workers share: only the worker that compiled it warms it up (every worker
-// when each compiled its own). At most WARM_STEPS steps, in the idle time after "ready" and between answers; a
+// to the compiled module, which the workers share: only the first worker warms it up (every worker when each
+// compiled its own). At most WARM_STEPS steps, in the idle time after "ready" and between answers; a
 // question interrupts it after one step.
 const WARM_STEPS = 256;
 let warmLeft = 0; // set by initRuntime
