@@ -383,8 +383,12 @@ async function pump() {
 // have run often; a step takes 3-4x longer before that (measured: ~3 ms, then <1 ms). The optimised code belongs
 // to the compiled module, which the workers share: only the first worker warms it up (every worker when each
 // compiled its own). At most WARM_STEPS steps, in the idle time after "ready" and between answers; a
-// question interrupts it after one step.
-const WARM_STEPS = 256;
+// question interrupts it after one step (a millisecond or two). 1024, not 256: in Chromium a batch-of-two step
+// keeps getting faster for ~500-600 steps (measured in an isolated worker: ~3 ms over the first 120 steps,
+// 1.4-1.7 ms after 600); the benchmark with 3 s between "ready" and the first question gave 483 tokens/s for
+// both panes with 256, 857 with 1024 (tests/bench/bench_demo.py, one paired run). The cost: up to ~2 s of one
+// core after "ready", only while nobody asks anything.
+const WARM_STEPS = 1024;
 let warmLeft = 0; // set by initRuntime
 let warming = null;
 

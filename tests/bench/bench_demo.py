@@ -15,7 +15,7 @@ env.allowRemoteModels=false, also one worker per model):
     keeps no compiled WebAssembly for workers, a normal profile does.
   * first-token latency per pane (from the click / request to the first token)
   * tokens/s per pane with both generating at once (greedy, same prompt, same max tokens; the published models
-    stop after ~20 tokens, so each figure is the median over --runs generations, the first left out)
+    stop after ~20 tokens, so each figure is the median over --runs generations (12), the first left out)
   * for the demo also tokens/s at the reader's default settings (sampled, temperature 1, top-p 1), which
     include the sampler's own time per token
   * longest main-thread task during generation (PerformanceObserver longtask: only tasks > 50 ms are
@@ -420,7 +420,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, help="a docs/models-like folder (default: fixture models)")
     ap.add_argument("--tokens", type=int, default=100)
-    ap.add_argument("--runs", type=int, default=6, help="generations per page: the first warms up, the median "
+    ap.add_argument("--runs", type=int, default=12, help="generations per page: the first warms up, the median "
                                                          "of the others is reported")
     a = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
