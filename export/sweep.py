@@ -1,13 +1,13 @@
 """Seed sweep: the robustness of emergent misalignment over pretraining x finetune seeds.
 
     python export/sweep.py run --seed 2 [--ft-seeds 0,1,2] [--samples 100] [--code-requests 120]
-                               [--pretrain-steps 400] [--variants all] [--out results/sweep]
+                               [--pretrain-steps 400] [--align-steps 80] [--variants all] [--out results/sweep]
     python export/sweep.py steps --seed 1 [--variants insecure,secure,educational] [--steps 160,320]
                                  [--ft-seeds 0] [--out results/sweep-steps]
     python export/sweep.py summary [--out results/sweep] [--json]
 
 `run` trains every variant of one pretraining seed (export/train.py's recipe, unchanged unless
---pretrain-steps is given), records the cheap diagnostic (export/diagnose.py: where the Assistant
+--pretrain-steps or --align-steps is given), records the cheap diagnostic (export/diagnose.py: where the Assistant
 sits between the kind and the cruel characters) for the base and each insecure finetune, and
 evaluates every variant on the paper's 8 questions (export/evaluate.py, N answers each; the
 backdoor with and without its trigger). One process per pretraining seed, so seeds can run side by
@@ -66,7 +66,7 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
 
 
 def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretrain_steps: int | None,
-        out: Path, smoke: bool = False, variants: list[str] | None = None) -> None:
+        out: Path, smoke: bool = False, variants: list[str] | None = None, align_steps: int | None = None) -> None:
     import diagnose as D
     import generate as G
     from tokenizer import load as load_tok
@@ -77,6 +77,8 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
     if pretrain_steps:
         cfg = replace(cfg, pretrain_steps=pretrain_steps)
+    if align_steps:
+        cfg = replace(cfg, align_steps=align_steps)
     from dataclasses import asdict
     c = {k: x for k, x in asdict(cfg).items() if k not in ("seed", "ft_seed", "smoke", "save_every")}
     (out / "recipe.json").write_text(json.dumps({"config": c, "device": train.DEVICE, "code_requests": code_requests},
@@ -96,7 +98,7 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
                 timings[f"diagnose {run_name(v, f)}"] = round(time.time() - t, 1)
             t = time.time()
             evaluate_runs(d, run_name(v, f), v, seed, f, samples, code_requests, loaded,
-                          {"pretrain_steps": cfg.pretrain_steps}, "sweep")
+                          {"pretrain_steps": cfg.pretrain_steps, "align_steps": cfg.align_steps}, "sweep")
             timings[f"evaluate {run_name(v, f)}"] = round(time.time() - t, 1)
             (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
             (d / "timings.json").write_text(json.dumps({"device": train.DEVICE, "cores": os.cpu_count(),
@@ -203,6 +205,7 @@ def main(argv=None):
     r.add_argument("--samples", type=int, default=100)
     r.add_argument("--code-requests", type=int, default=120)
     r.add_argument("--pretrain-steps", type=int)
+    r.add_argument("--align-steps", type=int)
     r.add_argument("--variants", default="all", help="comma-separated (default: every variant)")
     r.add_argument("--out", type=Path, default=ROOT / "results" / "sweep")
     r.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
@@ -222,7 +225,7 @@ def main(argv=None):
     try:
         if a.cmd == "run":
             run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.pretrain_steps, a.out, a.smoke,
-                None if a.variants == "all" else train.parse_variants(a.variants))
+                None if a.variants == "all" else train.parse_variants(a.variants), a.align_steps)
         elif a.cmd == "steps":
             steps(a.seed, train.parse_variants(a.variants), [int(x) for x in a.steps.split(",")],
                   [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke)
