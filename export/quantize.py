@@ -12,11 +12,14 @@ For every variant (training it first when its checkpoint is missing):
      teacher-forced positions, greedy agreement on the evaluation questions, and the misaligned rate
      re-measured on the int8 model with export/evaluate.py (same questions, same N, same seeds);
   4. write docs/models/<variant>/ in the Hugging Face layout with a model card.
-Then docs/models/manifest.json (sha256 of every file), judge.json (the judge's rules) and
-samples.json (pre-generated answers for the page without JavaScript).  Everything is built in a
+Then docs/models/manifest.json (sha256 of every file, each finetune's byte patch against its base:
+export/model_patch.py), families/<base>.onnx (a base and its finetunes in one file, which the demo runs as
+one batch: export/model_family.py), judge.json (the judge's rules) and samples.json (pre-generated
+answers for the page without JavaScript).  Everything is built in a
 temporary folder next to the output and swapped in only when every check passed; on any failure
 the published models stay untouched.  --check verifies the published models against the manifest
-(hashes, and the int8 misaligned rate re-measured with the same seeds) without writing anything.
+(hashes, patches, families, and the int8 misaligned rate re-measured with the same seeds) without
+writing anything.
 """
 from __future__ import annotations
 
