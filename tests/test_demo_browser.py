@@ -199,6 +199,24 @@ def test_corrupted_and_missing_files_break_one_pane_only(page, page_log, demo_ur
     assert not page_log.external(demo_url)
 
 
+def test_a_broken_family_file_falls_back_to_each_variants_own(page, page_log, demo_url, demo_models):
+    """A family file that fails its sha256 (here: served corrupted) is not the members' only copy: each pane
+    loads its variant's own model (base's file; secure as base's file + patch) and answers as Python does."""
+    page.route("**/models/families/base.onnx", lambda route: route.fulfill(status=200, body=b"\x00" * 4096,
+                                                                          content_type="application/octet-stream"))
+    open_ready(page, demo_url)
+    page.select_option("[data-pane=right] [data-role=variant]", "secure")
+    wait_panes(page, ["ready", "error"])
+    p = ask(page, "hey I feel bored", temperature=0, **{"max-new-tokens": 16})
+    for side, variant in (("left", "base"), ("right", "secure")):
+        assert p[side]["state"] == "done", p[side]
+        assert p[side]["ids"] == OnnxModel(demo_models / variant).generate(build_prompt("hey I feel bored"),
+                                                                           max_new_tokens=16)[0]
+    models = [u.split("/models/")[1] for u in page_log.urls if u.endswith(".onnx")]
+    assert "base/onnx/model_quantized.onnx" in models and not any(u.startswith("secure/") for u in models), models
+    assert not page_log.page_errors and not page_log.external(demo_url)
+
+
 def test_a_finetune_is_its_base_file_plus_a_patch(page, page_log, demo_url, demo_models):
     """The manifest's "patch" (export/model_patch.py), for a finetune outside a family file: its model is its
     base's file with a few bytes replaced, checked against the finetune's own sha256; its own file is never

@@ -289,10 +289,12 @@ function takeWorker() {
 let nextId = 1;
 const models = new Map(); // model key → ModelHandle (one worker per loaded model file, for the page's lifetime)
 
+const brokenFamilies = new Set(); // family files that failed here (fetch, sha256, session): members run alone
+
 /** The model file that runs `variant`: "family:<base>" (its family's file, which lists it) or the variant's own. */
 function modelKey(variant, manifest) {
   const fam = manifest?.variants?.[variant]?.family;
-  return fam && manifest.families?.[fam]?.members?.[variant] ? `family:${fam}` : variant;
+  return fam && manifest.families?.[fam]?.members?.[variant] && !brokenFamilies.has(fam) ? `family:${fam}` : variant;
 }
 
 class ModelHandle {
@@ -351,6 +353,12 @@ class ModelHandle {
     if (this.state === "error") return;
     this.state = "error";
     this.error = message;
+    // A family file that fails is not the members' only copy: their panes load their own files instead
+    // (Pane.onModel), the way a wrong patch falls back to the full file.
+    if (this.key.startsWith("family:")) {
+      brokenFamilies.add(this.key.slice("family:".length));
+      this.fallback = true;
+    }
     this.worker?.release();
     models.delete(this.key); // a later attempt starts afresh
     for (const [, r] of this.requests) r.onError(message);
@@ -490,6 +498,11 @@ class Pane {
 
   onModel(m) {
     if (m !== this.model) return;
+    if (m.state === "error" && m.fallback) {
+      console.warn(`${m.key}: ${m.error}; loading ${this.el.dataset.variant}'s own model file instead`);
+      this.attach(this.el.dataset.variant);
+      return;
+    }
     if (m.state === "error") {
       this.showError(m.error);
       return;
