@@ -317,7 +317,7 @@ def test_workers_reused_on_instant_navigation_and_cache_on_reload(page, page_log
     page_log.assert_clean(demo_url)
 
 
-def test_cache_holds_the_manifests_files_only(page, demo_url):
+def test_cache_holds_the_manifests_files_only(page, demo_url, demo_models):
     """Cache Storage keeps files by sha256; one that the manifest no longer lists (a republished model)
     is dropped on the next visit."""
     open_ready(page, demo_url)
@@ -330,6 +330,8 @@ def test_cache_holds_the_manifests_files_only(page, demo_url):
     wait_panes(page, ["ready"])
     page.wait_for_function(f"async () => !(await ({keys})()).some(k => k.endsWith('{stale}'))")
     assert any("/.cache/sha256/" in k for k in page.evaluate(keys))
+    family = json.loads((demo_models / "manifest.json").read_text())["families"]["base"]["sha256"]
+    assert any(k.endswith(family) for k in page.evaluate(keys))  # a family file is the manifest's too
 
 
 def test_without_javascript_the_samples_show(browser, demo_url, demo_models):
