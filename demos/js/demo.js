@@ -30,12 +30,15 @@ function getManifest() {
         manifestPromise = null;
         throw e;
       })
-      .then(async (m) => {
-        try {
-          const c = await openCache();
-          await c?.put(new URL("manifest.json", MODELS_URL).href, new Response(JSON.stringify(m)));
-          pruneCache(c, m).catch(() => {}); // in the background
-        } catch { /* no Cache Storage */ }
+      .then((m) => {
+        // kept for offline visits, in the background: a Cache Storage write can take a few hundred ms while the
+        // browser is busy loading, and nothing here needs to wait for it
+        openCache()
+          .then(async (c) => {
+            await c?.put(new URL("manifest.json", MODELS_URL).href, new Response(JSON.stringify(m)));
+            await pruneCache(c, m);
+          })
+          .catch(() => { /* no Cache Storage */ });
         return m;
       });
   }
@@ -340,6 +343,7 @@ class ModelHandle {
       // The model's bytes move to the worker (a copy would cost the page several ms); whoever needs that file
       // later reads it again from Cache Storage. The tokenizer files are small: copied.
       if (!model.bytes.byteLength) model = await getBytes(); // moved by a pane with the same file meanwhile
+      performance.mark?.(`emd:bytes:${this.key}`);
       files.delete(fam ? fam.sha256 : fileMeta(entry, variant, entry.model).sha256);
       this.worker.postMessage({
         type: "load", key: this.key, entry, family: fam && { vocab: fam.vocab, members: fam.members },
@@ -817,7 +821,7 @@ function whenNear(el, fn) {
   io.observe(el);
 }
 
-/** The first demo of a page that opens with it on screen (the home page) starts its workers now, while the
+/** The first demo of a page that opens with it on screen (the home page) starts its workers and models now, while the
  * site's own scripts and first layout are still running, instead of after the first frame (the
  * IntersectionObserver) and Material's document$: they fetch and compile the runtime in the meantime. Its
  * mount() later finds them started. Only for a demo already within a screen of the top (one layout, which the
@@ -826,7 +830,19 @@ function startEarly() {
   const root = document.querySelector("[data-demo]");
   if (!root || root.dataset.modelsPublished === "no" || typeof Worker === "undefined" ||
       typeof WebAssembly !== "object" || root.getBoundingClientRect().top > 2 * window.innerHeight) return;
-  prestart(new Set([...root.querySelectorAll("[data-pane]")].map((p) => p.dataset.model || p.dataset.variant)).size);
+  const panes = [...root.querySelectorAll("[data-pane]")];
+  performance.mark?.("emd:start");
+  prestart(new Set(panes.map((p) => p.dataset.model || p.dataset.variant)).size);
+  // and their models: the manifest, then each model file (Cache Storage or network, sha256) on its way to its
+  // worker now, not after the mount; the panes find these handles (getHandle) and report what happens
+  getManifest().then((m) => {
+    performance.mark?.("emd:manifest");
+    for (const p of panes) {
+      try {
+        getHandle(p.dataset.variant, m);
+      } catch { /* not in the manifest: the pane says so when it mounts */ }
+    }
+  }).catch(() => { /* the mount reports it */ });
 }
 try {
   if (document.readyState !== "loading") startEarly();
