@@ -26,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from model_patch import _model_file
+
 FAMILY_DIR = "families"
 TOLERANCE = 1e-4  # largest logit difference between a member's own file and the family (measured: < 1e-5)
-
-
-def _model_file(entry: dict) -> dict | None:
-    return next((f for f in entry.get("files", []) if f["path"] == entry.get("model")), None)
 
 
 def _embedding(m) -> tuple[str, str, int]:

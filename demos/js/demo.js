@@ -304,7 +304,6 @@ function modelKey(variant, manifest) {
 class ModelHandle {
   constructor(key, variant, manifest) {
     this.key = key;
-    this.variant = variant; // the variant it was opened for (its tokenizer files, arch)
     this.state = "loading";
     this.error = null;
     this.info = null;

@@ -84,7 +84,7 @@ async function initRuntime({ compile, module, warm, compileMs }) {
   if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
   if (compile) module = await compileRuntime();
   else phases.compile = compileMs; // by the page, from about when this worker was started
-  if (warm || !(module instanceof WebAssembly.Module)) warmLeft = WARM_STEPS;
+  if (warm || compile || !(module instanceof WebAssembly.Module)) warmLeft = WARM_STEPS; // its own code: warm it
   ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
