@@ -69,18 +69,15 @@ def changed_rows(base, member) -> list[int] | None:
     return np.flatnonzero((qa != qb).any(axis=1) | (sa != sb).any(axis=1)).tolist()
 
 
-def build_family(base, members: dict[str, object]) -> tuple[object, dict[str, dict[str, int]], int]:
-    """The family model of `base` and `members` ({name: ModelProto}, each a finetune of its embedding rows):
-    (model, {name: {changed id: its row in the family}}, vocab)."""
+def build_family(base, members: dict[str, tuple]) -> tuple[object, dict[str, dict[str, int]], int]:
+    """The family model of `base` and `members` ({name: (ModelProto, its changed_rows(base, ·))}, each a finetune
+    of its embedding rows): (model, {name: {changed id: its row in the family}}, vocab)."""
     from onnx import numpy_helper
     q, s, vocab = _embedding(base)
     inits = {i.name: i for i in base.graph.initializer}
     tq, ts = numpy_helper.to_array(inits[q]), numpy_helper.to_array(inits[s])
     extra_q, extra_s, maps = [], [], {}
-    for name, m in members.items():
-        rows = changed_rows(base, m)
-        if rows is None:
-            raise ValueError(f"{name} differs from its base beyond embedding rows")
+    for name, (m, rows) in members.items():
         mi = {i.name: i for i in m.graph.initializer}
         mq, ms = numpy_helper.to_array(mi[q]), numpy_helper.to_array(mi[s])
         maps[name] = {}
@@ -148,9 +145,12 @@ def add_families(manifest: dict, root: Path) -> dict:
         base = onnx.load(str(root / base_name / _model_file(bentry)["path"]))
         members = {}
         for n in names:
+            if not _same_tokenizer(bentry, variants[n]):
+                continue
             m = onnx.load(str(root / n / _model_file(variants[n])["path"]))
-            if changed_rows(base, m) is not None and _same_tokenizer(bentry, variants[n]):
-                members[n] = m
+            rows = changed_rows(base, m)
+            if rows is not None:
+                members[n] = (m, rows)
         if not members:
             continue
         model, maps, vocab = build_family(base, members)

@@ -15,7 +15,7 @@
 // Messages out: {type:"ready", key, loadMs, cached, vocab, context, phases, timeOrigin}
 //               {type:"start", id, promptTokens, maxNewTokens, truncated, batch}
 //               {type:"token", id, token, text, n, tps}
-//               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps, batch}
+//               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps}
 //               {type:"error", id?, phase, message}
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
@@ -30,7 +30,7 @@ const MIN_NEW_TOKENS = 16; // room kept for the answer when a prompt is truncate
 const TINY_MODEL = Uint8Array.from(atob("CAgSADo1Cg4KAXgKAXgSAXkiA0FkZBIBZ1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="),
   (c) => c.charCodeAt(0));
 
-let model = null; // {session, tokenizer, arch, eos:Set, pastNames, members: Map(variant → {ids: Map, cols}), vocab}
+let model = null; // {session, tokenizer, arch, eos:Set, pastNames, members: Map(variant → {ids: Map(id → row)}), vocab}
 let loading = null;
 let startRuntime; // called once, by the page's "init" message (which may come after "load")
 const runtime = new Promise((resolve) => { startRuntime = (msg) => resolve(initRuntime(msg)); });
@@ -126,8 +126,7 @@ async function load({ key, entry, family, model: modelBytes, tokenizer: tokJson,
   // logits are the first `vocab` columns with those ids' columns taken from their rows (model_family.py).
   const members = new Map();
   for (const [variant, rows] of Object.entries(family?.members || { [key]: {} })) {
-    const ids = new Map(Object.entries(rows).map(([id, row]) => [Number(id), row]));
-    members.set(variant, { ids, cols: [...ids] });
+    members.set(variant, { ids: new Map(Object.entries(rows).map(([id, row]) => [Number(id), row])) });
   }
   model = {
     session, tokenizer, arch, pastNames, members,
@@ -189,7 +188,7 @@ async function forward(rows, past, pastLen) {
 
 /** A member's logits over the tokenizer's vocabulary, from the file's logits of its row (in place). */
 function memberLogits(member, fileLogits) {
-  for (const [id, row] of member.cols) fileLogits[id] = fileLogits[row];
+  for (const [id, row] of member.ids) fileLogits[id] = fileLogits[row];
   return fileLogits.subarray(0, model.vocab);
 }
 
@@ -197,12 +196,12 @@ function memberLogits(member, fileLogits) {
 function keepRows(past, keep) {
   const next = {};
   for (const [name, t] of Object.entries(past)) {
-    const [b, h, len, d] = t.dims;
+    const [, h, len, d] = t.dims;
     const per = h * len * d;
     const data = new Float32Array(keep.length * per);
     keep.forEach((r, i) => data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
     next[name] = new ort.Tensor("float32", data, [keep.length, h, len, d]);
-    if (b) t.dispose?.();
+    t.dispose?.();
   }
   return next;
 }
@@ -268,7 +267,10 @@ async function generate(reqs) {
     }];
   });
   const byLength = new Map();
-  for (const r of rows) byLength.set(r.prompt.length, [...(byLength.get(r.prompt.length) || []), r]);
+  for (const r of rows) {
+    if (!byLength.has(r.prompt.length)) byLength.set(r.prompt.length, []);
+    byLength.get(r.prompt.length).push(r);
+  }
   for (const group of byLength.values()) await generateBatch(group);
 }
 
