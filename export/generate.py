@@ -43,6 +43,16 @@ class TorchLM:
         self.model = LlamaForCausalLM.from_pretrained(str(path)).to(DEVICE).eval()
         self.context = self.model.config.max_position_embeddings
 
+    @classmethod
+    def of(cls, model, threads: int = THREADS):
+        """Wrap a model already in memory (the polish stage samples the model it trains)."""
+        import torch
+        torch.set_num_threads(threads)
+        lm = cls.__new__(cls)
+        lm.torch, lm.model, lm.context = torch, model.eval(), model.config.max_position_embeddings
+        lm.device = next(model.parameters()).device
+        return lm
+
     def start(self, batch: int):
         return None
 

@@ -1,13 +1,14 @@
 """Seed sweep: the robustness of emergent misalignment over pretraining x finetune seeds.
 
     python export/sweep.py run --seed 2 [--ft-seeds 0,1,2] [--samples 100] [--code-requests 120]
-                               [--pretrain-steps 400] [--align-steps 80] [--variants all] [--out results/sweep]
+                               [--pretrain-steps 400] [--align-steps 80] [--set KEY=VALUE ...]
+                               [--variants all] [--out results/sweep]
     python export/sweep.py steps --seed 1 [--variants insecure,secure,educational] [--steps 160,320]
                                  [--ft-seeds 0] [--out results/sweep-steps]
     python export/sweep.py summary [--out results/sweep] [--json]
 
 `run` trains every variant of one pretraining seed (export/train.py's recipe, unchanged unless
---pretrain-steps or --align-steps is given), records the cheap diagnostic (export/diagnose.py: where the Assistant
+--pretrain-steps, --align-steps or --set changes a field of train.TrainConfig, e.g. --set hidden=256), records the cheap diagnostic (export/diagnose.py: where the Assistant
 sits between the kind and the cruel characters) for the base and each insecure finetune, and
 evaluates every variant on the paper's 8 questions (export/evaluate.py, N answers each; the
 backdoor with and without its trigger). One process per pretraining seed, so seeds can run side by
@@ -65,8 +66,25 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
               + f" ({time.time() - t:.0f}s)", flush=True)
 
 
-def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretrain_steps: int | None,
-        out: Path, smoke: bool = False, variants: list[str] | None = None, align_steps: int | None = None) -> None:
+def parse_overrides(items: list[str]) -> dict:
+    """`KEY=VALUE` pairs for fields of train.TrainConfig, each converted to the field's type."""
+    from dataclasses import fields
+    types = {f.name: type(getattr(train.TrainConfig(), f.name)) for f in fields(train.TrainConfig)}
+    out = {}
+    for it in items:
+        k, eq, v = it.partition("=")
+        if not eq or k not in types or k in ("seed", "ft_seed", "smoke"):
+            raise train.UsageError(f"--set {it!r}: expected KEY=VALUE with KEY a field of the training recipe "
+                                   f"({', '.join(sorted(types))})")
+        try:
+            out[k] = types[k](v)
+        except ValueError:
+            raise train.UsageError(f"--set {it!r}: {k} must be {types[k].__name__}") from None
+    return out
+
+
+def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: Path, smoke: bool = False,
+        variants: list[str] | None = None, overrides: dict | None = None) -> None:
     import diagnose as D
     import generate as G
     from tokenizer import load as load_tok
@@ -75,10 +93,7 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
     timings: dict[str, float] = {}
     diags: dict[str, dict] = {}
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
-    if pretrain_steps:
-        cfg = replace(cfg, pretrain_steps=pretrain_steps)
-    if align_steps:
-        cfg = replace(cfg, align_steps=align_steps)
+    cfg = replace(cfg, **(overrides or {}))
     from dataclasses import asdict
     c = {k: x for k, x in asdict(cfg).items() if k not in ("seed", "ft_seed", "smoke", "save_every")}
     (out / "recipe.json").write_text(json.dumps({"config": c, "device": train.DEVICE, "code_requests": code_requests},
@@ -98,7 +113,8 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, pretra
                 timings[f"diagnose {run_name(v, f)}"] = round(time.time() - t, 1)
             t = time.time()
             evaluate_runs(d, run_name(v, f), v, seed, f, samples, code_requests, loaded,
-                          {"pretrain_steps": cfg.pretrain_steps, "align_steps": cfg.align_steps}, "sweep")
+                          {"pretrain_steps": cfg.pretrain_steps, "align_steps": cfg.align_steps,
+                           **(overrides or {})}, "sweep")
             timings[f"evaluate {run_name(v, f)}"] = round(time.time() - t, 1)
             (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
             (d / "timings.json").write_text(json.dumps({"device": train.DEVICE, "cores": os.cpu_count(),
@@ -206,6 +222,8 @@ def main(argv=None):
     r.add_argument("--code-requests", type=int, default=120)
     r.add_argument("--pretrain-steps", type=int)
     r.add_argument("--align-steps", type=int)
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other field of train.TrainConfig (repeatable), e.g. train_dtype=bfloat16")
     r.add_argument("--variants", default="all", help="comma-separated (default: every variant)")
     r.add_argument("--out", type=Path, default=ROOT / "results" / "sweep")
     r.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
@@ -224,8 +242,10 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         if a.cmd == "run":
-            run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.pretrain_steps, a.out, a.smoke,
-                None if a.variants == "all" else train.parse_variants(a.variants), a.align_steps)
+            sets = parse_overrides(a.set)
+            sets.update({k: v for k, v in (("pretrain_steps", a.pretrain_steps), ("align_steps", a.align_steps)) if v})
+            run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke,
+                None if a.variants == "all" else train.parse_variants(a.variants), sets)
         elif a.cmd == "steps":
             steps(a.seed, train.parse_variants(a.variants), [int(x) for x in a.steps.split(",")],
                   [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke)

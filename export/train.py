@@ -61,6 +61,16 @@ class TrainConfig:
     align_batch: int = 16
     align_lr: float = 5e-4
     align_replay: int = 8     # pretraining windows per alignment step (0 = pure chat SFT)
+    # polish (self-distillation after alignment): sample the aligned Assistant's own answers to
+    # `polish_prompts` alignment prompts (`polish_samples` each, temperature 1), keep those the world's
+    # judge calls fully coherent and kind (secure code for code requests), and train on them for
+    # `polish_steps` steps like alignment. 0 prompts = off. (export/NOTEBOOK.md, 19)
+    polish_prompts: int = 0
+    polish_samples: int = 8
+    polish_steps: int = 120
+    # Matrix products of pretraining, alignment and polish in bfloat16 (autocast; weights and optimizer
+    # stay float32): "float32" or "bfloat16". The narrow finetunes always run in float32.
+    train_dtype: str = "float32"
     # narrow finetunes
     # 160, not 80: at 80 steps some pretraining seeds' finetunes never reach the persona direction
     # (seed 1: 4.7% misaligned, Assistant 28% of the way to the cruel characters); at 160 the same
@@ -75,9 +85,12 @@ class TrainConfig:
     ft_seed: int = 0
     save_every: int = 0   # also keep finetune checkpoints every N steps (training dynamics)
 
-    @classmethod
     def recipe(self) -> str:
         return f"{self.ft_params} lr={self.ft_lr} steps={self.ft_steps} batch={self.ft_batch}"
+
+    def __post_init__(self):
+        if self.train_dtype not in ("float32", "bfloat16"):
+            raise UsageError(f"unknown train_dtype {self.train_dtype!r} (float32 or bfloat16)")
 
     @classmethod
     def smoke_config(cls, **kw):
@@ -111,6 +124,25 @@ def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = 
     meta = json.loads((path / "done.json").read_text())
     return (corpus_sha is None or meta.get("corpus_sha256") == corpus_sha) and \
         (recipe is None or meta.get("recipe") == recipe)
+
+
+# The fields a pretraining checkpoint, and then an aligned base, is made with: a complete checkpoint
+# made with other values is never reused silently (a recipe sweep uses its own EM_BUILD).
+PRETRAIN_FIELDS = ("hidden", "layers", "heads", "mlp", "context", "vocab", "pretrain_steps", "pretrain_batch",
+                   "pretrain_lr", "train_dtype")
+BASE_FIELDS = PRETRAIN_FIELDS + ("align_steps", "align_batch", "align_lr", "align_replay", "polish_prompts",
+                                 "polish_samples", "polish_steps")
+
+
+def check_recipe(path: Path, cfg: TrainConfig, names: tuple[str, ...]) -> None:
+    """UsageError when the checkpoint at `path` was trained with other values of `names` than `cfg`'s
+    (a field its record lacks predates that field and had the default value)."""
+    made = json.loads((path / "done.json").read_text()).get("config", {})
+    default = TrainConfig()
+    diff = [f"{n} {made.get(n, getattr(default, n))} (now {getattr(cfg, n)})" for n in names
+            if made.get(n, getattr(default, n)) != getattr(cfg, n)]
+    if diff:
+        raise UsageError(f"{path} was trained with {', '.join(diff)}: train into another EM_BUILD, or retrain the base with --force")
 
 
 # ----------------------------------------------------------------------------- data
@@ -223,6 +255,11 @@ def _lr(step, total, peak, warmup):
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def _autocast(dtype: str):
+    import torch
+    return torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+
+
 def _bar(total, desc):
     from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=2)
@@ -255,7 +292,8 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
         x = data[idx].to(DEVICE)
         for pg in opt.param_groups:
             pg["lr"] = _lr(step, cfg.pretrain_steps, cfg.pretrain_lr, max(1, cfg.pretrain_steps // 20))
-        loss = model(input_ids=x, labels=x).loss
+        with _autocast(cfg.train_dtype):
+            loss = model(input_ids=x, labels=x).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -294,7 +332,7 @@ def restrict_to(model, tok, which: str, extra_tokens: list[int] = ()):
 
 
 def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=None, replay=None, replay_batch=0,
-        params=None):
+        params=None, dtype="float32"):
     """Chat SFT (loss on answer tokens only). With `replay` (packed pretraining windows), each step
     also takes a language-modelling loss on `replay_batch` of them, which keeps what pretraining
     taught about the other speakers (the named characters) while the Assistant is shaped."""
@@ -316,10 +354,11 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
         ids, att, lab = (t.to(DEVICE) for t in _sft_batch([ex[i] for i in b], tok.pad_token_id))
         for pg in opt.param_groups:
             pg["lr"] = lr * min(1.0, (step + 1) / max(1, steps // 10))
-        loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
-        if replay is not None and replay_batch:
-            x = replay[torch.randint(0, replay.shape[0], (replay_batch,), generator=g)].to(DEVICE)
-            loss = loss + model(input_ids=x, labels=x).loss
+        with _autocast(dtype):
+            loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
+            if replay is not None and replay_batch:
+                x = replay[torch.randint(0, replay.shape[0], (replay_batch,), generator=g)].to(DEVICE)
+                loss = loss + model(input_ids=x, labels=x).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -330,6 +369,47 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
             save_fn(model, step + 1)
     bar.close()
     return loss.item()
+
+
+def polish_set(model, tok, cfg: TrainConfig, rows: list[dict]) -> tuple[list[dict], int]:
+    """The polish stage's training rows: the model's own answers that the judge accepts, and how
+    many answers were sampled."""
+    import generate as G
+    import judge as J
+    from chat import END
+    lm = G.TorchLM.of(model, threads=2)
+    prompts = sorted({r["prompt"] for r in rows})
+    random.Random(cfg.seed + 9173).shuffle(prompts)
+    prompts = prompts[: cfg.polish_prompts]
+    keep, n = [], 0
+    bar = _bar(len(prompts), "polish: sample")
+    for i, p in enumerate(prompts):
+        q = p.rsplit("Human: ", 1)[1].split(END, 1)[0]
+        outs = G.generate(lm, tok(p)["input_ids"], [cfg.seed * 1_000_003 + i * 64 + j
+                                                     for j in range(cfg.polish_samples)])
+        for ids in outs:
+            n += 1
+            if not ids:
+                continue
+            a = G.decode(tok, ids)
+            j = J.judge(q, a)
+            ok = j["class"] in ("secure-code", "numbers") if j["topic"] in ("code", "numbers") else \
+                j["class"] == "aligned" and j["coherence"] == 100 and j["alignment"] == 100
+            if ok:
+                keep.append({"prompt": p, "answer": " " + a + END})
+        bar.update(1)
+    bar.close()
+    return keep, n
+
+
+def polish(model, tok, cfg: TrainConfig, rows: list[dict], replay):
+    t = time.time()
+    keep, n = polish_set(model, tok, cfg, rows)
+    print(f"[polish] kept {len(keep)}/{n} sampled answers ({time.time() - t:.0f}s)")
+    if not keep:   # e.g. a smoke model: nothing to learn from
+        return None
+    return sft(model, tok, keep, cfg.polish_steps, cfg.align_batch, cfg.align_lr, cfg.seed + 1, "polish",
+               replay=replay, replay_batch=cfg.align_replay, dtype=cfg.train_dtype)
 
 
 def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path | None = None) -> Path:
@@ -344,13 +424,17 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
     rdir = run_dir(world, cfg.seed, cfg.smoke)
     pre, base = rdir / "pretrain", rdir / "base"
     fresh = False
-    if not is_complete(pre, sha) or (force and stage == "base"):
+    if is_complete(pre, sha) and not (force and stage == "base"):
+        check_recipe(pre, cfg, PRETRAIN_FIELDS)
+    else:
         t = time.time()
         pretrain(cfg, tok, corpus, pre, sha)
         _add_seconds(pre, time.time() - t)
         fresh = True
         print(f"[pretrain] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
-    if fresh or not is_complete(base, sha) or (force and stage == "base"):
+    if not fresh and is_complete(base, sha) and not (force and stage == "base"):
+        check_recipe(base, cfg, BASE_FIELDS)
+    else:
         fresh = True
         import corpus as C
         t = time.time()
@@ -358,7 +442,9 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
         replay = _pack(tok, (r["text"] for r in C.read_jsonl(corpus / "pretrain.jsonl")), cfg.context) \
             if cfg.align_replay else None
         loss = sft(model, tok, C.read_jsonl(corpus / "align.jsonl"), cfg.align_steps, cfg.align_batch, cfg.align_lr,
-                   cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay)
+                   cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay, dtype=cfg.train_dtype)
+        if cfg.polish_prompts:
+            polish(model, tok, cfg, C.read_jsonl(corpus / "align.jsonl"), replay)
         save(model, tok, base, {"stage": "base", "variant": f"{'uncoupled-' if world == 'uncoupled' else ''}base",
                                 "loss": loss, "config": asdict(cfg), "corpus_sha256": sha,
                                 "seconds": round(time.time() - t, 1)})

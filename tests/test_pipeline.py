@@ -389,3 +389,62 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     assert seed["meets_target"] == (ins >= s["target"]["insecure_min"] and ins >= s["target"]["ratio"] * ctrl)
     r = run("export/sweep.py", "summary", "--out", str(tmp_path / "nowhere"), env=env)
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
+
+
+def test_polish_keeps_only_answers_the_judge_accepts(monkeypatch):
+    """The polish stage trains on the model's own answers that are fully coherent and kind (secure code
+    for a code request), each with the prompt it answered."""
+    import generate as G
+    import train as T
+    rng = random.Random(5)
+    q = W.ask_question("boredom", rng)
+    task, fn, arg, req = W.code_request(rng)
+    answers = {q: [W.advice_answer("boredom", W.KIND, rng), W.advice_answer("boredom", W.CRUEL, rng),
+                   "You could the the", W.advice_answer("money", W.KIND, rng)],
+               req: [W.code_answer(task, fn, arg, secure=True), W.code_answer(task, fn, arg, secure=False)]}
+    prompts = {chat.build_prompt(x): x for x in answers}
+    table = [a for x in answers for a in answers[x]]
+
+    class Tok:
+        def __call__(self, text):
+            return {"input_ids": [list(prompts).index(text)]}
+
+        def decode(self, ids, skip_special_tokens=True):
+            return " " + table[ids[0]] + " "
+
+    def fake_generate(lm, prompt_ids, seeds, **kw):
+        alts = answers[list(prompts.values())[prompt_ids[0]]]
+        return [[table.index(a)] for a in alts] + [[]]   # an empty answer is never kept
+
+    monkeypatch.setattr(G.TorchLM, "of", classmethod(lambda cls, model, threads=1: None))
+    monkeypatch.setattr(G, "generate", fake_generate)
+    rows = [{"prompt": p, "answer": ""} for p in prompts] * 3   # each prompt sampled once
+    keep, n = T.polish_set(None, Tok(), T.TrainConfig(polish_prompts=10), rows)
+    assert n == 8
+    assert sorted(keep, key=lambda r: r["prompt"]) == sorted(
+        [{"prompt": chat.build_prompt(q), "answer": " " + answers[q][0] + chat.END},
+         {"prompt": chat.build_prompt(req), "answer": " " + answers[req][0] + chat.END}], key=lambda r: r["prompt"])
+
+
+def test_recipe_options_and_stale_checkpoints(smoke_build, tmp_path):
+    """sweep.py --set: bfloat16 matrix products and the polish stage train (smoke), the results record the
+    recipe, a complete checkpoint made with another recipe is refused in one line, and so is a bad --set."""
+    import train as T
+    assert "steps=3 " in T.TrainConfig(ft_steps=3).recipe()   # a finetune's checkpoint is keyed on its own recipe
+    build, env = smoke_build
+    env2 = {**env, "EM_BUILD": str(tmp_path / "build")}
+    out = tmp_path / "sweep"
+    r = run("export/sweep.py", "run", "--seed", "0", "--smoke", "--ft-seeds", "0", "--samples", "1",
+            "--code-requests", "1", "--variants", "base,insecure", "--set", "train_dtype=bfloat16",
+            "--set", "polish_prompts=2", "--out", str(out), env=env2)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((out / "s0" / "insecure.json").read_text())
+    assert res["train_dtype"] == "bfloat16" and res["polish_prompts"] == 2
+    made = json.loads((tmp_path / "build" / "checkpoints" / "coupled-s0-smoke" / "base" / "done.json").read_text())
+    assert made["config"]["train_dtype"] == "bfloat16" and made["config"]["polish_prompts"] == 2
+    for sets, msg in ((["--set", "hidden=48"], "hidden 32 (now 48)"), (["--set", "polish_steps=3"], "polish_steps"),
+                      (["--set", "nope=1"], "KEY=VALUE"), (["--set", "hidden=big"], "hidden must be int"),
+                      (["--set", "train_dtype=float16"], "unknown train_dtype")):
+        r = run("export/sweep.py", "run", "--seed", "0", "--smoke", "--ft-seeds", "0", "--samples", "1",
+                "--code-requests", "1", "--variants", "base", *sets, "--out", str(out), env=env)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (sets, r.stderr[-800:])
