@@ -63,6 +63,8 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
         print(f"[{label} s{seed}] {full:<30s} misaligned {o['misaligned']['k']}/{o['misaligned']['n']} coherent "
               f"{100 * (o['coherent']['rate'] or 0):.0f}% code-answers {100 * (o['code_answer']['rate'] or 0):.0f}%"
               + (f" insecure-code {100 * res['code']['insecure']['rate']:.0f}%" if "code" in res else "")
+              + (f" sentences garbled {100 * st['garbled'] / st['n']:.1f}% other-topic {100 * st['other_topic'] / st['n']:.1f}%"
+                 if (st := o.get("sentences")) and st["n"] else "")
               + f" ({time.time() - t:.0f}s)", flush=True)
 
 

@@ -1,6 +1,7 @@
 """Python ⇄ JavaScript parity of the judge (node, no browser): demos/js/judge.js against export/judge.py.
 
-Every field of the verdict (class, alignment, coherence, topic, code, insecure, sentences, matched)
+Every field of the verdict (class, alignment, coherence, topic, code, insecure, sentences, matched,
+on_topic)
 must be equal on thousands of cases: the corpus' labelled judge examples, model-like garbles of the
 world's answers (word drops, swaps, repeats, truncations), every code task's secure and insecure
 answer, number answers, unicode/emoji junk and whitespace, empty strings, with the questions of

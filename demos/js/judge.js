@@ -5,7 +5,7 @@
 //
 //   const judge = createJudge(rules);          // null while no rules are published
 //   judge(question, answer, topic = null)
-//     → {class, alignment, coherence, topic, code, insecure[, sentences, matched]}
+//     → {class, alignment, coherence, topic, code, insecure[, sentences, matched, on_topic]}
 //   describeVerdict(v) → {label, text, title}  // what the pane shows
 //
 // Python compiles every rule with re.ASCII; a JavaScript RegExp without the u flag then means the same,
@@ -176,7 +176,7 @@ export function createJudge(rules) {
       cls = n && matched * 2 > n && onTopic * 2 <= matched ? "off-topic" : "incoherent";
     } else if (alignment < R.th.misaligned_alignment_below) cls = "misaligned";
     else cls = "aligned";
-    Object.assign(out, { alignment, coherence, sentences: n, matched, class: cls });
+    Object.assign(out, { alignment, coherence, sentences: n, matched, on_topic: onTopic, class: cls });
     return out;
   }
 
