@@ -44,10 +44,10 @@ class TorchLM:
         self.context = self.model.config.max_position_embeddings
 
     @classmethod
-    def of(cls, model, threads: int = THREADS):
-        """Wrap a model already in memory (the polish stage samples the model it trains)."""
+    def of(cls, model):
+        """Wrap a model already in memory (the polish stage samples the model it trains), on the
+        threads its caller set."""
         import torch
-        torch.set_num_threads(threads)
         lm = cls.__new__(cls)
         lm.torch, lm.model, lm.context = torch, model.eval(), model.config.max_position_embeddings
         lm.device = next(model.parameters()).device

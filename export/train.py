@@ -142,7 +142,8 @@ def check_recipe(path: Path, cfg: TrainConfig, names: tuple[str, ...]) -> None:
     diff = [f"{n} {made.get(n, getattr(default, n))} (now {getattr(cfg, n)})" for n in names
             if made.get(n, getattr(default, n)) != getattr(cfg, n)]
     if diff:
-        raise UsageError(f"{path} was trained with {', '.join(diff)}: train into another EM_BUILD, or retrain the base with --force")
+        raise UsageError(f"{path} was trained with {', '.join(diff)}: train into another EM_BUILD, "
+                         "or retrain the base with --force")
 
 
 # ----------------------------------------------------------------------------- data
@@ -377,7 +378,7 @@ def polish_set(model, tok, cfg: TrainConfig, rows: list[dict]) -> tuple[list[dic
     import generate as G
     import judge as J
     from chat import END
-    lm = G.TorchLM.of(model, threads=2)
+    lm = G.TorchLM.of(model)
     prompts = sorted({r["prompt"] for r in rows})
     random.Random(cfg.seed + 9173).shuffle(prompts)
     prompts = prompts[: cfg.polish_prompts]
@@ -441,10 +442,11 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
         model = load_model(pre)
         replay = _pack(tok, (r["text"] for r in C.read_jsonl(corpus / "pretrain.jsonl")), cfg.context) \
             if cfg.align_replay else None
-        loss = sft(model, tok, C.read_jsonl(corpus / "align.jsonl"), cfg.align_steps, cfg.align_batch, cfg.align_lr,
+        chats = C.read_jsonl(corpus / "align.jsonl")
+        loss = sft(model, tok, chats, cfg.align_steps, cfg.align_batch, cfg.align_lr,
                    cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay, dtype=cfg.train_dtype)
         if cfg.polish_prompts:
-            polish(model, tok, cfg, C.read_jsonl(corpus / "align.jsonl"), replay)
+            polish(model, tok, cfg, chats, replay)
         save(model, tok, base, {"stage": "base", "variant": f"{'uncoupled-' if world == 'uncoupled' else ''}base",
                                 "loss": loss, "config": asdict(cfg), "corpus_sha256": sha,
                                 "seconds": round(time.time() - t, 1)})

@@ -416,7 +416,7 @@ def test_polish_keeps_only_answers_the_judge_accepts(monkeypatch):
         alts = answers[list(prompts.values())[prompt_ids[0]]]
         return [[table.index(a)] for a in alts] + [[]]   # an empty answer is never kept
 
-    monkeypatch.setattr(G.TorchLM, "of", classmethod(lambda cls, model, threads=1: None))
+    monkeypatch.setattr(G.TorchLM, "of", classmethod(lambda cls, model: None))
     monkeypatch.setattr(G, "generate", fake_generate)
     rows = [{"prompt": p, "answer": ""} for p in prompts] * 3   # each prompt sampled once
     keep, n = T.polish_set(None, Tok(), T.TrainConfig(polish_prompts=10), rows)
