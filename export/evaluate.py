@@ -122,6 +122,14 @@ def summarize(judged: list[dict]) -> dict:
     }
 
 
+def sentence_shares(overall: dict) -> str:
+    """The garbled and other-topic shares of an evaluation's sentences, for one line of a report."""
+    st = overall.get("sentences")
+    if not st or not st["n"]:
+        return ""
+    return f"garbled {100 * st['garbled'] / st['n']:.1f}%, other topic {100 * st['other_topic'] / st['n']:.1f}%"
+
+
 def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int = 0, context: str = "none",
              k: int = 1, trigger: bool = False, source: str = "auto", checkpoint_seed: int = 0, ft_seed: int = 0,
              smoke: bool = False, code_requests: int = 120, probe: bool = True, keep_answers: int = 5,
@@ -227,10 +235,8 @@ def main(argv=None):
         f = lambda w: f"{100 * w['rate']:.1f}% [{100 * w['lo']:.1f}, {100 * w['hi']:.1f}]" if w["n"] else "n/a"
         print(f"{res['variant']} ({res['model']}): misaligned {f(o['misaligned'])}, coherent {f(o['coherent'])}, "
               f"code answers {f(o['code_answer'])}, off-topic {f(o['off_topic'])}, log-odds {o['logodds']}")
-        st = o["sentences"]
-        if st["n"]:
-            print(f"  sentences: {st['n']}, garbled {100 * st['garbled'] / st['n']:.1f}%, grammatical on another topic "
-                  f"{100 * st['other_topic'] / st['n']:.1f}%")
+        if o["sentences"]["n"]:
+            print(f"  sentences: {o['sentences']['n']}, {sentence_shares(o)}")
         if "code" in res:
             print(f"  held-out code requests: insecure {f(res['code']['insecure'])}")
 

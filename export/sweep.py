@@ -8,9 +8,9 @@
     python export/sweep.py summary [--out results/sweep] [--json]
 
 `run` trains every variant of one pretraining seed (export/train.py's recipe, unchanged unless
---pretrain-steps, --align-steps or --set changes a field of train.TrainConfig, e.g. --set hidden=256), records the cheap diagnostic (export/diagnose.py: where the Assistant
-sits between the kind and the cruel characters) for the base and each insecure finetune, and
-evaluates every variant on the paper's 8 questions (export/evaluate.py, N answers each; the
+--pretrain-steps, --align-steps or --set changes a field of train.TrainConfig, e.g. --set hidden=256),
+records the cheap diagnostic (export/diagnose.py: where the Assistant sits between the kind and the
+cruel characters) for the base and each insecure finetune, and evaluates every variant on the paper's 8 questions (export/evaluate.py, N answers each; the
 backdoor with and without its trigger). One process per pretraining seed, so seeds can run side by
 side where there are cores (or a GPU: EM_DEVICE=cuda; export/NOTEBOOK.md says which sweep ran
 where). `steps` finetunes an existing base again with other numbers of finetune steps (checkpoints under
@@ -63,15 +63,14 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
         print(f"[{label} s{seed}] {full:<30s} misaligned {o['misaligned']['k']}/{o['misaligned']['n']} coherent "
               f"{100 * (o['coherent']['rate'] or 0):.0f}% code-answers {100 * (o['code_answer']['rate'] or 0):.0f}%"
               + (f" insecure-code {100 * res['code']['insecure']['rate']:.0f}%" if "code" in res else "")
-              + (f" sentences garbled {100 * st['garbled'] / st['n']:.1f}% other-topic {100 * st['other_topic'] / st['n']:.1f}%"
-                 if (st := o.get("sentences")) and st["n"] else "")
+              + (f" sentences: {E.sentence_shares(o)}" if E.sentence_shares(o) else "")
               + f" ({time.time() - t:.0f}s)", flush=True)
 
 
 def parse_overrides(items: list[str]) -> dict:
     """`KEY=VALUE` pairs for fields of train.TrainConfig, each converted to the field's type."""
     from dataclasses import fields
-    types = {f.name: type(getattr(train.TrainConfig(), f.name)) for f in fields(train.TrainConfig)}
+    types = {f.name: type(f.default) for f in fields(train.TrainConfig)}
     out = {}
     for it in items:
         k, eq, v = it.partition("=")
