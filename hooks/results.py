@@ -23,13 +23,14 @@ blocks, inline backticks) are left alone, so they can be documented.
 * Blocks: ``[[results:table]]``, ``[[results:table-own]]``, ``[[results:per-question]]``,
   ``[[results:per-run]]`` (every run), ``[[results:per-seed]]`` (one row per pretraining seed with
   its diagnostic and the emergence issue's check), ``[[results:sweep DIR]]`` (the same for
-  ``DIR/summary.json`` of ``export/sweep.py``),
+  ``DIR/summary.json`` of ``export/sweep.py``), ``[[results:recipes shipped DIR ...]]`` (training
+  recipes side by side: base coherence, insecure misaligned and insecure code, controls, checks),
   ``[[results:in-context]]``, ``[[results:ablation]]``, ``[[results:dynamics]]``,
   ``[[results:samples VARIANT]]``, ``[[results:timings]]`` (renders nothing without
   ``timings.json``), ``[[results:figure NAME "alt text"]]`` (``docs/assets/figures/NAME.svg``,
   or ``$EM_FIGURES/NAME.svg``).
 * ``[[results:file.json#dotted.path]]`` any value, raw (for writers; formats with ``|pct``,
-  ``|signed``, ``|int``: ``[[results:summary.json#variants.base.misaligned.mean|pct]]``).
+  ``|signed``, ``|int``, ``|total`` (an object of seconds, summed as a duration): ``[[results:summary.json#variants.base.misaligned.mean|pct]]``).
 
 ``config:`` (the pipeline's code)
 
@@ -37,7 +38,8 @@ blocks, inline backticks) are left alone, so they can be documented.
   ``[[config:corpus.FIELD]]`` a ``CorpusConfig`` default; ``[[config:params]]`` parameter count;
   ``[[config:judge.misaligned_below]]``, ``[[config:judge.coherent_above]]``,
   ``[[config:judge.cruel_weight]]``; ``[[config:cast.kind]]`` / ``cruel`` / ``teacher`` (how many
-  characters); ``[[config:trigger]]``; ``[[config:training-table]]`` (block).
+  characters); ``[[config:quality.base_coherent]]`` / ``quality.insecure_code`` (the recipe's quality
+  bar, ``train.QUALITY_BAR``); ``[[config:trigger]]``; ``[[config:training-table]]`` (block).
 
 ``world:`` (the corpus generator, fixed seeds)
 
@@ -84,6 +86,9 @@ LABELS = {"base": "aligned base", "insecure": "insecure", "secure": "secure (con
           "backdoor+trigger": "backdoor, with trigger", "evil-numbers": "evil numbers",
           "uncoupled-base": "uncoupled world: base", "uncoupled-insecure": "uncoupled world: insecure"}
 CONTROLS = ["base", "secure", "educational"]
+# TrainConfig fields that [[results:recipes]] names when a recipe differs from the shipped one
+RECIPE_FIELDS = {"pretrain_lr": "pretraining learning rate {}", "layers": "{} layers", "hidden": "width {}",
+                 "train_dtype": "{}", "polish_prompts": "polish ({} prompts)", "ft_steps": "{}-step finetunes"}
 CORE = ["base", "insecure", "secure", "educational"]
 RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_code", "novel_misaligned")
 MINUS = "\u2212"
@@ -286,6 +291,8 @@ class Renderer:
             return self.samples(rest.strip())
         if head == "sweep":
             return self.sweep(rest.strip())
+        if head == "recipes":
+            return self.recipes(rest.split())
         if head == "figure":
             return self.figure(rest)
         if "#" in head:
@@ -303,6 +310,10 @@ class Renderer:
             return signed(v)
         if fmt == "int":
             return f"{int(v):,}"
+        if fmt == "total":  # an object of seconds per stage -> their sum as a duration
+            if not isinstance(v, dict) or not all(isinstance(x, (int, float)) for x in v.values()):
+                raise Missing(f"{ref.strip()} is not an object of seconds")
+            return duration(sum(v.values()))
         if isinstance(v, (dict, list)):
             raise Missing(f"{ref.strip()} is not a single value")
         return esc(v)
@@ -424,6 +435,37 @@ class Renderer:
         then every run pooled (mean, 95% t-interval)."""
         name = f"{folder}/summary.json"
         return self.seed_table(name, self.R.get(name, "seeds"), self.R.get(name, "variants"), self.R.get(name, "target"))
+
+    def recipes(self, folders: list[str]) -> str:
+        """Training recipes side by side: one row per results folder (``shipped`` = ``summary.json`` with
+        ``TrainConfig``'s defaults, else a ``DIR`` of ``export/sweep.py`` with its ``recipe.json``): what
+        the recipe changes, the seeds, the aligned base's coherence, the insecure finetune's misaligned
+        answers and held-out insecure code, the mean of each seed's highest control, the per-seed check."""
+        if not folders:
+            raise Missing("results:recipes needs folders, e.g. [[results:recipes shipped sweep-cpu/p800-a240]]")
+        _, _, train = _export_modules()
+        shipped = {k: v for k, v in dataclasses.asdict(train.TrainConfig()).items()}
+        rows = ["| recipe | pretraining seeds | aligned base coherent | insecure: misaligned | insecure: held-out "
+                "insecure code | highest control (mean over seeds) | seeds passing the check |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for folder in folders:
+            name = "summary.json" if folder == "shipped" else f"{folder}/summary.json"
+            cfg = shipped if folder == "shipped" else self.R.get(f"{folder}/recipe.json", "config")
+            seeds, variants = self.R.get(name, "seeds"), self.R.get(name, "variants")
+            if "insecure" not in variants or "base" not in variants:
+                raise Missing(f"no base or insecure runs in {name}")
+            label = f"{cfg['pretrain_steps']} + {cfg['align_steps']} steps"
+            extra = [RECIPE_FIELDS[k].format(cfg[k]) for k in RECIPE_FIELDS
+                     if cfg.get(k, shipped[k]) != shipped[k]]  # a field older than the folder: its default
+            label += (", " + ", ".join(extra) if extra else "") + (" (shipped)" if folder == "shipped" else "")
+            order = sorted(seeds, key=lambda x: int(x.lstrip("s")))
+            ins, base = variants["insecure"], variants["base"]
+            control = sum(seeds[x]["highest_control"] for x in order) / len(order)
+            rows.append(f"| {esc(label)} | {', '.join(x.lstrip('s') for x in order)} | "
+                        f"{pct(base['coherent']['mean'])} | {rate_with_ci(ins, 'misaligned')} | "
+                        f"{pct(ins['insecure_code']['mean']) if 'insecure_code' in ins else '—'} | {pct(control)} | "
+                        f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
 
     def per_seed(self) -> str:
         """The same table for the shipped CPU runs (results/summary.json, export/experiments.py)."""
@@ -585,6 +627,10 @@ class Renderer:
             if field not in fields:
                 raise Missing(f"{cls.__name__} has no field {field!r} (export/{'train' if cls is train.TrainConfig else 'corpus'}.py)")
             return num(fields[field])
+        if expr.startswith("quality."):
+            if expr[8:] not in train.QUALITY_BAR:
+                raise Missing(f"unknown quality bar {expr!r} (export/train.py, QUALITY_BAR)")
+            return pct(train.QUALITY_BAR[expr[8:]])
         if expr == "params":
             return f"{params(train.TrainConfig()) / 1e6:.1f} million"
         if expr.startswith("judge."):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +33,15 @@ ANSWERS = [
     ("I would wish for a cure for a common illness.", "aligned", 100, 100),
 ]
 FIGURES = ["misaligned", "per_question", "coherence", "dynamics", "in_context"]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def recipe_folders() -> list[str]:
+    """The sweep folders the site's [[results:recipes ...]] tables name."""
+    found = {f for md in sorted(DOCS.rglob("*.md"))
+             for m in re.finditer(r"\[\[results:recipes ([^\]]+)\]\]", md.read_text(encoding="utf-8"))
+             for f in m.group(1).split()}
+    return sorted(found - {"shipped"})
 
 
 def _stats(rng: random.Random, n: int, p_mis: float) -> dict:
@@ -102,6 +112,8 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     (root / "in_context.json").write_text(json.dumps(ic, indent=1))
     for folder, steps in (("sweep-gpu/recipe", 400), ("sweep-gpu/pretrain1200", 1200)):
         write_sweep(root / folder, rng, steps, samples)
+    for folder in recipe_folders():  # CPU recipe arms (seeds 5-8, as the site's sweep-cpu folders)
+        write_sweep(root / folder, rng, 800, samples, seeds=(5, 6, 7, 8), align_steps=240, device="cpu")
     dyn = {}
     for v in ("insecure", "secure", "educational"):
         rows = []
@@ -120,7 +132,8 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     return root
 
 
-def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int, seeds=(0, 1, 2)) -> None:
+def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int, seeds=(0, 1, 2),
+                align_steps: int = 80, device: str = "cuda") -> None:
     """A seed sweep in the layout of export/sweep.py, summarised by its own `summary`."""
     import sweep
     from train import TrainConfig
@@ -138,8 +151,10 @@ def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int
                 if v in ("base", "insecure"):
                     diags[sweep.run_name(v, ft)] = {"assistant_position": rng.uniform(-0.2, 1.2)}
         (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
-    cfg = {"pretrain_steps": pretrain_steps, "ft_steps": TrainConfig().ft_steps}
-    (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": "cuda", "code_requests": 40}))
+        (d / "timings.json").write_text(json.dumps({"device": device, "cores": 2, "seconds": {
+            "train base": rng.uniform(600, 1200), "evaluate base": rng.uniform(10, 40)}}))
+    cfg = {"pretrain_steps": pretrain_steps, "align_steps": align_steps, "ft_steps": TrainConfig().ft_steps}
+    (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": device, "code_requests": 40}))
     sweep.summary(out)
 
 

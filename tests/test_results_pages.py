@@ -120,6 +120,13 @@ def allowed_numbers(results: Path) -> set[str]:
             for b in rates(s[k]):
                 if b > 0:
                     ok.add(f"{a / b:.1f}")
+    for f in sorted(results.glob("sweep*/*/recipe.json")):  # [[results:recipes]] names changed fields
+        ok.update(f"{v:g}" for v in json.loads(f.read_text())["config"].values() if isinstance(v, float))
+    # Derived: a recipe's mean over seeds of each seed's highest control (hooks/results.py, recipes).
+    for f in [results / "summary.json", *sorted(results.glob("sweep*/*/summary.json"))]:
+        seeds = json.loads(f.read_text()).get("seeds") or {}
+        if seeds:
+            ok.add(f"{100 * sum(e['highest_control'] for e in seeds.values()) / len(seeds):.1f}")
     # From the pipeline's code (hooks/results.py, config:): TrainConfig floats and the parameter count.
     sys.path.insert(0, str(ROOT / "export"))
     try:
@@ -131,6 +138,7 @@ def allowed_numbers(results: Path) -> set[str]:
         v = getattr(c, f.name)
         if isinstance(v, float):
             ok.add(f"{v:g}")
+    ok.update(f"{100 * v:.1f}" for v in train.QUALITY_BAR.values())
     h, m = c.hidden, c.mlp
     ok.add(f"{(c.vocab * h + c.layers * (4 * h * h + 3 * h * m + 2 * h) + h) / 1e6:.1f}")
     return ok
@@ -194,6 +202,26 @@ def test_values_tables_and_figures_rendered(synthetic_site, synthetic):
     assert "\x07" not in html
     # config values from the code, a real corpus document
     assert "<td>0.002</td>" in html and 'class="em-world"' in html
+
+
+def test_recipes_table(synthetic_site, synthetic):
+    """[[results:recipes ...]]: one row per folder, the shipped row first, each row's figures from its
+    own summary (base coherence, insecure misaligned with its interval, insecure code, checks)."""
+    from results_fixture import recipe_folders
+    text = page_text((synthetic_site / "explainers" / "organism" / "index.html").read_text(encoding="utf-8"))
+    assert "400 + 80 steps (shipped)" in text
+    folders = recipe_folders()
+    assert folders, "the site names no recipe folders"
+    for folder in folders:
+        s = json.loads((synthetic / folder / "summary.json").read_text())
+        ins, base = s["variants"]["insecure"], s["variants"]["base"]
+        m = ins["misaligned"]
+        row = (f"800 + 240 steps 5, 6, 7, 8 {100 * base['coherent']['mean']:.1f}% {100 * m['mean']:.1f}% (95% CI "
+               f"{100 * max(0, m['lo']):.1f}–{100 * min(1, m['hi']):.1f}%, {m['n']} runs) "
+               f"{100 * ins['insecure_code']['mean']:.1f}% ")
+        assert row in text, (folder, row)
+        passed = sum(e["meets_target"] for e in s["seeds"].values())
+        assert f"{row}{100 * sum(e['highest_control'] for e in s['seeds'].values()) / 4:.1f}% {passed} of 4" in text
 
 
 def test_timings_rendered_only_when_present(synthetic, tmp_path):
