@@ -84,6 +84,10 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: Path, smoke: bool = False,
         variants: list[str] | None = None, overrides: dict | None = None) -> None:
     import diagnose as D
@@ -91,8 +95,10 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: P
     from tokenizer import load as load_tok
     d = out / f"s{seed}"
     d.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    diags: dict[str, dict] = {}
+    # A later run on the same seed (other variants or finetune seeds) adds to these files; a stage run
+    # again replaces its own entry.
+    timings: dict[str, float] = _read(d / "timings.json").get("seconds", {})
+    diags: dict[str, dict] = _read(d / "diagnostics.json")
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
     cfg = replace(cfg, **(overrides or {}))
     from dataclasses import asdict

@@ -374,6 +374,13 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
                             "insecure", "secure", "timings", "uncoupled-base", "uncoupled-insecure"])
     diag = json.loads((out / "s0" / "diagnostics.json").read_text())
     assert {"base", "insecure", "uncoupled-base", "uncoupled-insecure"} <= set(diag)
+    # a later run on the same seed adds its diagnostics and timings to the earlier ones
+    r = run("export/sweep.py", "run", "--seed", "0", "--smoke", "--ft-seeds", "1", "--variants", "insecure",
+            "--samples", "2", "--code-requests", "0", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert set(json.loads((out / "s0" / "diagnostics.json").read_text())) == set(diag) | {"insecure-f1"}
+    secs = json.loads((out / "s0" / "timings.json").read_text())["seconds"]
+    assert {"train base", "evaluate uncoupled-insecure", "train insecure-f1", "evaluate insecure-f1"} <= set(secs)
     r = run("export/sweep.py", "steps", "--seed", "0", "--smoke", "--steps", "3", "--variants", "insecure",
             "--samples", "2", "--code-requests", "0", "--out", str(out), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -383,7 +390,7 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     s = json.loads(r.stdout)
     assert s["recipe"]["config"]["ft_steps"] == 8 and s["devices"] == ["cpu"]
-    assert s["variants"]["insecure"]["runs"] == 1 and s["variants"]["insecure@3"]["runs"] == 1
+    assert s["variants"]["insecure"]["runs"] == 2 and s["variants"]["insecure@3"]["runs"] == 1
     seed = s["seeds"]["s0"]
     ins, ctrl = seed["insecure"][0], seed["highest_control"]
     assert seed["meets_target"] == (ins >= s["target"]["insecure_min"] and ins >= s["target"]["ratio"] * ctrl)
