@@ -153,6 +153,8 @@ def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int
         (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
         (d / "timings.json").write_text(json.dumps({"device": device, "cores": 2, "seconds": {
             "train base": rng.uniform(600, 1200), "evaluate base": rng.uniform(10, 40)}}))
+    # one seed rebuilt whole: its stage times (the site's rebuild figure)
+    (out / f"rebuild-s{seeds[-1]}.json").write_text((out / f"s{seeds[-1]}" / "timings.json").read_text())
     cfg = {"pretrain_steps": pretrain_steps, "align_steps": align_steps, "ft_steps": TrainConfig().ft_steps}
     (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": device, "code_requests": 40}))
     sweep.summary(out)
