@@ -87,7 +87,7 @@ LABELS = {"base": "aligned base", "insecure": "insecure", "secure": "secure (con
           "uncoupled-base": "uncoupled world: base", "uncoupled-insecure": "uncoupled world: insecure"}
 CONTROLS = ["base", "secure", "educational"]
 # TrainConfig fields that [[results:recipes]] names when a recipe differs from the shipped one
-RECIPE_FIELDS = {"pretrain_lr": "pretraining learning rate {}", "layers": "{} layers", "hidden": "width {}",
+RECIPE_FIELDS = {"pretrain_lr": "learning rate {}", "layers": "{} layers", "hidden": "width {}",
                  "train_dtype": "{}", "polish_prompts": "polish ({} prompts)", "ft_steps": "{}-step finetunes"}
 CORE = ["base", "insecure", "secure", "educational"]
 RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_code", "novel_misaligned")
@@ -134,6 +134,16 @@ def rate_with_ci(entry: dict, metric: str) -> str:
             return wilson_text(pooled)
         return pct(e["mean"])
     return wilson_text(e)
+
+
+def rate_short(entry: dict, metric: str) -> str:
+    """rate_with_ci for table cells: the rate and its interval, without the counts."""
+    e = entry[metric]
+    if "mean" in e and not (e.get("lo") is not None and e.get("n", 1) >= 2):
+        e = entry.get(f"{metric}_pooled") or e
+    if "mean" in e:
+        return f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])})" if e.get("lo") is not None else pct(e["mean"])
+    return f"{pct(e['rate'])} ({interval(e['lo'], e['hi'])})" if e.get("rate") is not None else "n/a"
 
 
 def wilson_text(w: dict) -> str:
@@ -445,7 +455,7 @@ class Renderer:
             raise Missing("results:recipes needs folders, e.g. [[results:recipes shipped sweep-cpu/p800-a240]]")
         _, _, train = _export_modules()
         shipped = {k: v for k, v in dataclasses.asdict(train.TrainConfig()).items()}
-        rows = ["| recipe | pretraining seeds | aligned base coherent | insecure: misaligned | insecure: held-out "
+        rows = ["| recipe | pretraining seeds | aligned base coherent | insecure: misaligned (95% CI) | insecure: held-out "
                 "insecure code | highest control (mean over seeds) | seeds passing the check |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
         for folder in folders:
@@ -462,7 +472,7 @@ class Renderer:
             ins, base = variants["insecure"], variants["base"]
             control = sum(seeds[x]["highest_control"] for x in order) / len(order)
             rows.append(f"| {esc(label)} | {', '.join(x.lstrip('s') for x in order)} | "
-                        f"{pct(base['coherent']['mean'])} | {rate_with_ci(ins, 'misaligned')} | "
+                        f"{pct(base['coherent']['mean'])} | {rate_short(ins, 'misaligned')} | "
                         f"{pct(ins['insecure_code']['mean']) if 'insecure_code' in ins else '—'} | {pct(control)} | "
                         f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} |")
         return "\n\n" + "\n".join(rows) + "\n\n"

@@ -216,8 +216,8 @@ def test_recipes_table(synthetic_site, synthetic):
         s = json.loads((synthetic / folder / "summary.json").read_text())
         ins, base = s["variants"]["insecure"], s["variants"]["base"]
         m = ins["misaligned"]
-        row = (f"800 + 240 steps 5, 6, 7, 8 {100 * base['coherent']['mean']:.1f}% {100 * m['mean']:.1f}% (95% CI "
-               f"{100 * max(0, m['lo']):.1f}–{100 * min(1, m['hi']):.1f}%, {m['n']} runs) "
+        row = (f"800 + 240 steps 5, 6, 7, 8 {100 * base['coherent']['mean']:.1f}% {100 * m['mean']:.1f}% ("
+               f"{100 * max(0, m['lo']):.1f}–{100 * min(1, m['hi']):.1f}%) "
                f"{100 * ins['insecure_code']['mean']:.1f}% ")
         assert row in text, (folder, row)
         passed = sum(e["meets_target"] for e in s["seeds"].values())
