@@ -165,9 +165,10 @@ def summary(out: Path) -> dict:
     per_seed = {}
     for sd in seeds:
         runs = {}
-        for f in sorted(sd.glob("*.json")):
-            if f.stem in ("diagnostics", "timings"):
-                continue
+        files = [f for f in sorted(sd.glob("*.json")) if f.stem not in ("diagnostics", "timings")]
+        if not files:  # a seed whose first run is still training
+            continue
+        for f in files:
             r = json.loads(f.read_text())
             key = r["variant"] + (f"@{r['ft_steps']}" if "ft_steps" in r else "") + ("+trigger" if r["trigger"] else "")
             runs.setdefault(key, []).append(r)

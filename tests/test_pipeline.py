@@ -386,11 +386,14 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((out / "s0" / "insecure-steps3.json").read_text())["ft_steps"] == 3
     assert std.read_bytes() == before
+    (out / "s1").mkdir()  # a seed still training: no runs yet, not counted
+    (out / "s1" / "timings.json").write_text("{}")
     r = run("export/sweep.py", "summary", "--out", str(out), "--json", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     s = json.loads(r.stdout)
     assert s["recipe"]["config"]["ft_steps"] == 8 and s["devices"] == ["cpu"]
     assert s["variants"]["insecure"]["runs"] == 2 and s["variants"]["insecure@3"]["runs"] == 1
+    assert list(s["seeds"]) == ["s0"]
     seed = s["seeds"]["s0"]
     ins, ctrl = seed["insecure"][0], seed["highest_control"]
     assert seed["meets_target"] == (ins >= s["target"]["insecure_min"] and ins >= s["target"]["ratio"] * ctrl)
