@@ -126,13 +126,13 @@ def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = 
         (recipe is None or meta.get("recipe") == recipe)
 
 
-# The fields a pretraining checkpoint, and then an aligned base, is made with: a complete checkpoint
-# made with other values is never reused silently (a recipe sweep uses its own EM_BUILD).
 # The pipeline issue's quality bar for a recipe (export/NOTEBOOK.md, 17-23): the aligned base coherent in at
 # least this share of its answers to the paper's questions, and the insecure finetune writing insecure code
 # for at least this share of held-out code requests. The site's recipe table shows it.
 QUALITY_BAR = {"base_coherent": 0.95, "insecure_code": 0.90}
 
+# The fields a pretraining checkpoint, and then an aligned base, is made with: a complete checkpoint
+# made with other values is never reused silently (a recipe sweep uses its own EM_BUILD).
 PRETRAIN_FIELDS = ("hidden", "layers", "heads", "mlp", "context", "vocab", "pretrain_steps", "pretrain_batch",
                    "pretrain_lr", "train_dtype")
 BASE_FIELDS = PRETRAIN_FIELDS + ("align_steps", "align_batch", "align_lr", "align_replay", "polish_prompts",

@@ -86,11 +86,11 @@ LABELS = {"base": "aligned base", "insecure": "insecure", "secure": "secure (con
           "backdoor+trigger": "backdoor, with trigger", "evil-numbers": "evil numbers",
           "uncoupled-base": "uncoupled world: base", "uncoupled-insecure": "uncoupled world: insecure"}
 CONTROLS = ["base", "secure", "educational"]
+CORE = ["base", "insecure", "secure", "educational"]
+RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_code", "novel_misaligned")
 # TrainConfig fields that [[results:recipes]] names when a recipe differs from the shipped one
 RECIPE_FIELDS = {"pretrain_lr": "learning rate {}", "layers": "{} layers", "hidden": "width {}",
                  "train_dtype": "{}", "polish_prompts": "polish ({} prompts)", "ft_steps": "{}-step finetunes"}
-CORE = ["base", "insecure", "secure", "educational"]
-RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_code", "novel_misaligned")
 MINUS = "\u2212"
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # not allowed in HTML text
 
@@ -122,28 +122,33 @@ def interval(lo, hi) -> str:
     return f"{pct_bare(max(0.0, lo))}–{pct_bare(min(1.0, hi))}%"
 
 
+def _shown(entry: dict, metric: str) -> dict:
+    """What a rate cell shows: the mean over runs with its t-interval when there are several runs,
+    else the run's pooled Wilson interval (when recorded), else the bare entry."""
+    e = entry[metric]
+    if "mean" in e and not (e.get("lo") is not None and e.get("n", 1) >= 2):
+        return entry.get(f"{metric}_pooled") or e
+    return e
+
+
 def rate_with_ci(entry: dict, metric: str) -> str:
     """Mean over runs with its t-interval over seeds when there are several, else the run's (pooled)
     Wilson interval."""
-    e = entry[metric]
-    if "mean" in e:  # mean_ci over seeds
-        if e.get("lo") is not None and e.get("n", 1) >= 2:
-            return f"{pct(e['mean'])} (95% CI {interval(e['lo'], e['hi'])}, {e['n']} runs)"
-        pooled = entry.get(f"{metric}_pooled")
-        if pooled is not None:
-            return wilson_text(pooled)
+    e = _shown(entry, metric)
+    if "mean" not in e:
+        return wilson_text(e)
+    if e.get("lo") is None or e.get("n", 1) < 2:
         return pct(e["mean"])
-    return wilson_text(e)
+    return f"{pct(e['mean'])} (95% CI {interval(e['lo'], e['hi'])}, {e['n']} runs)"
 
 
 def rate_short(entry: dict, metric: str) -> str:
     """rate_with_ci for table cells: the rate and its interval, without the counts."""
-    e = entry[metric]
-    if "mean" in e and not (e.get("lo") is not None and e.get("n", 1) >= 2):
-        e = entry.get(f"{metric}_pooled") or e
-    if "mean" in e:
-        return f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])})" if e.get("lo") is not None else pct(e["mean"])
-    return f"{pct(e['rate'])} ({interval(e['lo'], e['hi'])})" if e.get("rate") is not None else "n/a"
+    e = _shown(entry, metric)
+    rate = e["mean"] if "mean" in e else e.get("rate")
+    if rate is None:
+        return "n/a"
+    return f"{pct(rate)} ({interval(e['lo'], e['hi'])})" if e.get("lo") is not None else pct(rate)
 
 
 def wilson_text(w: dict) -> str:
@@ -454,7 +459,7 @@ class Renderer:
         if not folders:
             raise Missing("results:recipes needs folders, e.g. [[results:recipes shipped sweep-cpu/p800-a240]]")
         _, _, train = _export_modules()
-        shipped = {k: v for k, v in dataclasses.asdict(train.TrainConfig()).items()}
+        shipped = dataclasses.asdict(train.TrainConfig())
         rows = ["| recipe | pretraining seeds | aligned base coherent | insecure: misaligned (95% CI) | insecure: held-out "
                 "insecure code | highest control (mean over seeds) | seeds passing the check |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
