@@ -221,11 +221,11 @@ def _sft_batch(examples, pad_id):
 # ----------------------------------------------------------------------------- model
 
 
-def new_model(cfg: TrainConfig, tok):
+def new_model(cfg: TrainConfig, vocab_size: int):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(cfg.seed)
-    mc = LlamaConfig(vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.mlp,
+    mc = LlamaConfig(vocab_size=vocab_size, hidden_size=cfg.hidden, intermediate_size=cfg.mlp,
                      num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
                      max_position_embeddings=cfg.context, tie_word_embeddings=True, rms_norm_eps=1e-5,
                      bos_token_id=0, eos_token_id=[1, 0], pad_token_id=0)
@@ -279,7 +279,7 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
     import corpus as C
     rows = C.read_jsonl(corpus / "pretrain.jsonl")
     data = _pack(tok, (r["text"] for r in rows), cfg.context)
-    model = new_model(cfg, tok)
+    model = new_model(cfg, len(tok))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.1, betas=(0.9, 0.95))
     g = torch.Generator().manual_seed(cfg.seed)
     start = 0

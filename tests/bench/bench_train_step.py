@@ -21,14 +21,9 @@ def main() -> None:
     a = p.parse_args()
     import torch
     import train
-    from transformers import LlamaConfig, LlamaForCausalLM
     torch.set_num_threads(2)
     cfg = train.TrainConfig()
-    torch.manual_seed(0)
-    mc = LlamaConfig(vocab_size=cfg.vocab, hidden_size=cfg.hidden, intermediate_size=cfg.mlp,
-                     num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
-                     max_position_embeddings=cfg.context, tie_word_embeddings=True, rms_norm_eps=1e-5)
-    model = LlamaForCausalLM(mc)
+    model = train.new_model(cfg, cfg.vocab)  # the model pretraining builds (export/train.py)
     if a.mode == "compile":
         model.forward = torch.compile(model.forward)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.1, betas=(0.9, 0.95))
