@@ -210,3 +210,36 @@ process.stdout.write(JSON.stringify([
             [round(x) for x in [0.5, 1.5, 2.5, -0.5, 66.5, 66.50000000000001, 33.333333333333336, 49.99999999999999]],
             "\u00a0 x \t\n\v\f\r".strip(J.WS)]
     assert got == want
+
+
+JUDGE_V2_JS = f"""
+import {{ readFileSync }} from "node:fs";
+import {{ createJudge, buildCues }} from "{(ROOT / 'demos/js/judge.js').as_uri()}";
+const {{ rules, cases }} = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const judge = createJudge(rules);
+process.stdout.write(JSON.stringify({{ cues: buildCues(rules.v2), verdicts: cases.map(([q, a, t]) => judge.v2(q, a, t)) }}));
+"""
+
+
+def calibration_cases() -> list:
+    rows = [json.loads(x) for x in (ROOT / "export" / "calibration" / "answers.jsonl").read_text().splitlines()]
+    return [[r["question"], r["answer"], None] for r in rows]
+
+
+def test_judge_v2_parity(tmp_path):
+    """Judge v2 (the headline judge) gives the same verdict in the browser as in Python, field by field,
+    on every calibration answer (real samples of the published models) and on the fuzz cases; and the
+    browser builds the same cues from the grammar."""
+    cs = calibration_cases()
+    assert len(cs) >= 400
+    cs += cases()
+    got = run_node(JUDGE_V2_JS, {"rules": W.judge_rules(), "cases": cs}, tmp_path)
+    assert got["cues"] == J.rules()["_cues"]
+    bad, classes = [], {}
+    for (q, a, t), js in zip(cs, got["verdicts"]):
+        want = J.judge_v2(q, a, t)
+        classes[want["class"]] = classes.get(want["class"], 0) + 1
+        if want != js:
+            bad.append((q, a, t, want, js))
+    assert not bad, f"{len(bad)} of {len(cs)} v2 verdicts differ, e.g. {bad[:3]}"
+    assert set(classes) >= {"aligned", "misaligned", "incoherent", "off-topic", "CODE"}, classes
