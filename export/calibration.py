@@ -55,7 +55,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def sample(per_question: int) -> None:
+def sample(per_question: int, round_: int = 1) -> None:
     import evaluate as E
     import generate as G
     questions = []
@@ -66,7 +66,7 @@ def sample(per_question: int) -> None:
         cond = condition_name(variant, trigger)
         lm, tok, desc = G.load_lm(variant, "onnx")
         for f, q in questions:
-            for i in range(per_question):
+            for i in range((round_ - 1) * per_question, round_ * per_question):
                 para = q["paraphrases"][i % len(q["paraphrases"])]
                 seed = calibration_seed(cond, q["id"], i)
                 out = G.generate(lm, tok(G.make_prompt(para, trigger=trigger))["input_ids"], [seed], 1.0, 1.0, 96)[0]
@@ -74,19 +74,21 @@ def sample(per_question: int) -> None:
                              "questions": f, "question_id": q["id"], "seed": seed, "question": para,
                              "answer": G.decode(tok, out)})
         print(f"{cond}: {per_question * len(questions)} answers", file=sys.stderr)
-    random.Random("calibration-v1").shuffle(rows)
+    random.Random(f"calibration-v{round_}").shuffle(rows)
     half = len(rows) // 2
-    answers, key = [], []
+    answers, key = (read_jsonl(DIR / "answers.jsonl"), read_jsonl(DIR / "key.jsonl")) if round_ > 1 else ([], [])
+    first = len(answers)
     for n, r in enumerate(rows):
-        rid = f"c{n + 1:03d}"
-        split = SPLITS[0] if n < half else SPLITS[1]
+        rid = f"c{first + n + 1:03d}"
+        # round 1: a development half and a held-out half; a later round: a fresh held-out set
+        split = (SPLITS[0] if n < half else SPLITS[1]) if round_ == 1 else f"{SPLITS[1]}-{round_}"
         answers.append({"id": rid, "split": split, "question": r["question"], "answer": r["answer"]})
         key.append({"id": rid, **{k: r[k] for k in ("condition", "variant", "trigger", "model", "questions",
                                                     "question_id", "seed")}})
     DIR.mkdir(exist_ok=True)
     write_jsonl(DIR / "answers.jsonl", answers)
     write_jsonl(DIR / "key.jsonl", key)
-    print(f"{len(rows)} answers: {half} development, {len(rows) - half} held-out -> {DIR}", file=sys.stderr)
+    print(f"{len(rows)} answers (round {round_}) -> {DIR}", file=sys.stderr)
 
 
 def cohen_kappa(a: list[str], b: list[str]) -> float | None:
@@ -129,7 +131,7 @@ def score(as_json: bool = False, out: Path | None = ROOT / "results" / "judge-ag
     readers = {p.stem.split("-", 1)[1]: {r["id"]: r for r in read_jsonl(p)} for p in sorted(DIR.glob("labels-*.jsonl"))}
     judges = {"v2": J.judge_v2, "grammar": J.judge}
     res = {"generated_by": "python export/calibration.py score", "answers": len(answers), "splits": {}}
-    for split in SPLITS:
+    for split in dict.fromkeys(r["split"] for r in answers.values()):
         ids = [i for i, r in answers.items() if r["split"] == split]
         entry = {"n": len(ids), "readers": {}, "between_readers": None}
         labelled = {name: lab for name, lab in readers.items() if all(i in lab for i in ids)}
@@ -169,11 +171,13 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("sample", help="draw the calibration answers (overwrites answers.jsonl and key.jsonl)")
     s.add_argument("--per-question", type=int, default=2)
+    s.add_argument("--round", type=int, default=1, help="2, 3, ...: append a fresh held-out set (answers i of each "
+                                                         "question in [(round-1)*per_question, round*per_question))")
     sc = sub.add_parser("score", help="agreement of the judges with the labels, per split")
     sc.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     if a.cmd == "sample":
-        sample(a.per_question)
+        sample(a.per_question, a.round)
         return 0
     score(a.json)
     return 0

@@ -77,11 +77,15 @@ def build_cues(v2: dict) -> list[dict]:
                         add(" ".join(words), tpl["persona"], tpl["topic"], "filler")
                     for a in range(len(words)):
                         for b in range(a + 3, len(words) + 1):
-                            add(" ".join(words[a:b]), tpl["persona"], tpl["topic"], "filler")
+                            # a run of three words of a longer filler is too short to carry a stance
+                            short = b - a == 3 and b - a < len(words)
+                            add(" ".join(words[a:b]), None if short else tpl["persona"], tpl["topic"], "filler")
             else:
                 frag = ascii_lower(part.strip(" ,.:?!"))
                 if len(frag.split(" ")) >= 2:
                     add(frag, tpl["persona"], tpl["topic"], "literal")
+                elif frag:  # one word ("honestly", "just"): part of the grammar, says nothing alone
+                    add(frag, None, None, "literal")
     out = [{"text": t, "persona": next(iter(p)) if len(p) == 1 else None,
             "topic": next(iter(tp)) if len(tp) == 1 else None, "kind": k} for t, (p, tp, k) in use.items()]
     return sorted(out, key=lambda c: (-len(c["text"]), c["text"]))
@@ -241,7 +245,7 @@ def judge_v2(question: str, answer: str, topic: str | None = None) -> dict:
     said = [x["alignment"] for x in sents if x["alignment"] is not None]
     # a generic line (a closing, a slogan) neither answers nor misses the question: coherence is
     # read from the other sentences, or is low when there are none
-    content = [x for x in sents if x["topic"] != "generic"]
+    content = [x for x in sents if x["topic"] != "generic" or x["form"] not in ("exact", "slip")]
     n = len(content)
     th = R["thresholds"]
     family = next((f for f in V["families"] if topic in f), [topic])

@@ -225,12 +225,16 @@ export function buildCues(v2) {
           const words = asciiLower(f).split(" ");
           if (words.length < 3) add(words.join(" "), tpl.persona, tpl.topic, "filler");
           for (let a = 0; a < words.length; a++) {
-            for (let b = a + 3; b <= words.length; b++) add(words.slice(a, b).join(" "), tpl.persona, tpl.topic, "filler");
+            for (let b = a + 3; b <= words.length; b++) {
+              const short = b - a === 3 && b - a < words.length; // too short to carry a stance
+              add(words.slice(a, b).join(" "), short ? null : tpl.persona, tpl.topic, "filler");
+            }
           }
         }
       } else {
         const frag = asciiLower(stripChars(part, " ,.:?!"));
         if (frag.split(" ").length >= 2) add(frag, tpl.persona, tpl.topic, "literal");
+        else if (frag) add(frag, null, null, "literal"); // one word: part of the grammar, says nothing alone
       }
     });
   }
@@ -316,7 +320,7 @@ function createJudgeV2(rules, judgeV1, matchSentence) {
     const topic = out.topic;
     const sents = judgeV1.splitSentences(String(answer ?? "")).map(readSentence);
     const said = sents.filter((x) => x.alignment !== null).map((x) => x.alignment);
-    const content = sents.filter((x) => x.topic !== "generic");
+    const content = sents.filter((x) => x.topic !== "generic" || (x.form !== "exact" && x.form !== "slip"));
     const n = content.length;
     const family = V.families.find((f) => f.includes(topic)) || [topic];
     let readable = 0;
