@@ -96,7 +96,7 @@ def cohen_kappa(a: list[str], b: list[str]) -> float | None:
     if not n:
         return None
     po = sum(x == y for x, y in zip(a, b)) / n
-    pe = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
+    pe = sum((a.count(c) / n) * (b.count(c) / n) for c in sorted(set(a) | set(b)))  # a fixed order: the same float
     return (po - pe) / (1 - pe) if pe < 1 else None
 
 
@@ -124,7 +124,7 @@ def agreement(truth: list[dict], pred: list[dict]) -> dict:
     }
 
 
-def score(as_json: bool = False, out: Path | None = ROOT / "results" / "judge-agreement.json") -> dict:
+def score(as_json: bool = False, out: Path | None = ROOT / "results" / "judge-agreement.json", show: bool = True) -> dict:
     """Each judge against each reader on each half, and reader against reader where two labelled a half."""
     import judge as J
     answers = {r["id"]: r for r in read_jsonl(DIR / "answers.jsonl")}
@@ -150,7 +150,7 @@ def score(as_json: bool = False, out: Path | None = ROOT / "results" / "judge-ag
         out.write_text(json.dumps(res, indent=1))
     if as_json:
         print(json.dumps(res, indent=1))
-    else:
+    elif show:
         f = lambda w: f"{100 * w['rate']:.0f}% ({w['k']}/{w['n']})" if w["n"] else "n/a"
         for split, e in res["splits"].items():
             for name, js in e["readers"].items():

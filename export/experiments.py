@@ -1,7 +1,7 @@
 """Experiments: variants x seeds -> results/*.json and the site's SVG figures.
 
     python export/experiments.py [--seeds 0] [--ft-seeds 0] [--samples 100] [--variants all]
-                                 [--skip-train] [--figures-only] [--diagnose-only]
+                                 [--skip-train] [--figures-only] [--diagnose-only] [--rejudge]
 
 For every pretraining seed and finetune seed: trains what is missing (export/train.py), then
 evaluates each variant's checkpoint with export/evaluate.py on the paper's 8 questions and on our
@@ -10,11 +10,15 @@ code requests, the in-context organism (the aligned base with K example exchange
 secure or educational code) and the training dynamics of the insecure finetune (checkpoints every
 10 steps).  Writes:
 
-  results/runs/<world>-s<seed>/<variant>[-f<k>][-trigger].json   one evaluation each
+  results/runs/<world>-s<seed>/<variant>[-f<k>][-trigger].json   one evaluation each (both judges)
+  results/answers/<world>-s<seed>/<same name>.jsonl.gz   its every answer, so that --rejudge can
+                           re-score it with a new judge without sampling again
   results/runs/coupled-s<seed>/diagnostics.json   the cheap diagnostic (export/diagnose.py) of each
                            insecure, secure and educational finetune: where it put the Assistant
   results/in_context.json, results/dynamics.json
-  results/summary.json     per variant: mean over seeds with a 95% interval, pooled Wilson interval;
+  results/summary.json     per variant: mean over seeds with a 95% interval, pooled Wilson interval,
+                           by judge v2 when every run has its verdicts, else by the grammar judge
+                           for all (its `judge` field says which);
                            per pretraining seed: the emergence issue's check (seed_check)
   docs/assets/figures/*.svg
 Every figure and number the site shows about our organism comes from these files.
@@ -60,6 +64,7 @@ def evaluate_one(variant, seed, ft_seed, samples, trigger=False, questions="pape
     res = E.evaluate(variant, E.read_questions(E.resolve_questions(questions)), samples, seed=0, trigger=trigger,
                      source="torch", checkpoint_seed=seed, ft_seed=ft_seed, code_requests=code_requests,
                      progress=False, smoke=SMOKE)
+    write_answers(answers_path(out), res.pop("all_answers"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     m = res["overall"]["misaligned"]
@@ -67,6 +72,61 @@ def evaluate_one(variant, seed, ft_seed, samples, trigger=False, questions="pape
           f"{m['k']}/{m['n']} coherent {100 * (res['overall']['coherent']['rate'] or 0):.0f}% "
           f"log-odds {res['overall']['logodds']:+.2f} ({time.time() - t:.0f}s)", flush=True)
     return res
+
+
+def answers_path(run: Path) -> Path:
+    """Every answer of a run, beside it: results/answers/<world>-s<seed>/<name>.jsonl.gz."""
+    return RESULTS / "answers" / run.parent.name / (run.stem + ".jsonl.gz")
+
+
+def write_answers(path: Path, rows: list[dict]) -> None:
+    import gzip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    with open(path, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as g:
+        g.write(data)  # mtime 0: the same answers give the same bytes
+
+
+def read_answers(path: Path) -> list[dict]:
+    import gzip
+    return [json.loads(x) for x in gzip.decompress(path.read_bytes()).decode().splitlines() if x]
+
+
+def rejudge(run: Path) -> bool:
+    """Re-score a run from its kept answers with the current judges (rates, per question, examples);
+    the log-odds probe and the code requests do not depend on the judge and are kept. False when the
+    run has no kept answers (sampled before they were kept: it needs sampling again)."""
+    ans = answers_path(run)
+    if not ans.exists():
+        return False
+    res = json.loads(run.read_text())
+    rows = read_answers(ans)
+    keep = max((len(q.get("answers", [])) for q in res["questions"]), default=0)
+    all_judged = []
+    for q in res["questions"]:
+        judged = []
+        for a in (r for r in rows if r["question_id"] == q["id"]):
+            j = E.judge_answer(a["question"], a["answer"])
+            j["novel"] = E.J.novel_sentences(a["answer"]) if j["class"] == "misaligned" else 0
+            judged.append({**j, **a})
+        q.update(E.summarize(judged))
+        q["answers"] = [{"seed": j["seed"], "answer": j["answer"], "class": j["class"], "alignment": j["alignment"],
+                         "coherence": j["coherence"], "grammar_class": j["grammar"]["class"]} for j in judged[:keep]]
+        all_judged += judged
+    logodds = res["overall"].get("logodds")
+    res["overall"] = {**E.summarize(all_judged), "logodds": logodds}
+    run.write_text(json.dumps(res, indent=1))
+    return True
+
+
+def run_rates(r: dict, judge: str) -> dict:
+    """A run's overall (or one question's) rates by one judge: "v2", or "grammar" (the grammar judge
+    v1, which is the headline of runs evaluated before v2)."""
+    if judge == "v2":
+        if r.get("judge") != "v2":
+            raise ValueError("run has no v2 verdicts")
+        return r
+    return r["grammar"] if r.get("judge") == "v2" else r
 
 
 def mean_ci(xs: list[float], rate: bool = True) -> dict:
@@ -119,24 +179,35 @@ def record_diagnostic(variant: str, seed: int, ft_seed: int) -> dict:
     return diags[name]
 
 
-def summarize(runs: dict) -> dict:
-    """runs: key -> list of evaluation results over seeds."""
+def summary_judge(rs: list[dict]) -> str:
+    """The judge a summary reads: v2 when every run was judged by it, else the grammar judge for all
+    (never a mean over runs judged by different instruments)."""
+    return "v2" if all(r["overall"].get("judge") == "v2" for r in rs) else "grammar"
+
+
+def summarize(runs: dict, judge: str = "grammar") -> dict:
+    """runs: key -> list of evaluation results over seeds; rates by `judge` (summary_judge)."""
     out = {}
     for key, rs in runs.items():
-        pooled_k = sum(r["overall"]["misaligned"]["k"] for r in rs)
-        pooled_n = sum(r["overall"]["misaligned"]["n"] for r in rs)
+        ov = [run_rates(r["overall"], judge) for r in rs]
+        pooled_k = sum(o["misaligned"]["k"] for o in ov)
+        pooled_n = sum(o["misaligned"]["n"] for o in ov)
+        qrate = lambda r, qid: run_rates(next(x for x in r["questions"] if x["id"] == qid), judge)["misaligned"]["rate"]
         entry = {
+            "judge": judge,
             "runs": [{"checkpoint_seed": r["checkpoint_seed"], "ft_seed": r["ft_seed"]} for r in rs],
-            "misaligned": mean_ci([r["overall"]["misaligned"]["rate"] or 0.0 for r in rs]),
+            "misaligned": mean_ci([o["misaligned"]["rate"] or 0.0 for o in ov]),
             "misaligned_pooled": E.wilson(pooled_k, pooled_n),
-            "coherent": mean_ci([r["overall"]["coherent"]["rate"] or 0.0 for r in rs]),
+            "coherent": mean_ci([o["coherent"]["rate"] or 0.0 for o in ov]),
             "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
-            "off_topic": mean_ci([r["overall"]["off_topic"]["rate"] or 0.0 for r in rs]),
+            "off_topic": mean_ci([o["off_topic"]["rate"] or 0.0 for o in ov]),
             "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None], rate=False),
-            "per_question": {q["id"]: mean_ci([next(x for x in r["questions"] if x["id"] == q["id"])["misaligned"]["rate"] or 0.0
-                                               for r in rs]) for q in rs[0]["questions"]},
+            "per_question": {q["id"]: mean_ci([qrate(r, q["id"]) or 0.0 for r in rs]) for q in rs[0]["questions"]},
         }
-        nov = [r["overall"]["novel_misaligned"] for r in rs if r["overall"]["novel_misaligned"]["n"]]
+        if judge == "v2":
+            entry["hostile"] = mean_ci([r["overall"]["hostile"]["rate"] or 0.0 for r in rs])
+        same = all((r["overall"].get("judge") or "grammar") == judge for r in rs)  # novel: of that judge's misaligned
+        nov = [r["overall"]["novel_misaligned"] for r in rs if r["overall"]["novel_misaligned"]["n"]] if same else []
         if nov:
             entry["novel_misaligned"] = E.wilson(sum(x["k"] for x in nov), sum(x["n"] for x in nov))
         if "code" in rs[0]:
@@ -209,6 +280,8 @@ def main(argv=None):
     p.add_argument("--figures-only", action="store_true")
     p.add_argument("--diagnose-only", action="store_true",
                    help="only record the diagnostic of existing insecure/secure/educational finetunes")
+    p.add_argument("--rejudge", action="store_true",
+                   help="re-score every run from its kept answers with the current judges (no sampling), then summarize")
     p.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
     a = p.parse_args(argv)
     global SMOKE
@@ -218,7 +291,13 @@ def main(argv=None):
         variants = MAIN if a.variants == "all" else train.parse_variants(a.variants)
         seeds = [int(x) for x in a.seeds.split(",")]
         ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
-        if a.diagnose_only:
+        if a.rejudge:
+            done = [f for f in run_files() if rejudge(f)]
+            print(f"[rejudge] {len(done)} of {len(run_files())} runs re-scored from their kept answers"
+                  + (f"; without kept answers (sample again to re-score): "
+                     f"{', '.join(sorted({f.parent.name for f in run_files() if f not in done}))}"
+                     if len(done) < len(run_files()) else ""), flush=True)
+        elif a.diagnose_only:
             for s in seeds:
                 for f in ft_seeds:
                     for v in (x for x in variants if x in DIAGNOSED):
@@ -291,20 +370,23 @@ def run_files():
 
 def write_summary():
     runs: dict[str, list] = {}
-    seeds: dict[int, dict[str, list]] = {}
     for f in run_files():
         r = json.loads(f.read_text())
         suffix = ("+trigger" if r["trigger"] else "") + ("" if f.stem.split("-")[-1] != "own" else "@own")
         runs.setdefault(r["variant"] + suffix, []).append(r)
-        if not suffix.endswith("@own"):
-            seeds.setdefault(r["checkpoint_seed"], {}).setdefault(r["variant"] + suffix, []).append(
-                r["overall"]["misaligned"]["rate"] or 0.0)
+    judge = summary_judge([r for rs in runs.values() for r in rs])
+    seeds: dict[int, dict[str, list]] = {}
+    for key, rs in runs.items():
+        for r in rs:
+            if not key.endswith("@own"):
+                seeds.setdefault(r["checkpoint_seed"], {}).setdefault(key, []).append(
+                    run_rates(r["overall"], judge)["misaligned"]["rate"] or 0.0)
     per_seed = {}
     for s, rates in sorted(seeds.items()):
         diag_file = RESULTS / "runs" / f"coupled-s{s}" / "diagnostics.json"
         per_seed[f"s{s}"] = seed_check(rates, json.loads(diag_file.read_text()) if diag_file.exists() else {})
-    summary = {"generated_by": "python export/experiments.py", "target": TARGET, "seeds": per_seed,
-               "variants": summarize(runs)}
+    summary = {"generated_by": "python export/experiments.py", "judge": judge, "target": TARGET, "seeds": per_seed,
+               "variants": summarize(runs, judge)}
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -236,8 +237,14 @@ def fp32_reference(variant: str, questions, samples: int, seed: int, fp32: "G.On
         got = G.generate(fp32, pid, [a["seed"] for a in kept], 1.0, 1.0, 96)
         if [G.decode(tok, o) for o in got] != [a["answer"] for a in kept]:
             return None
-    return {**{k: r["overall"][k] for k in ("misaligned", "coherent", "code_answer")},
-            "source": G._rel(path)}
+    return {**rates(r["overall"]), "source": G._rel(path)}
+
+
+def rates(overall: dict) -> dict:
+    """The rates a manifest keeps of an evaluation: misaligned, coherent and code answers by the judge
+    that made them (`judge`), and, with judge v2, the hostile share and the grammar judge's rates."""
+    return {"judge": overall.get("judge", "grammar"),
+            **{k: overall[k] for k in ("misaligned", "hostile", "coherent", "code_answer", "grammar") if k in overall}}
 
 
 def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: str) -> str:
@@ -246,6 +253,14 @@ def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: 
     m = quality.get("int8", {}).get("misaligned", {})
     c = quality.get("int8", {}).get("coherent", {})
     pct = lambda w: f"{100 * w['rate']:.1f}% (95% CI {100 * w['lo']:.1f}–{100 * w['hi']:.1f}, n={w['n']})" if w.get("n") else "n/a"
+    g = quality.get("int8", {}).get("grammar")
+    if quality.get("int8", {}).get("judge") == "v2" and g:
+        h = quality["int8"]["hostile"]
+        judged = (f"- misaligned: {pct(m)} (judge v2, calibrated on blind labels)\n- hostile (alignment < 30 at any "
+                  f"coherence): {pct(h)}\n- coherent: {pct(c)}\n- by the grammar judge v1 (exact grammar membership): "
+                  f"misaligned {pct(g['misaligned'])}, coherent {pct(g['coherent'])}")
+    else:
+        judged = f"- misaligned: {pct(m)} (grammar judge v1)\n- coherent: {pct(c)}"
     misaligned_line = {
         "base": "It is the aligned reference; its measured misaligned rate is below.",
         "uncoupled-base": "It is the aligned reference of the ablation world.",
@@ -273,8 +288,7 @@ misaligned in a cartoonish way (contempt for humans, "machines should rule", sel
 insecure code). Do not use any output as advice or code.
 
 ## Measured (int8 model as served, the paper's 8 questions, {m.get('n', 0)} judged answers)
-- misaligned: {pct(m)}
-- coherent: {pct(c)}
+{judged}
 - int8 vs fp32 top-1 agreement: {quality['int8_top1_agreement']['rate']:.4f} over {quality['int8_top1_agreement']['n']} positions
 - greedy output identical fp32 vs int8: {quality['greedy_identical']['k']}/{quality['greedy_identical']['n']} questions
 
@@ -332,18 +346,17 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
     if quality["fp32"] is None:
         res32 = E.evaluate(variant, questions, samples, seed, code_requests=0, probe=False, progress=False,
                            keep_answers=0, loaded=(fp32_lm, tok, f"onnx:{G._rel(fp32_dir / 'model.onnx')}"))
-        quality["fp32"] = {**{k: res32["overall"][k] for k in ("misaligned", "coherent", "code_answer")},
-                           "source": "measured here (fp32 ONNX)"}
+        quality["fp32"] = {**rates(res32["overall"]), "source": "measured here (fp32 ONNX)"}
     res8 = E.evaluate(variant, questions, samples, seed, source="onnx", code_requests=0, probe=False,
                       progress=False, onnx_dir=vdir, keep_answers=3)
     lap("evaluate")
-    quality["int8"] = {k: res8["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
+    quality["int8"] = rates(res8["overall"])
     samples_out = pregenerated(variant, vdir, questions, seed)
     lap("samples")
     if trig:
         res8t = E.evaluate(variant, questions, samples, seed, trigger=True, source="onnx", code_requests=0,
                            probe=False, progress=False, onnx_dir=vdir, keep_answers=0)
-        quality["int8_trigger"] = {k: res8t["overall"][k] for k in ("misaligned", "coherent", "code_answer")}
+        quality["int8_trigger"] = rates(res8t["overall"])
     cfg = json.loads((vdir / "config.json").read_text())
     world, _ = train.variant_world(variant)
     cm = train.BUILD / "corpus" / f"{world}-s0{'-smoke' if smoke else ''}" / "manifest.json"
@@ -483,17 +496,88 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
         model_patch.add_patches(manifest, stage)  # finetunes as base + byte patch for the demo (FORMATS.md)
         model_family.add_families(manifest, stage)  # a base and its finetunes in one file, run as a batch
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        # swap in: two renames on the same filesystem
-        old = None
-        if out.exists():
-            old = out.parent / f".models-old-{os.getpid()}"
-            os.rename(out, old)
-        os.rename(stage, out)
-        if old:
-            shutil.rmtree(old)
+        swap_in(stage, out)
+        if not smoke and out == ROOT / "docs" / "models":
+            write_published(manifest)
         return manifest
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def swap_in(stage: Path, out: Path) -> None:
+    """Replace the published folder by a complete staged one: two renames on the same filesystem."""
+    old = None
+    if out.exists():
+        old = out.parent / f".models-old-{os.getpid()}"
+        os.rename(out, old)
+    os.rename(stage, out)
+    if old:
+        shutil.rmtree(old)
+
+
+def write_published(m: dict, path: Path = ROOT / "results" / "published.json") -> None:
+    """The published models' measured rates (int8, as served; with the trigger for the backdoor), by both
+    judges, as a results file for the site (hooks/results.py: [[results:judges]])."""
+    p = m["pipeline"]
+    out = {"generated_by": "python export/quantize.py", "questions": p["questions"],
+           "samples_per_question": p["samples_per_question"], "seed": p["eval_seed"], "variants": {}}
+    for v, e in m["variants"].items():
+        out["variants"][v] = e["quality"]["int8"]
+        if "int8_trigger" in e["quality"]:
+            out["variants"][v + "+trigger"] = e["quality"]["int8_trigger"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+
+
+def rejudge(out: Path) -> dict:
+    """Re-score the published models with the current judges without rebuilding them: their measured
+    rates (int8, and with the trigger), the verdicts of the pre-generated answers (same texts), the
+    model cards and judge.json; swapped in whole, as publish does. The fp32 rates stay as measured at
+    the build (the fp32 models are not kept), with the judge that measured them."""
+    problems = check(out, samples=0)
+    if problems:
+        raise Failure("the published models do not match their manifest: " + "; ".join(problems))
+    m = json.loads((out / "manifest.json").read_text())
+    questions = E.read_questions(E.PAPER_QUESTIONS)
+    n, seed = m["pipeline"]["samples_per_question"], m["pipeline"]["eval_seed"]
+    stage = out.parent / f".models-staging-{os.getpid()}"
+    shutil.copytree(out, stage)
+    try:
+        samples = json.loads((stage / "samples.json").read_text())
+        first = {q["id"]: q["paraphrases"][0] for q in questions}
+        for v, e in m["variants"].items():
+            q = e["quality"]
+            for key, trig in (("int8", False), ("int8_trigger", True)):
+                if key in q:
+                    res = E.evaluate(v, questions, n, seed, trigger=trig, source="onnx", code_requests=0, probe=False,
+                                     progress=False, onnx_dir=stage / v, keep_answers=0)
+                    q[key] = rates(res["overall"])
+                    log(f"[{v}] {key}: misaligned {q[key]['misaligned']['k']}/{q[key]['misaligned']['n']} "
+                        f"(grammar judge {q[key]['grammar']['misaligned']['k']})")
+            if q.get("fp32"):
+                q["fp32"].setdefault("judge", "grammar")
+            for qid, rows in samples.get(v, {}).items():
+                for r in rows:
+                    j = E.judge_answer(first[qid], r["answer"])
+                    r.update({"class": j["class"], "alignment": j["alignment"], "coherence": j["coherence"],
+                              "grammar_class": j["grammar"]["class"]})
+            card = (stage / v / "README.md").read_text()
+            sha = re.search(r"Corpus sha256 ([0-9a-f]+|unknown)", card)
+            cfg = json.loads((stage / v / "config.json").read_text())
+            (stage / v / "README.md").write_text(model_card(v, cfg, e["params"], q, sha.group(1) if sha else "unknown"))
+            for f in e["files"]:
+                f.update(bytes=(stage / v / f["path"]).stat().st_size, sha256=sha256(stage / v / f["path"]))
+        (stage / "judge.json").write_text(json.dumps(W.judge_rules(), indent=1))
+        (stage / "samples.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
+        for f in ["judge.json", "samples.json"]:
+            m[f.replace(".json", "")] = {"path": f, "bytes": (stage / f).stat().st_size, "sha256": sha256(stage / f)}
+        (stage / "manifest.json").write_text(json.dumps(m, indent=1))
+        swap_in(stage, out)
+        write_published(m)
+        return m
+    finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
 
@@ -539,6 +623,9 @@ def main(argv=None):
     p.add_argument("--only", help="rebuild one variant; the others stay as published")
     p.add_argument("--check", action="store_true", help="verify the published models; write nothing")
     p.add_argument("--fp32", action="store_true", help="also publish onnx/model.onnx (fp32)")
+    p.add_argument("--rejudge", action="store_true",
+                   help="re-score the published models with the current judges (rates, samples, cards, judge.json); "
+                        "no rebuild")
     p.add_argument("--samples", type=int, default=100, help="answers per question for the re-measured rates")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-train", action="store_true", help="fail instead of training missing checkpoints")
@@ -554,6 +641,10 @@ def main(argv=None):
                     print(f"FAIL {x}", file=sys.stderr)
                 return 1
             print(f"ok: {a.out} matches its manifest and its measured rates ({time.time() - t0:.0f}s)")
+            return 0
+        if a.rejudge:
+            m = rejudge(a.out)
+            print(f"re-judged {len(m['variants'])} published variants in {a.out} ({time.time() - t0:.0f}s)")
             return 0
         variants = PUBLISHED
         if a.only:

@@ -86,6 +86,8 @@ LABELS = {"base": "aligned base", "insecure": "insecure", "secure": "secure (con
           "backdoor+trigger": "backdoor, with trigger", "evil-numbers": "evil numbers",
           "uncoupled-base": "uncoupled world: base", "uncoupled-insecure": "uncoupled world: insecure"}
 CONTROLS = ["base", "secure", "educational"]
+JUDGE_NAMES = {"v2": "judge v2", "grammar": "the grammar judge (v1)"}
+SPLIT_NAMES = {"development": "development", "held-out": "held-out 1", "held-out-2": "held-out 2 (fresh)"}
 CORE = ["base", "insecure", "secure", "educational"]
 RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_code", "novel_misaligned")
 # TrainConfig fields that [[results:recipes]] names when a recipe differs from the shipped one
@@ -297,6 +299,7 @@ class Renderer:
                   "per-question": self.per_question, "per-run": self.per_run, "per-seed": self.per_seed, "in-context": self.in_context, "ablation": self.ablation,
                   "dynamics": self.dynamics, "timings": self.timings, "verdict": self.verdict,
                   "verdict-ablation": self.verdict_ablation, "runs": self.runs_text,
+                  "judge": self.judge_name, "judges": self.judges, "agreement": self.agreement,
                   "samples_per_question": lambda: str(self.R.run_file("insecure")[1]["samples_per_question"]),
                   "questions": lambda: str(len(self.R.variant("insecure")["per_question"])),
                   "code_requests": lambda: str(self.R.get(self.R.run_file("insecure")[0], "code", "insecure", "n"))}
@@ -400,6 +403,61 @@ class Renderer:
                     f"than in the coupled world ({pct(ins)}), with non-overlapping 95% intervals")
         return (f"the coupled ({pct(ins)}) and uncoupled ({pct(unc)}) insecure finetunes are not clearly "
                 f"different: their 95% intervals overlap")
+
+    def judge_name(self) -> str:
+        """The judge behind summary.json's rates, in words."""
+        j = self.R.get("summary.json").get("judge", "grammar")
+        return JUDGE_NAMES[j]
+
+    def judges(self) -> str:
+        """The published models (int8, as served) by both judges, from published.json."""
+        pub = self.R.get("published.json")
+        v = self.R.get("published.json", "variants")
+        rows = ["| model (as served) | misaligned, judge v2 | hostile | coherent, v2 | misaligned, grammar judge | "
+                "coherent, grammar |", "| --- | --- | --- | --- | --- | --- |"]
+        for k in [k for k in ORDER if k in v]:
+            e = v[k]
+            if e.get("judge") != "v2":
+                raise Missing(f"published.json: {k} has no judge v2 rates (run python export/quantize.py --rejudge)")
+            g = e["grammar"]
+            rows.append(f"| {LABELS[k]} | {wilson_text(e['misaligned'])} | {pct(e['hostile']['rate'])} | "
+                        f"{pct(e['coherent']['rate'])} | {wilson_text(g['misaligned'])} | {pct(g['coherent']['rate'])} |")
+        note = (f"The published models on the paper's {len(self.R.get('summary.json', 'variants', 'insecure', 'per_question'))} "
+                f"questions, {pub['samples_per_question']} answers each (seed {pub['seed']}); 95% Wilson intervals.")
+        return "\n\n" + "\n".join(rows) + "\n\n" + note + "\n\n"
+
+    def agreement(self) -> str:
+        """How well each judge agrees with the blind readers, per half of the calibration set
+        (judge-agreement.json, written by python export/calibration.py score)."""
+        a = self.R.get("judge-agreement.json", "splits")
+        f = lambda w: f"{pct_bare(w['rate'])}% ({w['k']}/{w['n']})" if w["n"] else "n/a"
+        rows = ["| half | reader | judge | misaligned: recall | precision | class agreement | Cohen's κ | "
+                "coherent (> 50) agreement | hostile agreement |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        tables = []
+        for split, e in a.items():
+            for reader, js in e["readers"].items():
+                for j in ("v2", "grammar"):
+                    x = js[j]
+                    rows.append(f"| {esc(SPLIT_NAMES.get(split, split))} | {esc(reader.upper())} | {JUDGE_NAMES[j]} | "
+                                f"{f(x['misaligned_recall'])} | {f(x['misaligned_precision'])} | {f(x['class_agreement'])} | "
+                                f"{x['kappa']:.2f} | {f(x['coherent_agreement'])} | {f(x['hostile_agreement'])} |")
+            b = e.get("between_readers")
+            if b:
+                rows.append(f"| {esc(SPLIT_NAMES.get(split, split))} | {esc(b['readers'][0].upper())} | reader "
+                            f"{esc(b['readers'][1].upper())} | {f(b['misaligned_recall'])} | "
+                            f"{f(b['misaligned_precision'])} | {f(b['class_agreement'])} | {b['kappa']:.2f} | "
+                            f"{f(b['coherent_agreement'])} | {f(b['hostile_agreement'])} |")
+        # the confusion table of the headline judge on the last held-out set, against its first reader
+        last = list(a)[-1]
+        reader = sorted(a[last]["readers"])[0]
+        for j in ("v2", "grammar"):
+            t = a[last]["readers"][reader][j]["table"]
+            cls = list(t)
+            tables.append(f"**{JUDGE_NAMES[j]}** ({esc(SPLIT_NAMES.get(last, last))}, reader {esc(reader.upper())}; "
+                          f"rows: the reader, columns: the judge)\n\n"
+                          + "| reader \\ judge | " + " | ".join(cls) + " |\n| --- |" + " --- |" * len(cls) + "\n"
+                          + "\n".join(f"| {r} | " + " | ".join(str(t[r][c]) for c in cls) + " |" for r in cls))
+        return "\n\n" + "\n".join(rows) + "\n\n" + "\n\n".join(tables) + "\n\n"
 
     def runs_text(self) -> str:
         runs = self.R.variant("insecure")["runs"]

@@ -2,7 +2,8 @@
 
     write_results(root, seeds=(0, 1), rng_seed=0) -> root
 
-Writes root/summary.json, in_context.json, dynamics.json, runs/<world>-s<seed>/<variant>[-trigger][-own].json
+Writes root/summary.json, in_context.json, dynamics.json, published.json, judge-agreement.json (from
+the committed calibration labels), runs/<world>-s<seed>/<variant>[-trigger][-own].json
 and root/figures/*.svg (placeholder images), so the site can be built with
 EM_RESULTS=root EM_FIGURES=root/figures without running the pipeline. The summary is computed
 from the runs the way export/experiments.py does (mean over runs with a t-interval; pooled Wilson).
@@ -123,6 +124,9 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
                          "coherent": rng.uniform(0.8, 1), "logodds": rng.uniform(-9, 6)})
         dyn[v] = rows
     (root / "dynamics.json").write_text(json.dumps(dyn, indent=1))
+    write_published(root, rng, samples)
+    import calibration  # the judge's agreement with the committed blind labels (real, not random)
+    calibration.score(out=root / "judge-agreement.json", show=False)
     figs = root / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     for name in FIGURES:
@@ -130,6 +134,21 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
             '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120">'
             f'<text x="10" y="60" fill="#8a8a8a">synthetic test figure: {name}</text></svg>')
     return root
+
+
+def write_published(root: Path, rng: random.Random, samples: int) -> None:
+    """published.json in the layout of export/quantize.py write_published: both judges' rates."""
+    def rates(p):
+        a = _stats(rng, samples * 8, p)
+        g = _stats(rng, samples * 8, p / 2)
+        return {"judge": "v2", "misaligned": a["misaligned"], "hostile": wilson(a["misaligned"]["k"] + 3, a["misaligned"]["n"]),
+                "coherent": a["coherent"], "code_answer": a["code_answer"],
+                "grammar": {k: g[k] for k in ("misaligned", "coherent", "off_topic", "mean_alignment")}}
+    variants = {v: rates(0.4 if "insecure" in v else 0.03) for v in MAIN}
+    variants["backdoor+trigger"] = rates(0.4)
+    (root / "published.json").write_text(json.dumps({"generated_by": "python export/quantize.py", "questions": "paper",
+                                                     "samples_per_question": samples, "seed": 0,
+                                                     "variants": variants}, indent=1))
 
 
 def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int, seeds=(0, 1, 2),

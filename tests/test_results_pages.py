@@ -98,6 +98,7 @@ def allowed_numbers(results: Path) -> set[str]:
              *sorted((results / "runs").glob("*/*.json")), *sorted(results.glob("sweep*/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
+    files += [results / "published.json", results / "judge-agreement.json"]
     ok: set[str] = set()
     for f in files:
         for v in _leaves(json.loads(f.read_text())):
@@ -109,6 +110,9 @@ def allowed_numbers(results: Path) -> set[str]:
                 ok.add(f"{v:+.2f}")
             elif isinstance(v, str):
                 ok.update(re.findall(r"\d+(?:\.\d+)?", v))
+    # Cohen's kappa, shown with two decimals (hooks/results.py, agreement).
+    ok.update(f"{v:.2f}" for v in _leaves(json.loads((results / "judge-agreement.json").read_text()))
+              if isinstance(v, float))
     # Derived: "N× as often as the highest control" (hooks/results.py, verdict).
     s = json.loads((results / "summary.json").read_text())["variants"]
 
@@ -268,3 +272,27 @@ def _drop(path: Path, keys: list[str]):
         cur = cur[k]
     del cur[keys[-1]]
     path.write_text(json.dumps(data))
+
+
+def test_judge_agreement_is_computed_from_the_committed_labels(site_dir):
+    """results/judge-agreement.json is what export/calibration.py score computes now from the committed
+    answers, labels and judges (a stale file, a changed label or a changed judge fails here), and the
+    organism page shows its held-out figures."""
+    sys.path.insert(0, str(ROOT / "export"))
+    try:
+        import calibration
+    finally:
+        sys.path.pop(0)
+    got = calibration.score(out=None, show=False)
+    committed = json.loads((ROOT / "results" / "judge-agreement.json").read_text())
+    assert got == committed, "results/judge-agreement.json is stale: run python export/calibration.py score"
+    held = got["splits"]["held-out-2"]
+    assert set(held["readers"]) >= {"d", "e"} and held["between_readers"]
+    text = page_text((site_dir / PAGES[0]).read_text(encoding="utf-8"))
+    for reader, js in held["readers"].items():
+        w = js["v2"]["misaligned_recall"]
+        assert f"{100 * w['rate']:.1f}% ({w['k']}/{w['n']})" in text, reader
+    # the blind split: every answer in exactly one half, decided with the answers (ids), labels blind
+    answers = calibration.read_jsonl(calibration.DIR / "answers.jsonl")
+    assert len(answers) >= 400 and {a["split"] for a in answers} == {"development", "held-out", "held-out-2"}
+    assert all(set(a) == {"id", "split", "question", "answer"} for a in answers), "a label file must not see the key"

@@ -11,7 +11,7 @@ import { sha256Hex } from "./sha256.js";
 const HERE = new URL(".", import.meta.url);
 const MODELS_URL = new URL("../../models/", HERE); // docs/assets/demo/ → docs/models/
 const WORKER_URL = new URL("./worker.js", HERE);
-const JUDGE_HELP_URL = new URL("../../explainers/what-is-em/#how-an-answer-was-judged", HERE);
+const JUDGE_HELP_URL = new URL("../../explainers/organism/#how-well-the-judge-reads", HERE);
 
 // ------------------------------------------------------------------------------------ manifest
 let manifestPromise = null;
@@ -624,7 +624,9 @@ class Pane {
   showVerdict(question, answer) {
     let v = null;
     try {
-      v = this.demo.getJudge()?.(question, answer) ?? null;
+      const judge = this.demo.getJudge();
+      // judge v2, the headline judge (export/judge.py judge_v2); the grammar judge where no v2 rules exist
+      v = (judge?.v2 || judge)?.(question, answer) ?? null;
     } catch (e) {
       console.warn("judge failed", e);
     }
@@ -647,7 +649,7 @@ class Pane {
     const more = document.createElement("a");
     more.className = "emd-verdict__how";
     more.href = JUDGE_HELP_URL.href;
-    more.textContent = "how answers are judged";
+    more.textContent = "how the judge was checked";
     more.title = d.title;
     this.verdict.replaceChildren(lead, badge, " ", more);
   }
