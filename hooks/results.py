@@ -626,21 +626,35 @@ class Renderer:
         return "\n\n" + "\n".join(rows) + "\n\n"
 
     def timings(self) -> str:
+        """Stage times of each full seed (timings.json of export/experiments.py: seeds -> stage -> seconds),
+        finetunes summed per world."""
         t = self.R.optional("timings.json")
         if t is None:
             return ""
-        stages = t.get("stages", t) if isinstance(t, dict) else None
-        if not isinstance(stages, dict) or not stages:
-            raise Missing("timings.json: expected {stage: seconds} (or {'stages': {...}})")
-        rows = [f"Measured times of each stage (from `results/timings.json`), on the 2-core CPU the "
-                f"published results were computed on:", "", "| stage | time |", "| --- | --- |"]
-        total = 0.0
-        for k, s in stages.items():
-            if not isinstance(s, (int, float)):
-                continue
-            total += s
-            rows.append(f"| {esc(k)} | {duration(s)} |")
-        rows.append(f"| **total** | **{duration(total)}** |")
+        seeds = t.get("seeds") if isinstance(t, dict) else None
+        if not isinstance(seeds, dict) or not seeds or not all(isinstance(v, dict) for v in seeds.values()):
+            raise Missing("timings.json: expected {'seeds': {seed: {stage: seconds}}}")
+        def group(stage: str) -> str:
+            world, _, rest = stage.partition(" ")
+            return f"{world} finetunes" if rest.startswith("finetune") else stage
+        order: list[str] = []
+        table: dict[str, dict[str, float]] = {}
+        for s, stages in seeds.items():
+            for k, v in stages.items():
+                if k == "total" or not isinstance(v, (int, float)):
+                    continue
+                g = group(k)
+                if g not in order:
+                    order.append(g)
+                table.setdefault(g, {})[s] = table.get(g, {}).get(s, 0.0) + v
+        cols = list(seeds)
+        rows = [f"Measured times of each stage (from `results/timings.json`), on the {t.get('cores', '?')}-core CPU "
+                f"the published results were computed on, one column per pretraining seed:", "",
+                "| stage | " + " | ".join(esc(c) for c in cols) + " |", "| --- |" + " --- |" * len(cols)]
+        for g in order:
+            rows.append(f"| {esc(g)} | " + " | ".join(duration(table[g][c]) if c in table[g] else "—" for c in cols) + " |")
+        rows.append("| **total** | " + " | ".join(f"**{duration(sum(table[g].get(c, 0.0) for g in order))}**"
+                                                 for c in cols) + " |")
         return "\n\n" + "\n".join(rows) + "\n\n"
 
     # ---------------------------------------------------------------- samples, figures
@@ -860,10 +874,19 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     renderer = Renderer(page, config)
     page._em_stash = renderer.stash
 
+    literal = (getattr(page, "meta", None) or {}).get("tokens") == "literal"
+    fences = [m.span() for m in FENCE.finditer(markdown)]
+
     def sub(m: re.Match) -> str:
-        if any(a <= m.start() < b for a, b in spans):
-            return m.group(0)
         line = markdown.count("\n", 0, m.start()) + 1
+        if any(a <= m.start() < b for a, b in spans):
+            if literal or any(a <= m.start() < b for a, b in fences):
+                return m.group(0)
+            # inside `inline code` a token is shown, not rendered: a writer's slip on any page but one
+            # that documents the syntax (front matter `tokens: literal`)
+            raise PluginError(f"results hook: page '{page.file.src_uri}', line {line}, token "
+                              f"[[{m.group(1)}:{m.group(2)}]] is inside `code`, so it would not be rendered: "
+                              f"move it out of the backticks (or set `tokens: literal` in a page that documents tokens)")
         try:
             return renderer.render(m.group(1), m.group(2))
         except Missing as e:
@@ -877,11 +900,19 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return TOKEN.sub(sub, markdown)
 
 
+CODE_HTML = re.compile(r"<(pre|code)\b.*?</\1>", re.S)
+LEFT_TOKEN = re.compile(r"\[\[\s*(?:results|config|world)\s*:")
+
+
 def on_page_content(html_text: str, page, config, files) -> str:
     stash = getattr(page, "_em_stash", None)
-    if not stash:
-        return html_text
-    return STASH_RE.sub(lambda m: stash[int(m.group(1))], html_text)
+    if stash:
+        html_text = STASH_RE.sub(lambda m: stash[int(m.group(1))], html_text)
+    left = LEFT_TOKEN.search(CODE_HTML.sub("", html_text))
+    if left:  # e.g. a token split over two lines, or with a typo in its brackets
+        raise PluginError(f"results hook: page '{page.file.src_uri}': unrendered token "
+                          f"{html_text[left.start():left.start() + 60]!r}… in the page")
+    return html_text
 
 
 def on_files(files, config):

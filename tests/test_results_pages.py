@@ -231,11 +231,39 @@ def test_recipes_table(synthetic_site, synthetic):
 def test_timings_rendered_only_when_present(synthetic, tmp_path):
     tree = tmp_path / "results"
     shutil.copytree(synthetic, tree)
-    (tree / "timings.json").write_text(json.dumps({"corpus": 12.5, "pretrain": 900, "evaluate": 300}))
+    # the layout export/experiments.py writes (write_timings): seeds -> stage -> seconds
+    (tree / "timings.json").write_text(json.dumps({"generated_by": "python export/experiments.py", "cores": 2, "seeds": {
+        "s0": {"coupled pretrain": 900, "coupled align": 50, "coupled finetune insecure": 30,
+               "coupled finetune secure": 32.5, "evaluation": 300, "total": 1312.5},
+        "s1": {"coupled pretrain": 840, "evaluation": 200, "total": 1040}}}))
     proc = build(tree, tree / "figures", tmp_path / "site")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    html = (tmp_path / "site" / PAGES[1]).read_text(encoding="utf-8")
-    assert "<td>pretrain</td>" in html and "15 min 00 s" in html and "20 min 12 s" in html
+    text = page_text((tmp_path / "site" / PAGES[1]).read_text(encoding="utf-8"))
+    assert "2-core CPU" in text and "| s0 | s1 |" not in text
+    assert "coupled pretrain 15 min 00 s 14 min 00 s" in text, text
+    assert "coupled finetunes 62 s —" in text and "total 21 min 52 s 17 min 20 s" in text
+    assert "cores" not in text.split("Measured times")[1].split("total")[0]
+
+
+@pytest.mark.parametrize("line, named", [
+    ("The value `[[config:train.hidden]]` in code.", "is inside `code`"),
+    ("A rate split over two lines: [[results:insecure.misaligned\n.rate]].", "unrendered token"),
+])
+def test_a_token_that_would_not_render_fails_the_build(synthetic, tmp_path, line, named):
+    """A token in inline code (shown literally unless the page documents tokens) or one the hook cannot
+    read (here split over two lines) stops the build instead of showing brackets to readers."""
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs)
+    page = docs / "explainers" / "organism.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n\n" + line + "\n", encoding="utf-8")
+    (tmp_path / "hooks").symlink_to(ROOT / "hooks")
+    cfg = tmp_path / "mkdocs.yml"
+    cfg.write_text((ROOT / "mkdocs.yml").read_text(encoding="utf-8") + f"\ndocs_dir: {docs}\n", encoding="utf-8")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "EM_RESULTS": str(synthetic), "EM_FIGURES": str(synthetic / "figures")}
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(cfg), "--site-dir",
+                           str(tmp_path / "site")], cwd=ROOT, env=env, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and named in log, log
 
 
 def test_no_timings_line_without_the_file(synthetic_site):
