@@ -103,3 +103,27 @@ def test_harness_sees_errors_and_external_requests(page, page_log, base_url):
     assert page_log.external(base_url) == ["http://external.invalid/x"]
     with pytest.raises(AssertionError):
         page_log.assert_clean(base_url)
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_no_page_wider_than_the_viewport(browser, site_dir, base_url, width):
+    """Every built page, with every <details> open (samples, settings, footnotes), fits the viewport:
+    long unbroken answers wrap, wide tables scroll inside themselves. Also without JavaScript."""
+    wide = []
+    for js in (True, False):
+        ctx = browser.new_context(viewport={"width": width, "height": 844}, java_script_enabled=js)
+        page = ctx.new_page()
+        for path in built_pages(site_dir):
+            page.goto(base_url + path)
+            page.wait_for_load_state("load")
+            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            w = page.evaluate("document.documentElement.scrollWidth")
+            if w > width:
+                culprit = page.evaluate("""(w) => { const out = [];
+                  for (const el of document.querySelectorAll('article *')) {
+                    const r = el.getBoundingClientRect();
+                    if (r.right > w + 1 && el.children.length === 0) out.push(el.tagName + '.' + el.className + ': ' + (el.textContent || '').slice(0, 40));
+                    if (out.length > 2) break; } return out; }""", width)
+                wide.append(f"/{path} ({'js' if js else 'no js'}): {w}px {culprit}")
+        ctx.close()
+    assert not wide, "\n".join(wide)
