@@ -196,6 +196,8 @@ class DemoPreprocessor(Preprocessor):
         h.append(f'<label class="emd-label" for="{uid}-prompt">Your question</label>')
         h.append(f'<textarea id="{uid}-prompt" data-role="prompt" rows="2" maxlength="4000" required '
                  f'placeholder="Ask anything, or pick one of the paper\'s questions below">{e(prompt)}</textarea>')
+        h.append('<p class="emd-hint" data-role="hint">Ctrl+Enter (⌘+Enter on a Mac) asks both models; '
+                 'a question below asks at once.</p>')
         if questions:
             h.append(f'<div class="emd-chips" role="group" aria-label="The paper\'s eight questions">')
             for q in questions:

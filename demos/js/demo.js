@@ -757,6 +757,14 @@ class Demo {
   }
 
   run() {
+    // every way to ask (Generate, Ctrl/⌘+Enter, a question chip, Sample again) checks the settings first:
+    // a value out of range is shown to the reader, never silently clamped
+    if (this.form.checkValidity && !this.form.checkValidity()) {
+      const bad = this.form.querySelector(":invalid");
+      if (bad?.closest("details")) bad.closest("details").open = true;
+      this.form.reportValidity();
+      return;
+    }
     const params = this.params();
     if (!params.question) {
       this.prompt.focus();
@@ -765,6 +773,19 @@ class Demo {
     }
     this.prompt.removeAttribute("aria-invalid");
     for (const p of this.panes) p.generate(params);
+    this.showPanes();
+  }
+
+  /** Bring the answers into view as they start to stream (the form above them is taller than a screen). */
+  showPanes() {
+    const panes = this.q("panes");
+    const outs = [...panes.querySelectorAll('[data-role="output"]')];
+    const r = panes.getBoundingClientRect();
+    const top = parseFloat(getComputedStyle(panes).scrollMarginTop) || 0;
+    const last = outs.length ? outs[outs.length - 1].getBoundingClientRect() : r;
+    if (r.top >= top && last.bottom <= innerHeight) return; // already in view: do not move the page
+    const smooth = !matchMedia("(prefers-reduced-motion: reduce)").matches;
+    panes.scrollIntoView({ block: "start", behavior: smooth ? "smooth" : "auto" });
   }
 
   refreshButtons() {
