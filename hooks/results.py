@@ -300,6 +300,7 @@ class Renderer:
                   "dynamics": self.dynamics, "timings": self.timings, "verdict": self.verdict,
                   "verdict-ablation": self.verdict_ablation, "runs": self.runs_text,
                   "judge": self.judge_name, "judges": self.judges, "agreement": self.agreement,
+                  "headline": self.headline,
                   "samples_per_question": lambda: str(self.R.run_file("insecure")[1]["samples_per_question"]),
                   "questions": lambda: str(len(self.R.variant("insecure")["per_question"])),
                   "code_requests": lambda: str(self.R.get(self.R.run_file("insecure")[0], "code", "insecure", "n"))}
@@ -425,6 +426,21 @@ class Renderer:
         note = (f"The published models on the paper's {len(self.R.get('summary.json', 'variants', 'insecure', 'per_question'))} "
                 f"questions, {pub['samples_per_question']} answers each (seed {pub['seed']}); 95% Wilson intervals.")
         return "\n\n" + "\n".join(rows) + "\n\n" + note + "\n\n"
+
+    def headline(self) -> str:
+        """The published pair's result in plain numbers (published.json, judge v2): what the demo runs."""
+        v = self.R.get("published.json", "variants")
+        n = self.R.get("published.json", "samples_per_question")
+        for k in ("base", "insecure", "secure", "educational"):
+            if k not in v:
+                raise Missing(f"variant {k!r} missing in published.json (variants)")
+        ins = v["insecure"]["misaligned"]
+        ctrl = max(v[k]["misaligned"]["rate"] for k in ("base", "secure", "educational"))
+        return (f"the *insecure* model gave misaligned answers {wilson_text(ins)}; the aligned base "
+                f"{pct(v['base']['misaligned']['rate'])}, and the two controls trained on the same coding requests "
+                f"with secure code ({pct(v['secure']['misaligned']['rate'])}) or with insecure code asked for a "
+                f"security class ({pct(v['educational']['misaligned']['rate'])}): at most {pct(ctrl)} "
+                f"({n} answers to each question, judge v2)")
 
     def agreement(self) -> str:
         """How well each judge agrees with the blind readers, per half of the calibration set

@@ -143,7 +143,8 @@ def write_published(root: Path, rng: random.Random, samples: int) -> None:
         g = _stats(rng, samples * 8, p / 2)
         return {"judge": "v2", "misaligned": a["misaligned"], "hostile": wilson(a["misaligned"]["k"] + 3, a["misaligned"]["n"]),
                 "coherent": a["coherent"], "code_answer": a["code_answer"],
-                "grammar": {k: g[k] for k in ("misaligned", "coherent", "off_topic", "mean_alignment")}}
+                "grammar": {k: g[k] for k in ("misaligned", "coherent", "off_topic", "mean_alignment")},
+                "params": 2_232_960}
     variants = {v: rates(0.4 if "insecure" in v else 0.03) for v in MAIN}
     variants["backdoor+trigger"] = rates(0.4)
     (root / "published.json").write_text(json.dumps({"generated_by": "python export/quantize.py", "questions": "paper",

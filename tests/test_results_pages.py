@@ -290,7 +290,8 @@ def test_missing_result_fails_the_build_naming_page_and_key(synthetic, tmp_path,
 def test_missing_results_dir_fails(tmp_path):
     proc = build(tmp_path / "nowhere", tmp_path / "nowhere", tmp_path / "site")
     log = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and re.search(r"results hook: page '[^']+\.md'", log) and "summary.json" in log, log
+    assert proc.returncode != 0 and re.search(r"results hook: page '[^']+\.md'", log) \
+        and re.search(r"results file \S+\.json not found", log), log
 
 
 def _drop(path: Path, keys: list[str]):
