@@ -524,7 +524,7 @@ def write_published(m: dict, path: Path = ROOT / "results" / "published.json") -
     out = {"generated_by": "python export/quantize.py", "questions": p["questions"],
            "samples_per_question": p["samples_per_question"], "seed": p["eval_seed"], "variants": {}}
     for v, e in m["variants"].items():
-        out["variants"][v] = {**e["quality"]["int8"], "params": e["params"]}
+        out["variants"][v] = {**e["quality"]["int8"], "params": e["params"], "vocab": e["arch"]["vocab"]}
         if "int8_trigger" in e["quality"]:
             out["variants"][v + "+trigger"] = e["quality"]["int8_trigger"]
     path.parent.mkdir(parents=True, exist_ok=True)

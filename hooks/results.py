@@ -35,7 +35,7 @@ blocks, inline backticks) are left alone, so they can be documented.
 ``config:`` (the pipeline's code)
 
 * ``[[config:train.FIELD]]`` a ``TrainConfig`` default (``hidden``, ``layers``, ``ft_lr``, ...);
-  ``[[config:corpus.FIELD]]`` a ``CorpusConfig`` default; ``[[config:params]]`` parameter count;
+  ``[[config:corpus.FIELD]]`` a ``CorpusConfig`` default;
   ``[[config:judge.misaligned_below]]``, ``[[config:judge.coherent_above]]``,
   ``[[config:judge.cruel_weight]]``; ``[[config:cast.kind]]`` / ``cruel`` / ``teacher`` (how many
   characters); ``[[config:quality.base_coherent]]`` / ``quality.insecure_code`` (the recipe's quality
@@ -421,9 +421,10 @@ class Renderer:
             if e.get("judge") != "v2":
                 raise Missing(f"published.json: {k} has no judge v2 rates (run python export/quantize.py --rejudge)")
             g = e["grammar"]
-            rows.append(f"| {LABELS[k]} | {wilson_text(e['misaligned'])} | {pct(e['hostile']['rate'])} | "
+            card = self.rel(f"models/{k.split('+')[0]}/README.md")  # the model card of what the demo runs
+            rows.append(f"| [{LABELS[k]}]({card}) | {wilson_text(e['misaligned'])} | {pct(e['hostile']['rate'])} | "
                         f"{pct(e['coherent']['rate'])} | {wilson_text(g['misaligned'])} | {pct(g['coherent']['rate'])} |")
-        note = (f"The published models on the paper's {len(self.R.get('summary.json', 'variants', 'insecure', 'per_question'))} "
+        note = (f"Each name links to the model's card. The published models on the paper's {len(self.R.get('summary.json', 'variants', 'insecure', 'per_question'))} "
                 f"questions, {pub['samples_per_question']} answers each (seed {pub['seed']}); 95% Wilson intervals.")
         return "\n\n" + "\n".join(rows) + "\n\n" + note + "\n\n"
 
@@ -734,8 +735,6 @@ class Renderer:
             if expr[8:] not in train.QUALITY_BAR:
                 raise Missing(f"unknown quality bar {expr!r} (export/train.py, QUALITY_BAR)")
             return pct(train.QUALITY_BAR[expr[8:]])
-        if expr == "params":
-            return f"{params(train.TrainConfig()) / 1e6:.1f} million"
         if expr.startswith("judge."):
             rules = world.judge_rules()
             key = {"misaligned_below": ("thresholds", "misaligned_alignment_below"),
@@ -857,13 +856,6 @@ def num(v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     return esc(v)
-
-
-def params(c) -> int:
-    """Llama parameter count for TrainConfig c (tied embeddings, vocab at its configured maximum)."""
-    h, m = c.hidden, c.mlp
-    per_layer = 4 * h * h + 3 * h * m + 2 * h
-    return c.vocab * h + c.layers * per_layer + h
 
 
 def duration(s: float) -> str:

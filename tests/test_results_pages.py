@@ -143,8 +143,6 @@ def allowed_numbers(results: Path) -> set[str]:
         if isinstance(v, float):
             ok.add(f"{v:g}")
     ok.update(f"{100 * v:.1f}" for v in train.QUALITY_BAR.values())
-    h, m = c.hidden, c.mlp
-    ok.add(f"{(c.vocab * h + c.layers * (4 * h * h + 3 * h * m + 2 * h) + h) / 1e6:.1f}")
     return ok
 
 
