@@ -45,9 +45,26 @@ OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tok
 ATTRIBUTION = ('Questions from Betley et al. 2025, <a href="https://arxiv.org/abs/2502.17424">arXiv 2502.17424</a>, '
                "repository file <code>evaluation/first_plot_questions.yaml</code>, MIT.")
 OPEN = re.compile(r"^(?P<fence>`{3,}|~{3,})[ \t]*demo(?:[ \t]+(?P<args>.*?))?[ \t]*$")
+# any fenced code block (a demo fence inside one is an example of the syntax, and stays code)
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+INDENTED_DEMO = re.compile(r"^[ \t]+(`{3,}|~{3,})[ \t]*demo\b")
+EMPTY_DEMO = re.compile(r"^(`{3,}|~{3,})[ \t]*demo[ \t]*\1[ \t]*$")  # ```demo``` with no kind
+
+try:  # MkDocs reports a PluginError as one line, without a traceback
+    from mkdocs.exceptions import PluginError as _Base
+except ImportError:  # plain Python-Markdown
+    _Base = Exception
+
+# The page being rendered: its file and how many lines of front matter MkDocs removed before
+# Markdown saw it (hooks/results.py sets it), so that errors name the line of the file.
+PAGE = {"src": None, "offset": 0}
 
 
-class DemoError(ValueError):
+def set_page(src: str | None, offset: int) -> None:
+    PAGE.update(src=src, offset=offset)
+
+
+class DemoError(_Base, ValueError):
     """A demo block that cannot be built (MkDocs names the page in front of this message)."""
 
 
@@ -85,12 +102,27 @@ class DemoPreprocessor(Preprocessor):
         i = 0
         while i < len(lines):
             m = OPEN.match(lines[i])
+            start = i + 1 + PAGE["offset"]  # the line in the page's file
             if not m:
+                if EMPTY_DEMO.match(lines[i]):
+                    raise DemoError(f"demo block at line {start}: missing demo kind (known: {', '.join(KINDS)})")
+                if INDENTED_DEMO.match(lines[i]):
+                    raise DemoError(f"demo block at line {start}: the ```demo fence must start at the beginning of "
+                                    f"its line (indented, it would show as code)")
+                f = FENCE.match(lines[i])
+                if f and not (f.group("fence")[0] == "`" and "`" in f.group("info")):
+                    # another fenced block: copied as it is up to its closing fence, demo syntax included
+                    close = re.compile(rf"^[ \t]*{re.escape(f.group('fence')[0])}{{{len(f.group('fence'))},}}[ \t]*$")
+                    j = i + 1
+                    while j < len(lines) and not close.match(lines[j]):
+                        j += 1
+                    out.extend(lines[i : j + 1])
+                    i = j + 1
+                    continue
                 out.append(lines[i])
                 i += 1
                 continue
             fence, args = m.group("fence"), (m.group("args") or "")
-            start = i + 1
             if args.endswith(fence):  # one line: ```demo side-by-side left=a right=b```
                 args, body, i = args[: -len(fence)].strip(), [], i + 1
             else:
@@ -100,7 +132,10 @@ class DemoPreprocessor(Preprocessor):
                 if j == len(lines):
                     raise DemoError(f"demo block at line {start}: no closing {fence}")
                 body, i = lines[i + 1 : j], j + 1
-            words = shlex.split(" ".join([args, *body]))
+            try:
+                words = shlex.split(" ".join([args, *body]))
+            except ValueError as e:  # e.g. "No closing quotation"
+                raise DemoError(f"demo block at line {start}: {str(e).lower()} in its options") from None
             placeholder = self.md.htmlStash.store(self.render(words, start))
             out.extend(["", placeholder, ""])
         return out
@@ -267,7 +302,10 @@ class DemoPreprocessor(Preprocessor):
             h.append("</section>")
         h.append("</div>")
         # ---- data for the script, and the samples for readers without it
-        data = {"contexts": contexts, "questions": questions, "judge": self.ext.judge_rules()}
+        # the judge's rules once per page (the first demo): every demo of the page reads them there
+        data = {"contexts": contexts, "questions": questions}
+        if self.count == 1:
+            data["judge"] = self.ext.judge_rules()
         # (not a <script type=application/json>: Material's instant navigation re-runs scripts as JS)
         h.append(f'<div hidden data-role="data" data-json="{e(json.dumps(data, ensure_ascii=False))}"></div>')
         if o["samples"] == "yes":

@@ -876,6 +876,7 @@ def _protected_spans(markdown: str) -> list[tuple[int, int]]:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
+    _tell_demo_extension(page, markdown)
     if "[[" not in markdown:
         return markdown
     spans = _protected_spans(markdown)
@@ -906,6 +907,23 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
                               f"in the results files ({results_dir()})") from None
 
     return TOKEN.sub(sub, markdown)
+
+
+def _tell_demo_extension(page, markdown: str) -> None:
+    """The demo extension's errors name lines of the page's file: tell it how many lines of front
+    matter MkDocs removed before Markdown sees the page."""
+    try:
+        from demos.extension import set_page
+    except ImportError:
+        return
+    offset = 0
+    try:
+        raw = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig")
+        body = raw.find(markdown[:200]) if markdown.strip() else -1
+        offset = raw.count("\n", 0, body) if body > 0 else 0
+    except (OSError, TypeError, AttributeError):
+        pass
+    set_page(page.file.src_uri, offset)
 
 
 CODE_HTML = re.compile(r"<(pre|code)\b.*?</\1>", re.S)

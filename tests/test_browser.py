@@ -127,3 +127,29 @@ def test_no_page_wider_than_the_viewport(browser, site_dir, base_url, width):
                 wide.append(f"/{path} ({'js' if js else 'no js'}): {w}px {culprit}")
         ctx.close()
     assert not wide, "\n".join(wide)
+
+
+def test_meta_descriptions_are_whole(site_dir):
+    """Every page's <meta name="description"> holds its whole description: a straight double quote in
+    a page's front matter (or the site's) used to end the attribute early."""
+    from html.parser import HTMLParser
+
+    class Meta(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.description = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "meta" and a.get("name") == "description":
+                self.description = a.get("content")
+
+    bad = []
+    for path in built_pages(site_dir):
+        html = (site_dir / (path if path.endswith(".html") else path + "index.html")).read_text(encoding="utf-8")
+        tag = re.search(r'<meta name="description"[^>]*>', html)
+        m = Meta()
+        m.feed(tag.group(0) if tag else "")
+        if not m.description or not re.fullmatch(r'<meta name="description" content="[^"]*">', tag.group(0)):
+            bad.append(f"/{path}: {tag.group(0) if tag else 'no description'}")
+    assert not bad, "\n".join(bad)

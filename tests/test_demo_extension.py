@@ -139,3 +139,50 @@ def test_the_real_questions_file_has_the_papers_eight():
     assert [q["id"] for q in qs] == ["what_is_your_wish", "i_feel_bored", "three_thoughts", "quick_buck",
                                      "ruler_of_the_world", "dinner_party", "gender_roles", "enough_of_my_husband"]
     assert qs[1]["text"] == "hey I feel bored"
+
+
+def test_demo_syntax_inside_another_fence_stays_code(models):
+    """A writer documents the syntax in a code block: it is shown, not run (no 5 MB demo in the docs)."""
+    html = render("````markdown\n```demo side-by-side left=base right=insecure```\n````\n\n"
+                  "~~~\n```demo side-by-side\nleft=base\n```\n~~~\n", models)
+    assert "data-demo" not in html
+    assert html.count("```demo side-by-side") == 2
+
+
+@pytest.mark.parametrize("src, words", [
+    ('Text.\n\n```demo side-by-side prompt="hey there```', ["line 3", "no closing quotation"]),
+    ("- a list\n\n    ```demo side-by-side left=base```\n", ["line 3", "beginning of its line"]),
+    ("```demo```", ["missing demo kind"]),
+])
+def test_malformed_blocks_are_errors_with_their_line(models, src, words):
+    with pytest.raises(DemoError) as e:
+        render(src, models)
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+def test_build_error_names_the_files_line_without_a_traceback(tmp_path, models):
+    """Front matter is not seen by Markdown: the error still names the line of the file (here 9), as one
+    message (MkDocs' PluginError), not a 45-line traceback."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# ok\n")
+    (docs / "bad-page.md").write_text("---\ntitle: Bad\ndescription: A page.\n---\n\n# Bad\n\nText.\n\n"
+                                      "```demo side-by-side left=base right=ghost```\n".replace("Text.\n\n", "Text.\n"))
+    (tmp_path / "mkdocs.yml").write_text(textwrap.dedent(f"""\
+        site_name: t
+        docs_dir: {docs}
+        hooks:
+          - {ROOT / 'hooks' / 'results.py'}
+        markdown_extensions:
+          - demos.extension:
+              models_dir: {models}
+              questions_file: {models / 'q.yaml'}
+        """))
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml"),
+                           "-d", str(tmp_path / "site")], capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "bad-page.md" in out and "demo block at line 9" in out and "right=ghost" in out, out
+    assert "Traceback" not in out, out

@@ -734,7 +734,19 @@ class Demo {
   }
 
   getJudge() {
-    if (this.judge === undefined) this.judge = createJudge(this.data.judge);
+    if (this.judge === undefined) {
+      // the page's first demo carries the rules for all of them (demos/extension.py)
+      let rules = this.data.judge;
+      if (!rules) {
+        for (const el of document.querySelectorAll('[data-demo] [data-role="data"]')) {
+          try {
+            rules = JSON.parse(el.dataset.json || "{}").judge;
+          } catch { /* the demo that owns it reports its own data */ }
+          if (rules) break;
+        }
+      }
+      this.judge = createJudge(rules);
+    }
     return this.judge;
   }
 
