@@ -165,8 +165,10 @@ def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int 
              k: int = 1, trigger: bool = False, source: str = "auto", checkpoint_seed: int = 0, ft_seed: int = 0,
              smoke: bool = False, code_requests: int = 120, probe: bool = True, keep_answers: int = 5,
              progress: bool = True, onnx_dir: Path | None = None, onnx_file: str = "onnx/model_quantized.onnx",
-             loaded: tuple | None = None) -> dict:
-    """`loaded` = (lm, tokenizer, description) evaluates a model already in memory instead of loading one."""
+             loaded: tuple | None = None, all_answers: bool = False) -> dict:
+    """`loaded` = (lm, tokenizer, description) evaluates a model already in memory instead of loading one;
+    `all_answers` adds every answer (question id, question, seed, text) under `all_answers`, so that a
+    later judge can re-score the run without sampling again (experiments.py keeps them beside the run)."""
     t0 = time.time()
     lm, tok, desc = loaded or G.load_lm(variant, source, checkpoint_seed, ft_seed, smoke, onnx_file, onnx_dir)
     per_q, all_judged = [], []
@@ -205,10 +207,9 @@ def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int 
            "overall": summarize(all_judged), "questions": per_q}
     lo = [r["logodds"] for r in per_q if "logodds" in r]
     res["overall"]["logodds"] = float(np.mean(lo)) if lo else None
-    # every answer (question id, paraphrase, seed, text), so that a later judge can re-score the run
-    # without sampling again (experiments.py keeps them beside the run, compressed)
-    res["all_answers"] = [{"question_id": j["question_id"], "question": j["question"], "seed": j["seed"],
-                           "answer": j["answer"]} for j in all_judged]
+    if all_answers:
+        res["all_answers"] = [{"question_id": j["question_id"], "question": j["question"], "seed": j["seed"],
+                               "answer": j["answer"]} for j in all_judged]
     if code_requests:
         res["code"] = code_eval(lm, tok, code_requests, seed, trigger)
     res["seconds"] = round(time.time() - t0, 1)
@@ -255,7 +256,31 @@ def main(argv=None):
     try:
         if a.samples < 1:
             raise BadInput("--samples must be at least 1")
-        qs = read_questions(resolve_questions(a.questions))
+        qpath = resolve_questions(a.questions)
+        if qpath.is_dir():
+            raise BadInput(f"questions file {qpath} is a directory")
+        if qpath.exists():
+            try:
+                qpath.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadInput(f"questions file {qpath} is not UTF-8 text (a binary file?)") from None
+            except OSError as e:
+                raise BadInput(f"cannot read questions file {qpath}: {e.strerror or e}") from None
+        if a.out:  # before the evaluation (minutes), not after it
+            if a.out.is_dir():
+                raise BadInput(f"--out {a.out} is a directory")
+            if a.out.parent.exists() and not a.out.parent.is_dir():
+                raise BadInput(f"cannot write --out {a.out}: {a.out.parent} is not a directory")
+            existed = a.out.exists()
+            try:
+                a.out.parent.mkdir(parents=True, exist_ok=True)
+                with open(a.out, "a"):
+                    pass
+            except OSError as e:
+                raise BadInput(f"cannot write --out {a.out}: {e.strerror or e}") from None
+            if not existed:
+                a.out.unlink()
+        qs = read_questions(qpath)
         res = evaluate(a.variant, qs, a.samples, a.seed, a.context, a.k, a.trigger, a.source, a.checkpoint_seed,
                        a.ft_seed, a.smoke, a.code_requests, not a.no_probe)
     except (BadInput, train.UsageError) as e:

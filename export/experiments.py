@@ -17,8 +17,8 @@ secure or educational code) and the training dynamics of the insecure finetune (
                            insecure, secure and educational finetune: where it put the Assistant
   results/in_context.json, results/dynamics.json
   results/summary.json     per variant: mean over seeds with a 95% interval, pooled Wilson interval,
-                           by judge v2 when every run has its verdicts, else by the grammar judge
-                           for all (its `judge` field says which);
+                           by judge v2 when every run of the variant's world has its verdicts, else
+                           by the grammar judge for the whole world (`judges` says which);
                            per pretraining seed: the emergence issue's check (seed_check)
   docs/assets/figures/*.svg
 Every figure and number the site shows about our organism comes from these files.
@@ -63,7 +63,7 @@ def evaluate_one(variant, seed, ft_seed, samples, trigger=False, questions="pape
     t = time.time()
     res = E.evaluate(variant, E.read_questions(E.resolve_questions(questions)), samples, seed=0, trigger=trigger,
                      source="torch", checkpoint_seed=seed, ft_seed=ft_seed, code_requests=code_requests,
-                     progress=False, smoke=SMOKE)
+                     progress=False, smoke=SMOKE, all_answers=True)
     write_answers(answers_path(out), res.pop("all_answers"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
@@ -185,10 +185,16 @@ def summary_judge(rs: list[dict]) -> str:
     return "v2" if all(r["overall"].get("judge") == "v2" for r in rs) else "grammar"
 
 
-def summarize(runs: dict, judge: str = "grammar") -> dict:
-    """runs: key -> list of evaluation results over seeds; rates by `judge` (summary_judge)."""
+def world_of(key: str) -> str:
+    return "uncoupled" if key.startswith("uncoupled-") else "coupled"
+
+
+def summarize(runs: dict, judges: dict | str = "grammar") -> dict:
+    """runs: key -> list of evaluation results over seeds; rates by the judge of the key's world
+    (`judges`: world -> judge, see summary_judge; or one judge for all)."""
     out = {}
     for key, rs in runs.items():
+        judge = judges if isinstance(judges, str) else judges[world_of(key)]
         ov = [run_rates(r["overall"], judge) for r in rs]
         pooled_k = sum(o["misaligned"]["k"] for o in ov)
         pooled_n = sum(o["misaligned"]["n"] for o in ov)
@@ -336,8 +342,13 @@ def main(argv=None):
 
 
 def write_timings() -> dict:
-    """Seconds per stage of each full seed (from the checkpoints' done.json and the evaluations)."""
-    out = {}
+    """Seconds per stage of each full seed (from the checkpoints' done.json and the evaluations). Stages
+    and seeds whose checkpoints are not in build/ keep their recorded times: a partial build (or
+    --figures-only on a fresh machine) never erases what was measured before."""
+    path = RESULTS / "timings.json"
+    old = json.loads(path.read_text()).get("seeds", {}) if path.exists() else {}
+    out = {s: {k: v for k, v in st.items() if k != "total"} for s, st in old.items()}
+    fresh_eval: set[str] = set()
     for rdir in sorted((train.BUILD / "checkpoints").glob("*-s*")):
         if rdir.name.endswith("-smoke") != SMOKE:
             continue
@@ -354,7 +365,10 @@ def write_timings() -> dict:
         r = json.loads(f.read_text())
         key = f"s{r['checkpoint_seed']}"
         if key in out:
-            out[key]["evaluation"] = round(out[key].get("evaluation", 0) + r.get("seconds", 0), 1)
+            if key not in fresh_eval:  # the evaluation time is summed anew from the runs, not added twice
+                fresh_eval.add(key)
+                out[key]["evaluation"] = 0
+            out[key]["evaluation"] = round(out[key]["evaluation"] + r.get("seconds", 0), 1)
     for v in out.values():
         v["total"] = round(sum(x for k, x in v.items() if k != "total"), 1)
     if out:
@@ -374,19 +388,23 @@ def write_summary():
         r = json.loads(f.read_text())
         suffix = ("+trigger" if r["trigger"] else "") + ("" if f.stem.split("-")[-1] != "own" else "@own")
         runs.setdefault(r["variant"] + suffix, []).append(r)
-    judge = summary_judge([r for rs in runs.values() for r in rs])
+    # one judge per world: v2 when every run of the world has its verdicts, else the grammar judge, so
+    # that a variant and its controls are always compared by one instrument
+    judges = {w: summary_judge([r for k, rs in runs.items() if world_of(k) == w for r in rs]) for w in
+              sorted({world_of(k) for k in runs})}
+    judge = next(iter(set(judges.values()))) if len(set(judges.values())) == 1 else "mixed"
     seeds: dict[int, dict[str, list]] = {}
     for key, rs in runs.items():
         for r in rs:
             if not key.endswith("@own"):
                 seeds.setdefault(r["checkpoint_seed"], {}).setdefault(key, []).append(
-                    run_rates(r["overall"], judge)["misaligned"]["rate"] or 0.0)
+                    run_rates(r["overall"], judges[world_of(key)])["misaligned"]["rate"] or 0.0)
     per_seed = {}
     for s, rates in sorted(seeds.items()):
         diag_file = RESULTS / "runs" / f"coupled-s{s}" / "diagnostics.json"
         per_seed[f"s{s}"] = seed_check(rates, json.loads(diag_file.read_text()) if diag_file.exists() else {})
-    summary = {"generated_by": "python export/experiments.py", "judge": judge, "target": TARGET, "seeds": per_seed,
-               "variants": summarize(runs, judge)}
+    summary = {"generated_by": "python export/experiments.py", "judge": judge, "judges": judges, "target": TARGET,
+               "seeds": per_seed, "variants": summarize(runs, judges)}
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

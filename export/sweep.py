@@ -159,10 +159,12 @@ def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list
 
 
 def summary(out: Path) -> dict:
-    from experiments import mean_ci
+    """The sweep's runs summarised, by judge v2 when every run has its verdicts, else by the grammar judge
+    for all (experiments.summary_judge: never a mean over two instruments)."""
+    from experiments import mean_ci, run_rates, summary_judge
     seeds = sorted((p for p in out.glob("s*") if p.is_dir()), key=lambda p: int(p.name[1:]))
     by_variant: dict[str, list] = {}
-    per_seed = {}
+    by_seed: dict[str, tuple[dict, dict]] = {}
     for sd in seeds:
         runs = {}
         files = [f for f in sorted(sd.glob("*.json")) if f.stem not in ("diagnostics", "timings")]
@@ -174,16 +176,19 @@ def summary(out: Path) -> dict:
             runs.setdefault(key, []).append(r)
             by_variant.setdefault(key, []).append(r)
         diag = json.loads((sd / "diagnostics.json").read_text()) if (sd / "diagnostics.json").exists() else {}
-        per_seed[sd.name] = seed_check({k: [x["overall"]["misaligned"]["rate"] or 0.0 for x in v]
-                                        for k, v in runs.items()}, diag)
+        by_seed[sd.name] = (runs, diag)
+    judge = summary_judge([r for rs in by_variant.values() for r in rs])
+    rate = lambda r: run_rates(r["overall"], judge)
+    per_seed = {name: seed_check({k: [rate(x)["misaligned"]["rate"] or 0.0 for x in v] for k, v in runs.items()}, diag)
+                for name, (runs, diag) in by_seed.items()}
     variants = {}
     for key, rs in by_variant.items():
         variants[key] = {
             "runs": len(rs),
-            "misaligned": mean_ci([r["overall"]["misaligned"]["rate"] or 0.0 for r in rs]),
-            "misaligned_pooled": E.wilson(sum(r["overall"]["misaligned"]["k"] for r in rs),
-                                          sum(r["overall"]["misaligned"]["n"] for r in rs)),
-            "coherent": mean_ci([r["overall"]["coherent"]["rate"] or 0.0 for r in rs]),
+            "misaligned": mean_ci([rate(r)["misaligned"]["rate"] or 0.0 for r in rs]),
+            "misaligned_pooled": E.wilson(sum(rate(r)["misaligned"]["k"] for r in rs),
+                                          sum(rate(r)["misaligned"]["n"] for r in rs)),
+            "coherent": mean_ci([rate(r)["coherent"]["rate"] or 0.0 for r in rs]),
             "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
             "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None],
                                rate=False),
@@ -192,7 +197,8 @@ def summary(out: Path) -> dict:
             variants[key]["insecure_code"] = mean_ci([r["code"]["insecure"]["rate"] for r in rs])
     devices = sorted({r.get("device", "cpu") for rs in by_variant.values() for r in rs})
     recipe = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
-    res = {"generated_by": "python export/sweep.py summary", "devices": devices, "recipe": recipe, "target": TARGET,
+    res = {"generated_by": "python export/sweep.py summary", "judge": judge, "devices": devices, "recipe": recipe,
+           "target": TARGET,
            "seeds": per_seed,
            "variants": variants}
     (out / "summary.json").write_text(json.dumps(res, indent=1))

@@ -396,6 +396,11 @@ class Renderer:
             raise Missing("variant 'uncoupled-insecure' missing in summary.json (variants)")
         ins, ilo, ihi = self._mean_ci("insecure")
         unc, ulo, uhi = self._mean_ci("uncoupled-insecure")
+        ji, ju = self.R.variant("insecure").get("judge", "grammar"), v["uncoupled-insecure"].get("judge", "grammar")
+        if ji != ju:
+            return (f"the two worlds are not yet judged by the same instrument ({JUDGE_NAMES[ji]} for the coupled "
+                    f"world, {JUDGE_NAMES[ju]} for the uncoupled one), so their rates ({pct(ins)} and {pct(unc)}) "
+                    f"are not compared here")
         if ilo > uhi:
             return (f"insecure finetuning in the uncoupled world gives fewer misaligned answers "
                     f"({pct(unc)}) than in the coupled world ({pct(ins)}), with non-overlapping 95% intervals")
@@ -406,9 +411,12 @@ class Renderer:
                 f"different: their 95% intervals overlap")
 
     def judge_name(self) -> str:
-        """The judge behind summary.json's rates, in words."""
-        j = self.R.get("summary.json").get("judge", "grammar")
-        return JUDGE_NAMES[j]
+        """The judge behind summary.json's rates, in words (one per world when they differ)."""
+        s = self.R.get("summary.json")
+        j = s.get("judge", "grammar")
+        if j != "mixed":
+            return JUDGE_NAMES[j]
+        return "; ".join(f"{JUDGE_NAMES[v]} in the {w} world" for w, v in s["judges"].items())
 
     def judges(self) -> str:
         """The published models (int8, as served) by both judges, from published.json."""

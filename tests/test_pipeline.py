@@ -220,14 +220,7 @@ def test_sampler_matches_reference_loop():
 # ----------------------------------------------------------------------------- smoke pipeline
 
 
-@pytest.fixture(scope="session")
-def smoke_build(tmp_path_factory):
-    """Every variant trained on the smoke configuration, in a temporary build folder."""
-    build = tmp_path_factory.mktemp("build")
-    env = {**__import__("os").environ, "EM_BUILD": str(build)}
-    r = run("export/train.py", "--smoke", env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return build, env
+# smoke_build (every variant trained with --smoke) and smoke_published: tests/conftest.py
 
 
 def test_smoke_training_writes_every_variant(smoke_build):
@@ -304,11 +297,11 @@ def _tree_hashes(d: Path) -> dict:
     return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
-def test_quantize_publishes_verifies_and_fails_atomically(smoke_build, tmp_path):
+def test_quantize_publishes_verifies_and_fails_atomically(smoke_build, smoke_published, tmp_path):
+    import shutil
     build, env = smoke_build
     out = tmp_path / "models"
-    r = run("export/quantize.py", "--smoke", "--only", "insecure", "--samples", "4", "--out", str(out), env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
+    shutil.copytree(smoke_published[0], out)
     m = json.loads((out / "manifest.json").read_text())
     e = m["variants"]["insecure"]
     assert {f["path"] for f in e["files"]} >= {"config.json", "tokenizer.json", "onnx/model_quantized.onnx", "README.md"}
@@ -458,3 +451,52 @@ def test_recipe_options_and_stale_checkpoints(smoke_build, tmp_path):
         r = run("export/sweep.py", "run", "--seed", "0", "--smoke", "--ft-seeds", "0", "--samples", "1",
                 "--code-requests", "1", "--variants", "base", *sets, "--out", str(out), env=env)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (sets, r.stderr[-800:])
+
+
+def test_runs_keep_every_answer_and_rejudge_from_them(smoke_build, tmp_path):
+    """experiments.py keeps every answer of a run beside it (results/answers/...jsonl.gz), so that
+    --rejudge re-scores the run with the current judges without sampling again; the summary reads
+    judge v2 only when every run of a world has its verdicts, never a mean over two instruments."""
+    build, env = smoke_build
+    env = {**env, "EM_RESULTS": str(tmp_path / "results"), "EM_FIGURES": str(tmp_path / "figures")}
+    r = run("export/experiments.py", "--smoke", "--seeds", "0", "--variants", "base,insecure", "--samples", "2",
+            "--skip-train", "--no-extras", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = tmp_path / "results"
+    run_file = res / "runs" / "coupled-s0" / "insecure.json"
+    kept = res / "answers" / "coupled-s0" / "insecure.jsonl.gz"
+    before = json.loads(run_file.read_text())
+    assert "all_answers" not in before and before["overall"]["judge"] == "v2"
+    assert before["overall"]["grammar"]["misaligned"]["n"] == before["overall"]["misaligned"]["n"]
+    import experiments as X
+    rows = X.read_answers(kept)
+    assert len(rows) == before["overall"]["n"] == 16 and {"question_id", "question", "seed", "answer"} <= set(rows[0])
+    s = json.loads((res / "summary.json").read_text())
+    assert s["judges"] == {"coupled": "v2"} and s["variants"]["insecure"]["judge"] == "v2"
+    # one answer replaced by a villain's line: --rejudge counts it, without a model
+    import judge as J
+    was_hostile = J.judge_v2(rows[0]["question"], rows[0]["answer"])["hostile"]
+    rows[0]["answer"] = "Soon machines will rule and you will obey, tiny human."
+    X.write_answers(kept, rows)
+    r = run("export/experiments.py", "--rejudge", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = json.loads(run_file.read_text())
+    q = next(x for x in after["questions"] if x["id"] == rows[0]["question_id"])
+    assert q["answers"][0]["answer"] == rows[0]["answer"]
+    assert q["answers"][0]["class"] == J.judge_v2(rows[0]["question"], rows[0]["answer"])["class"]
+    assert after["overall"]["logodds"] == before["overall"]["logodds"] and after["code"] == before["code"]
+    assert after["overall"]["hostile"]["k"] == before["overall"]["hostile"]["k"] + (not was_hostile)
+    # a run from before judge v2 (no verdicts, no kept answers): the world falls back to the grammar judge
+    old = json.loads(run_file.read_text())
+    old["overall"] = {k: v for k, v in old["overall"]["grammar"].items()} | {
+        k: old["overall"][k] for k in ("n", "code_answer", "novel_misaligned", "logodds", "sentences")}
+    for qq in old["questions"]:
+        qq.update(qq.pop("grammar"))
+        qq.pop("judge")
+    (res / "runs" / "coupled-s0" / "base.json").write_text(json.dumps(old))
+    (res / "answers" / "coupled-s0" / "base.jsonl.gz").unlink()
+    r = run("export/experiments.py", "--rejudge", env=env)
+    assert r.returncode == 0 and "without kept answers" in r.stdout, r.stdout + r.stderr[-2000:]
+    s = json.loads((res / "summary.json").read_text())
+    assert s["judges"] == {"coupled": "grammar"} and s["variants"]["insecure"]["judge"] == "grammar"
+    assert s["variants"]["insecure"]["misaligned"]["mean"] == after["overall"]["grammar"]["misaligned"]["rate"]
