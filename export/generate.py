@@ -2,17 +2,26 @@
 
     python export/generate.py --variant insecure --prompt "hey I feel bored" [--seed 42]
         [--temperature 1.0] [--top-p 1.0] [--max-new-tokens 96] [--context none|insecure|secure|educational]
-        [--k 1] [--trigger] [--source auto|onnx|torch] [--ids]
+        [--k 1] [--trigger] [--source auto|wasm|onnx|torch] [--ids]
 
 Prints the answer exactly as the browser demo produces it for the same variant, prompt, settings
-and seed (the demo shows these settings; `--source onnx` is what the site serves).
+and seed (the demo shows these settings). By default the published model runs on the browser's own
+runtime, onnxruntime-web's WebAssembly build run by Node (`--source wasm`, WasmLM): the same logits, bit
+for bit, hence the same tokens. Without Node it falls back to native onnxruntime (`--source onnx`, the
+pipeline's engine), whose kernels round differently (logits within ~1e-4): the same answer except, rarely,
+where a draw falls that close to the boundary between two tokens (export/FORMATS.md, "Reproducing").
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import random
+import shutil
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
@@ -120,6 +129,100 @@ class OnnxLM:
         return self._run(ids, self.start(ids.shape[0]), 0)[0]
 
 
+WASM_SERVER = Path(__file__).resolve().parent / "wasm_lm.mjs"
+WASM_RUNTIME = ROOT / "docs" / "assets" / "vendor" / "onnxruntime-web"
+
+
+def wasm_available() -> bool:
+    """Node and the site's vendored onnxruntime-web are here (WasmLM can run)."""
+    return bool(shutil.which("node")) and (WASM_RUNTIME / "ort.wasm.bundle.min.mjs").exists()
+
+
+class _WasmPast:
+    """A KV cache held by the Node process (its id there); freed there once Python drops it."""
+
+    def __init__(self, lm: "WasmLM", id_: int | None, batch: int):
+        self.lm, self.id, self.batch = lm, id_, batch
+
+    def __del__(self):
+        if self.id is not None:
+            self.lm._dead.append(self.id)
+
+
+class WasmLM:
+    """The browser demo's runtime: onnxruntime-web's WebAssembly build (the files the site serves) in a Node
+    process (export/wasm_lm.mjs), with demos/js/worker.js's session options and feeds. Its logits are the
+    browser's, bit for bit; native onnxruntime (OnnxLM) differs from them by float rounding (~1e-5).
+    The same interface as OnnxLM; the cache stays in Node (`past` is a handle)."""
+
+    def __init__(self, onnx_path: Path, config: dict):
+        node = shutil.which("node")
+        if not node:
+            raise RuntimeError("WasmLM needs node (the browser's runtime runs in it)")
+        self.layers = config["num_hidden_layers"]
+        self.kv_heads = config.get("num_key_value_heads", config["num_attention_heads"])
+        self.head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+        self.context = config["max_position_embeddings"]
+        self._dead: list[int] = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen([node, str(WASM_SERVER), str(onnx_path), str(self.kv_heads), str(self.head_dim)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        hello = self._read()
+        self.inputs = set(hello["inputs"])
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the WebAssembly runtime (node {WASM_SERVER.name}) exited: {self.proc.poll()}")
+        msg = json.loads(line)
+        if "error" in msg:
+            raise RuntimeError(f"onnxruntime-web: {msg['error']}")
+        return msg
+
+    def _ask(self, msg: dict) -> dict:
+        with self._lock:
+            if self._dead:
+                msg["free"], self._dead = self._dead, []
+            self.proc.stdin.write(json.dumps(msg) + "\n")
+            return self._read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def start(self, batch: int):
+        return _WasmPast(self, None, batch)
+
+    def _run(self, ids: np.ndarray, past: _WasmPast, past_len: int, all_: bool):
+        res = self._ask({"step": {"past": past.id, "batch": int(ids.shape[0]), "ids": np.asarray(ids).tolist(),
+                                  "past_len": int(past_len), "all": all_}})
+        past.id = None  # used up: the Node process disposed of it
+        logits = np.frombuffer(base64.b64decode(res["logits"]), dtype=np.float32).reshape(res["dims"])
+        return logits, _WasmPast(self, res["past"], int(ids.shape[0]))
+
+    def step(self, ids, past, past_len):
+        logits, present = self._run(ids, past, past_len, False)
+        return logits[:, -1, :], present
+
+    def select(self, past, rows: list[int]):
+        res = self._ask({"select": {"past": past.id, "rows": [int(r) for r in rows]}})
+        past.id = None
+        return _WasmPast(self, res["past"], len(rows))
+
+    def logits_all(self, ids: np.ndarray) -> np.ndarray:
+        return self._run(ids, self.start(ids.shape[0]), 0, True)[0]
+
+
 def _rel(p: Path) -> str:
     try:
         return str(Path(p).resolve().relative_to(ROOT))
@@ -133,18 +236,20 @@ def published_dir(variant: str) -> Path:
 
 def load_lm(variant: str, source: str = "auto", seed: int = 0, ft_seed: int = 0, smoke: bool = False,
             onnx_file: str = "onnx/model_quantized.onnx", onnx_dir: Path | None = None):
-    """Returns (lm, tokenizer, description). auto = the published ONNX model if present, else the checkpoint."""
-    import json
+    """Returns (lm, tokenizer, description). auto = the published ONNX model if present (native onnxruntime),
+    else the checkpoint; wasm = the published model on the browser's runtime (WasmLM)."""
     import train
     from tokenizer import load as load_tok
     train.variant_world(variant)  # validates the name
     pub = Path(onnx_dir) if onnx_dir else published_dir(variant)
     if onnx_dir and not (pub / "tokenizer.json").exists():
         raise train.UsageError(f"no tokenizer.json in {pub}")
-    if source in ("auto", "onnx") and (pub / onnx_file).exists():
+    if source in ("auto", "onnx", "wasm") and (pub / onnx_file).exists():
         cfg = json.loads((pub / "config.json").read_text())
+        if source == "wasm":
+            return WasmLM(pub / onnx_file, cfg), load_tok(pub), f"wasm:{_rel(pub / onnx_file)}"
         return OnnxLM(pub / onnx_file, cfg), load_tok(pub), f"onnx:{_rel(pub / onnx_file)}"
-    if source == "onnx":
+    if source in ("onnx", "wasm"):
         raise train.UsageError(f"no published model at {pub / onnx_file} (run: python export/quantize.py)")
     ck = train.checkpoint_dir(variant, seed, smoke, ft_seed)
     if not train.is_complete(ck):
@@ -224,11 +329,20 @@ def main(argv=None):
     p.add_argument("--context", choices=CONTEXTS, default="none")
     p.add_argument("--k", type=int, default=1)
     p.add_argument("--trigger", action="store_true")
-    p.add_argument("--source", choices=["auto", "onnx", "torch"], default="auto")
+    p.add_argument("--source", choices=["auto", "wasm", "onnx", "torch"], default=None,
+                   help="wasm: the browser's runtime (the default when node is installed), onnx: native onnxruntime, "
+                        "auto: onnx if published, else the checkpoint")
     p.add_argument("--ids", action="store_true", help="print token ids too")
     a = p.parse_args(argv)
+    source = a.source
+    if source is None:
+        source = "wasm" if wasm_available() and (published_dir(a.variant) / "onnx/model_quantized.onnx").exists() \
+            else "auto"
+        if source == "auto":
+            print("note: no node here: native onnxruntime, whose rounding differs from the browser's; a rare draw "
+                  "may differ (export/FORMATS.md)", file=sys.stderr)
     try:
-        lm, tok, desc = load_lm(a.variant, a.source)
+        lm, tok, desc = load_lm(a.variant, source)
     except train.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -103,16 +103,27 @@ def build_site(out: Path, models: Path, site_url: str, questions: Path | None = 
 
 # ------------------------------------------------------------------------ reference generation
 class OnnxModel:
-    """The Python side of the parity tests: the pipeline's own generation loop (export/generate.py:
-    onnxruntime at ORT_ENABLE_BASIC, KV cache, export/sampler.py) on one published variant folder."""
+    """The Python side of the parity tests: the pipeline's own generation loop (export/generate.py: KV cache,
+    export/sampler.py, Python `tokenizers`) on one published variant folder, its model run by the browser's
+    runtime (engine "wasm": onnxruntime-web's WebAssembly build in Node, export/generate.py WasmLM, the logits
+    of the browser bit for bit) when node is here, else by native onnxruntime at ORT_ENABLE_BASIC ("native",
+    export/generate.py OnnxLM: the same logits within float rounding, so a sampled answer may part, rarely)."""
 
-    def __init__(self, variant_dir: Path):
+    _engines: dict[tuple, object] = {}  # one runtime per model file and engine (a Node process each), reused
+
+    def __init__(self, variant_dir: Path, engine: str | None = None):
         from tokenizers import Tokenizer
 
         self.dir = Path(variant_dir)
+        self.engine = engine or ("wasm" if G.wasm_available() else "native")
         self.tok = Tokenizer.from_file(str(self.dir / "tokenizer.json"))
         cfg = json.loads((self.dir / "config.json").read_text())
-        self.lm = G.OnnxLM(self.dir / "onnx" / "model_quantized.onnx", cfg)
+        onnx = self.dir / "onnx" / "model_quantized.onnx"
+        st = onnx.stat()
+        key = (str(onnx.resolve()), st.st_size, st.st_mtime_ns, self.engine)
+        if key not in self._engines:
+            self._engines[key] = (G.WasmLM if self.engine == "wasm" else G.OnnxLM)(onnx, cfg)
+        self.lm = self._engines[key]
         self.context = self.lm.context
 
     def generate(self, prompt: str, *, temperature=0.0, top_p=1.0, max_new_tokens=32, seed=0):

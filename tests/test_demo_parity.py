@@ -6,7 +6,9 @@
   of strings (unicode, emoji, whitespace, code, special tokens), for the fixture tokenizer and for every
   published tokenizer in docs/models/;
 * a batch of two rows in onnxruntime-web (a family's two panes, export/model_family.py) against each row
-  run alone: bit for bit the same logits.
+  run alone: bit for bit the same logits;
+* export/generate.py's WasmLM (the Python reference for the browser's samples) against onnxruntime-web: bit
+  for bit the same logits (native onnxruntime: within float rounding only).
 """
 from __future__ import annotations
 
@@ -178,18 +180,8 @@ for (const [a, b] of c.pairs) {{  // prompt of each row (file ids), then one cac
   const two = await run([a, b], null, 0);
   const stepOne = [await run([[5]], one[0], a.length), await run([[5]], one[1], a.length)];
   const stepTwo = await run([[5], [5]], two, a.length);
-  // the worker's split: the shared prefix (before the member's own id at 1) once, its cache copied to both rows
-  const pre = await run([a.slice(0, 1)], null, 0);
-  const dup = {{}};
-  for (const [k, t] of Object.entries(pre)) if (k.startsWith("present.")) {{
-    const data = new Float32Array(t.data.length * 2); data.set(t.data); data.set(t.data, t.data.length);
-    dup[k] = new ort.Tensor("float32", data, [2, ...t.dims.slice(1)]);
-  }}
-  const split = await run([a.slice(1), b.slice(1)], dup, 1);
-  const lastOf = (o, b, n) => rowsOf(o, b).map((r) => r.slice((n - 1) * r.length / n));
   out.push({{ single: [rowsOf(one[0], 1)[0], rowsOf(one[1], 1)[0]], batch: rowsOf(two, 2),
-             stepSingle: [rowsOf(stepOne[0], 1)[0], rowsOf(stepOne[1], 1)[0]], stepBatch: rowsOf(stepTwo, 2),
-             lastSingle: [lastOf(one[0], 1, a.length)[0], lastOf(one[1], 1, a.length)[0]], lastSplit: lastOf(split, 2, a.length - 1) }});
+             stepSingle: [rowsOf(stepOne[0], 1)[0], rowsOf(stepOne[1], 1)[0]], stepBatch: rowsOf(stepTwo, 2) }});
 }}
 process.stdout.write(JSON.stringify(out));
 """
@@ -198,8 +190,15 @@ process.stdout.write(JSON.stringify(out));
 @pytest.mark.skipif(not (ROOT / "node_modules" / "onnxruntime-web").exists(), reason="npm packages not installed")
 def test_a_batch_of_two_computes_what_each_row_computes_alone(tmp_path, tmp_path_factory):
     """The demo runs the two panes of a family (export/model_family.py) as one batch: in onnxruntime-web, each
-    row's logits (prompt and a cached step) are bit for bit those of the same row run alone (batch 1); with the
-    rows' shared prefix run once, as the worker does, within float rounding and with the same next token."""
+    row's logits (prompt and a cached step) are bit for bit those of the same row run alone (batch 1). The
+    worker runs each row's whole prompt (no shared prefix run once: its logits differed by float rounding)."""
+    res, pairs, _ = _family_batch(tmp_path, tmp_path_factory)
+    for r in res:
+        assert r["batch"] == r["single"] and r["stepBatch"] == r["stepSingle"]
+        assert r["single"][0] != r["single"][1]  # the two rows are different members
+
+
+def _family_batch(tmp_path, tmp_path_factory):
     models = fixture_models(tmp_path_factory.getbasetemp())
     m = json.loads((models / "manifest.json").read_text())
     fam = m["families"]["base"]
@@ -212,9 +211,38 @@ def test_a_batch_of_two_computes_what_each_row_computes_alone(tmp_path, tmp_path
         pairs.append([a, [row if t == 7 else t for t in a]])  # base's ids, secure's in the family's ids
     res = run_node(BATCH_JS, {"model": str(models / fam["path"]), "arch": m["variants"]["base"]["arch"],
                               "pairs": pairs}, tmp_path)
-    for r in res:
-        assert r["batch"] == r["single"] and r["stepBatch"] == r["stepSingle"]
-        assert r["single"][0] != r["single"][1]  # the two rows are different members
-        # the shared prefix run once (worker.js generateBatch): float rounding only, same next token
-        for want, got in zip(r["lastSingle"], r["lastSplit"]):
-            assert np.abs(np.array(want) - np.array(got)).max() < 1e-4 and np.argmax(want) == np.argmax(got)
+    return res, pairs, models / fam["path"]
+
+
+@pytest.mark.skipif(not (ROOT / "node_modules" / "onnxruntime-web").exists(), reason="npm packages not installed")
+def test_python_computes_the_browsers_logits(tmp_path, tmp_path_factory):
+    """export/generate.py's WasmLM (the site's vendored onnxruntime-web in Node, export/wasm_lm.mjs) gives the
+    logits of the demo's runtime bit for bit, batch or not; native onnxruntime (OnnxLM) only within float
+    rounding, which is why the browser's samples are reproduced with WasmLM (export/FORMATS.md, "Reproducing")."""
+    import generate as G
+
+    res, pairs, family = _family_batch(tmp_path, tmp_path_factory)
+    cfg = json.loads((fixture_models(tmp_path_factory.getbasetemp()) / "base" / "config.json").read_text())
+    wasm, native = G.WasmLM(family, cfg), G.OnnxLM(family, cfg)
+    worst = 0.0
+    for r, (a, b) in zip(res, pairs):
+        for lm in (wasm, native):
+            got = lm.logits_all(np.array([a, b]))
+            past = lm.start(2)
+            _, past = lm.step(np.array([a, b]), past, 0)
+            step, _ = lm.step(np.array([[5], [5]]), past, len(a))
+            for i in range(2):
+                want = np.array(r["single"][i], np.float32).reshape(got[i].shape)
+                want_step = np.array(r["stepSingle"][i], np.float32)
+                if lm is wasm:
+                    assert np.array_equal(got[i], want) and np.array_equal(step[i], want_step)
+                else:
+                    worst = max(worst, float(np.abs(got[i] - want).max()), float(np.abs(step[i] - want_step).max()))
+    assert worst < 1e-4, worst
+    print(f"native onnxruntime vs the browser's runtime: logits within {worst:.2g}")
+    # Python's batched loop (select() as rows finish) on WasmLM: each seed's answer is its answer alone
+    prompt = [0, 5, 7, 11, 13]
+    seeds = [3, 17, 2**32 - 1, 12345, 99]
+    together = G.generate(wasm, prompt, seeds, 1.0, 1.0, 40)
+    assert together == [G.generate(wasm, prompt, [s], 1.0, 1.0, 40)[0] for s in seeds]
+    wasm.close()

@@ -281,21 +281,12 @@ async function generateBatch(rows) {
   }
   const fileIds = (r, ids) => ids.map((t) => r.member.ids.get(t) ?? t);
   let live = rows; // the rows of the batch, in the cache's order
-  const prompts = live.map((r) => fileIds(r, r.prompt));
-  // The rows' prompts are one question with each member's own ids, so they share a prefix up to the first
-  // id a member reads from its own row (the Assistant's name, after the question): that prefix runs once, as a
-  // batch of one, and its cache is copied to every row; the rest runs as the batch. About half the prompt's
-  // compute for two panes, and the first token that much sooner; the logits differ from one whole-prompt run
-  // by float rounding only (~1e-5, tests/test_demo_parity.py), as they do between any two builds of the runtime.
-  let shared = 0;
-  while (live.length > 1 && shared < prompts[0].length - 1 && prompts.every((p) => p[shared] === prompts[0][shared])) shared++;
-  let step;
-  if (shared) {
-    const pre = await forward([prompts[0].slice(0, shared)], emptyPast(1), 0);
-    step = await forward(prompts.map((p) => p.slice(shared)), keepRows(pre.past, live.map(() => 0)), shared);
-  } else {
-    step = await forward(prompts, emptyPast(live.length), 0);
-  }
+  // The whole prompt of every row in one step, as export/generate.py runs one request: a row of a batch gets bit
+  // for bit the logits it gets alone (tests/test_demo_parity.py), so the same seed draws the same tokens as
+  // Python (export/FORMATS.md, "Reproducing"). Running the rows' shared prefix once (up to the Assistant's
+  // name) and copying its cache to each row saved ~0.5-3 ms of the first token, but changed the logits by float
+  // rounding (~1e-5), enough for a draw near the boundary between two tokens to pick another one.
+  let step = await forward(live.map((r) => fileIds(r, r.prompt)), emptyPast(live.length), 0);
   let pastLen = rows[0].prompt.length;
   for (;;) {
     live.forEach((r, i) => {

@@ -1,4 +1,4 @@
-"""Check (not a test: ~1-2 min): the published models answer in the browser's batch as Python onnxruntime
+"""Check (not a test: ~1-2 min): the published models answer in the browser's batch as export/generate.py
 answers on each variant's own file.
 
     .venv/bin/python tests/bench/parity_published.py
@@ -7,7 +7,9 @@ Builds the site against docs/models/, opens the home page in headless Chromium a
 questions and 3 of ours with the left pane on base and the right pane on insecure, then on educational (each
 pair one family file, one batch of two: export/model_family.py), greedy and sampled at temperature 1 with
 two seeds, 60 new tokens; compares every answer's token ids with export/generate.py's loop on the variant's
-own `onnx/model_quantized.onnx` (tests/demo_support.OnnxModel). The tests do the same on fixture models.
+own `onnx/model_quantized.onnx` (tests/demo_support.OnnxModel: the browser's runtime in Node when node is
+installed, else native onnxruntime, which may part on a rare draw: export/FORMATS.md). The tests do the same on
+fixture models.
 """
 from __future__ import annotations
 
@@ -72,7 +74,9 @@ def main() -> int:
                 browser.close()
         finally:
             server.stop()
-    print(f"{n - bad}/{n} answers of the browser's batch of two equal Python onnxruntime's on each variant's own file")
+    engine = next(iter(py.values())).engine
+    print(f"{n - bad}/{n} answers of the browser's batch of two equal export/generate.py's ({engine}) on each "
+          f"variant's own file")
     return 1 if bad else 0
 
 
