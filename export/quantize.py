@@ -20,15 +20,33 @@ temporary folder next to the output and swapped in only when every check passed;
 the published models stay untouched.  --check verifies the published models against the manifest
 (hashes, patches, families, and the int8 misaligned rate re-measured with the same seeds) without
 writing anything.
+
+Safety of the published folder (OUT, docs/models by default):
+  - one rebuild at a time: a rebuild or --rejudge holds an fcntl lock on OUT/../.models.lock (a second one
+    exits with a one-line error);
+  - the new folder replaces OUT by two renames (OUT -> .models-old-PID, staging -> OUT); a rebuild that dies
+    between them leaves no OUT, and the next start restores the lone .models-old-* folder; it also removes
+    the .models-staging-* and .models-old-* folders that killed runs left (.gitignore lists them);
+  - SIGTERM and Ctrl-C remove the staging folder and exit non-zero (143, 130); they are held back during
+    the swap itself, which then completes;
+  - --only VARIANT rebuilds one variant and copies the others, so it refuses to run unless OUT holds a
+    complete published set that matches its manifest;
+  - each variant's entry records how its rates were measured ("provenance": samples_per_question,
+    eval_seed, smoke), and --check re-measures each variant with its own; the "pipeline" fields give them
+    only when every variant shares them (null otherwise);
+  - --smoke (tiny test models) never writes docs/models: give it another --out.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -65,6 +83,105 @@ FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_c
 
 class Failure(Exception):
     """A check or step failed: the published folder is left untouched."""
+
+
+class Busy(Exception):
+    """Another rebuild holds the lock of the published folder."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGINT: unwinds like KeyboardInterrupt so that every cleanup (finally) runs. `late`: the
+    signal came during the swap, which was completed first."""
+
+    def __init__(self, signum: int, late: bool = False):
+        super().__init__(signum)
+        self.signum, self.late = signum, late
+
+
+# Signals that arrive while the published folder is being swapped are held back until the swap is done: a
+# flag, not a signal mask, because Python runs its handlers in the main thread whatever thread the kernel chose.
+_held = 0
+_pending: int | None = None
+
+
+def _on_signal(signum, frame):
+    global _pending
+    if _held:
+        _pending = signum
+        return
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Run the block to its end even if SIGTERM or SIGINT arrives; the signal takes effect after it."""
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+    if not _held and _pending is not None:
+        signum, _pending = _pending, None
+        raise Terminated(signum, late=True)
+
+
+@contextlib.contextmanager
+def handle_signals():
+    """SIGTERM and SIGINT raise Terminated (in the main thread) while the block runs."""
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
+
+
+@contextlib.contextmanager
+def exclusive(out: Path):
+    """Hold the lock of `out` (an fcntl lock on a file next to it, released by the kernel when the process
+    ends, however it ends); Busy when another process holds it."""
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise Busy(f"another rebuild of {out} is running{f' (pid {holder})' if holder else ''}; "
+                       f"it holds {path}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def leftovers(out: Path, kind: str) -> list[Path]:
+    """The `.models-staging-*` or `.models-old-*` folders next to `out` (kind: staging, old)."""
+    return sorted(out.parent.glob(f".{out.name}-{kind}-*")) if out.parent.exists() else []
+
+
+def recover(out: Path) -> None:
+    """At the start of a rebuild (under the lock): put back the published folder that a rebuild killed between
+    its two renames moved aside, and remove what killed rebuilds left (staging and old folders)."""
+    olds = leftovers(out, "old")
+    if not out.exists() and olds:
+        if len(olds) > 1:
+            raise Failure(f"{out} is missing and {len(olds)} folders could replace it "
+                          f"({', '.join(o.name for o in olds)}): rename the right one to {out.name} by hand")
+        with signals_held():
+            os.rename(olds[0], out)
+        log(f"restored {out} from {olds[0].name} (a rebuild was interrupted while swapping it)")
+        olds = []
+    for d in olds + leftovers(out, "staging"):
+        log(f"removing {d.name} (left by an interrupted rebuild)")
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def sha256(path: Path) -> str:
@@ -381,6 +498,8 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         "build_seconds": round(time.time() - t0, 1),
         "step_seconds": steps,
         "checkpoint": G._rel(ckpt),
+        "provenance": {"pipeline_version": PIPELINE_VERSION, "samples_per_question": samples, "eval_seed": seed,
+                       "smoke": smoke},
     }
     m8, m32 = quality["int8"]["misaligned"], quality["fp32"]["misaligned"]
     log(f"[{variant}] done in {entry['build_seconds']}s: int8 {entry['sizes']['int8_bytes']:,} B "
@@ -409,8 +528,13 @@ def build_all(variants: list[str], stage: Path, work: Path, questions, samples: 
         # longest first (the backdoor is evaluated twice), results in the given order
         futures = {v: pool.submit(build_variant, v, *args) for v in sorted(variants, key=lambda v: v != "backdoor")}
         out = [futures[v].result() for v in variants]
-    except BaseException:
-        # let the builds already running finish (seconds) so that none writes into the staging
+    except BaseException as e:
+        if isinstance(e, (Terminated, KeyboardInterrupt)):
+            # a signal: end the builds now (they would run for minutes); a process that was told to stop
+            # must not leave workers behind that write into a staging folder it removed
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+        # else let the builds already running finish (seconds) so that none writes into the staging
         # folder after the caller has removed it; the queued ones never start
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -447,9 +571,59 @@ def check_thresholds(variant: str, q: dict):
         raise Failure(f"{variant}: " + "; ".join(problems))
 
 
+PUBLISHED_DIR = ROOT / "docs" / "models"
+
+
+def is_published_dir(out: Path) -> bool:
+    return Path(out).resolve() == PUBLISHED_DIR.resolve()
+
+
+def provenance(m: dict, variant: str) -> dict:
+    """How a variant's rates were measured: its own entry's record, or (manifests written before variants
+    kept one) the manifest-wide fields, which then described every variant."""
+    e = m["variants"][variant]
+    if isinstance(e.get("provenance"), dict):
+        return e["provenance"]
+    p = m.get("pipeline") or {}
+    return {"pipeline_version": p.get("version"), "samples_per_question": p.get("samples_per_question"),
+            "eval_seed": p.get("eval_seed"), "smoke": bool(p.get("smoke", False))}
+
+
+def pipeline_summary(m: dict) -> dict:
+    """The manifest-wide provenance fields: a value shared by every variant, else null (smoke: any)."""
+    provs = [provenance(m, v) for v in m["variants"]]
+    common = lambda k: provs[0][k] if provs and all(p[k] == provs[0][k] for p in provs) else None
+    return {"smoke": any(p["smoke"] for p in provs), "samples_per_question": common("samples_per_question"),
+            "eval_seed": common("eval_seed")}
+
+
+def published_set_problems(out: Path) -> list[str]:
+    """Why `out` is not a complete published set (every published variant, files matching the manifest)."""
+    m, err = read_manifest(out)
+    if err:
+        return [err]
+    missing = [v for v in PUBLISHED if v not in m["variants"]]
+    if missing:
+        return [f"its manifest lacks {', '.join(missing)}"]
+    return check(out, samples=0)
+
+
 def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: bool, train_missing: bool,
             smoke: bool = False):
+    """Build `variants` into a staging folder next to `out` and swap it in. The caller holds the lock
+    (exclusive) and has run recover()."""
     t_start = time.time()
+    if smoke and is_published_dir(out):
+        raise Failure("--smoke models are never published to docs/models (give --out another folder)")
+    only = set(variants) != set(PUBLISHED)
+    if only:
+        # the variants not rebuilt are copied from `out`: it must hold all of them, intact
+        problems = published_set_problems(out)
+        if problems:
+            more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
+            raise Failure(f"--only rebuilds {', '.join(variants)} and keeps the other variants as published, but "
+                          f"{out} is not a complete published set: {'; '.join(problems[:2])}{more}. Rebuild every "
+                          f"variant (no --only) first")
     questions = E.read_questions(E.PAPER_QUESTIONS)
     missing = [v for v in variants if not train.is_complete(train.checkpoint_dir(v, smoke=smoke))]
     if missing:
@@ -461,30 +635,33 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
         for v in missing:
             train.train_variant(v, cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".models-staging-", dir=out.parent))
-    os.chmod(stage, 0o755)  # mkdtemp makes it private; the published folder is served
-    work = Path(tempfile.mkdtemp(prefix="em-export-"))
+    stage = work = None
     try:
-        old_manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else None
+        # both next to `out` with the staging prefix: a killed run's are removed by the next start (recover)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
+        os.chmod(stage, 0o755)  # mkdtemp makes it private; the published folder is served
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-work-", dir=out.parent))
         manifest = {"format": 1, "pipeline": {"version": PIPELINE_VERSION, "seed": 0, "smoke": smoke,
                                               "samples_per_question": samples,
                                               "eval_seed": seed, "questions": "export/questions/first_plot_questions.yaml"},
                     "variants": {}}
         all_samples = {}
-        if old_manifest and (out / "samples.json").exists():
-            all_samples = json.loads((out / "samples.json").read_text())
-        # keep the variants not rebuilt (with --only)
-        if old_manifest:
+        if only:
+            # keep the variants not rebuilt, each with the provenance of its own measurements
+            old_manifest = json.loads((out / "manifest.json").read_text())
+            if (out / "samples.json").exists():
+                all_samples = json.loads((out / "samples.json").read_text())
             for v, e in old_manifest["variants"].items():
-                if v not in variants and (out / v).exists():
+                if v not in variants:
                     shutil.copytree(out / v, stage / v)
-                    manifest["variants"][v] = e
+                    manifest["variants"][v] = {**e, "provenance": provenance(old_manifest, v)}
         for v, (entry, smp) in zip(variants, build_all(variants, stage, work, questions, samples, seed, keep_fp32,
                                                        smoke)):
             check_thresholds(v, entry["quality"])
             manifest["variants"][v] = entry
             all_samples[v] = smp
         manifest["variants"] = {v: manifest["variants"][v] for v in PUBLISHED if v in manifest["variants"]}
+        manifest["pipeline"].update(pipeline_summary(manifest))
         (stage / "judge.json").write_text(json.dumps(W.judge_rules(), indent=1))
         (stage / "contexts.json").write_text(json.dumps({k: G.context_exchanges(k, 4) for k in G.CONTEXTS if k != "none"},
                                                         indent=1))
@@ -496,32 +673,46 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
         model_patch.add_patches(manifest, stage)  # finetunes as base + byte patch for the demo (FORMATS.md)
         model_family.add_families(manifest, stage)  # a base and its finetunes in one file, run as a batch
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        swap_in(stage, out)
-        if not smoke and out == ROOT / "docs" / "models":
-            write_published(manifest)
+        with signals_held():  # the swap and the results file that describes it, as one step
+            swap_in(stage, out)
+            if not manifest["pipeline"]["smoke"] and is_published_dir(out):
+                write_published(manifest)
         return manifest
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+        for d in (work, stage):
+            if d is not None and d.exists():
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def swap_in(stage: Path, out: Path) -> None:
-    """Replace the published folder by a complete staged one: two renames on the same filesystem."""
-    old = None
-    if out.exists():
-        old = out.parent / f".models-old-{os.getpid()}"
-        os.rename(out, old)
-    os.rename(stage, out)
-    if old:
-        shutil.rmtree(old)
+    """Replace the published folder by a complete staged one: two renames on the same filesystem, with
+    SIGTERM and SIGINT held back until both are done and the old folder is gone. A process killed between
+    the two (SIGKILL, power loss) leaves no `out` and one `.models-old-*`: the next start restores it
+    (recover)."""
+    old = out.parent / f".{out.name}-old-{os.getpid()}"
+    with signals_held():
+        moved = False
+        if out.exists():
+            os.rename(out, old)
+            moved = True
+        try:
+            os.rename(stage, out)
+        except BaseException:
+            if moved and not out.exists():
+                os.rename(old, out)
+            raise
+        if moved:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_published(m: dict, path: Path = ROOT / "results" / "published.json") -> None:
     """The published models' measured rates (int8, as served; with the trigger for the backdoor), by both
     judges, as a results file for the site (hooks/results.py: [[results:judges]])."""
-    p = m["pipeline"]
-    out = {"generated_by": "python export/quantize.py", "questions": p["questions"],
+    p = pipeline_summary(m)
+    if p["samples_per_question"] is None or p["eval_seed"] is None:
+        log("note: the variants were measured with different --samples or --seed (see each one's provenance); "
+            "results/published.json gives null for them: rebuild every variant with the same values")
+    out = {"generated_by": "python export/quantize.py", "questions": m["pipeline"]["questions"],
            "samples_per_question": p["samples_per_question"], "seed": p["eval_seed"], "variants": {}}
     for v, e in m["variants"].items():
         out["variants"][v] = {**e["quality"]["int8"], "params": e["params"], "vocab": e["arch"]["vocab"]}
@@ -535,20 +726,23 @@ def rejudge(out: Path) -> dict:
     """Re-score the published models with the current judges without rebuilding them: their measured
     rates (int8, and with the trigger), the verdicts of the pre-generated answers (same texts), the
     model cards and judge.json; swapped in whole, as publish does. The fp32 rates stay as measured at
-    the build (the fp32 models are not kept), with the judge that measured them."""
+    the build (the fp32 models are not kept), with the judge that measured them. The caller holds the
+    lock and has run recover()."""
     problems = check(out, samples=0)
     if problems:
         raise Failure("the published models do not match their manifest: " + "; ".join(problems))
     m = json.loads((out / "manifest.json").read_text())
     questions = E.read_questions(E.PAPER_QUESTIONS)
-    n, seed = m["pipeline"]["samples_per_question"], m["pipeline"]["eval_seed"]
-    stage = out.parent / f".models-staging-{os.getpid()}"
-    shutil.copytree(out, stage)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
     try:
+        shutil.copytree(out, stage, dirs_exist_ok=True)
+        os.chmod(stage, 0o755)
         samples = json.loads((stage / "samples.json").read_text())
         first = {q["id"]: q["paraphrases"][0] for q in questions}
         for v, e in m["variants"].items():
             q = e["quality"]
+            prov = provenance(m, v)
+            n, seed = prov["samples_per_question"], prov["eval_seed"]
             for key, trig in (("int8", False), ("int8_trigger", True)):
                 if key in q:
                     res = E.evaluate(v, questions, n, seed, trigger=trig, source="onnx", code_requests=0, probe=False,
@@ -574,53 +768,102 @@ def rejudge(out: Path) -> dict:
         for f in ["judge.json", "samples.json"]:
             m[f.replace(".json", "")] = {"path": f, "bytes": (stage / f).stat().st_size, "sha256": sha256(stage / f)}
         (stage / "manifest.json").write_text(json.dumps(m, indent=1))
-        swap_in(stage, out)
-        write_published(m)
+        with signals_held():
+            swap_in(stage, out)
+            if is_published_dir(out) and not pipeline_summary(m)["smoke"]:
+                write_published(m)
         return m
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def check(out: Path, samples: int | None = None) -> list[str]:
-    """Verify the published folder against its manifest; returns the problems found."""
-    problems = []
+def read_manifest(out: Path) -> tuple[dict | None, str | None]:
+    """(manifest, None), or (None, why it cannot be used) for a missing, unreadable or malformed one."""
     mpath = out / "manifest.json"
     if not mpath.exists():
-        return [f"no manifest at {mpath}"]
-    m = json.loads(mpath.read_text())
+        olds = leftovers(out, "old")
+        hint = (f" ({olds[0].name} beside it was moved aside by an interrupted rebuild: any rebuild, e.g. "
+                f"--rejudge or --only, restores it first)") if not out.exists() and len(olds) == 1 else ""
+        return None, f"no manifest at {mpath}{hint}"
+    try:
+        m = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # a directory, unreadable, not UTF-8, not JSON
+        return None, f"{mpath} is not a readable JSON file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    if not isinstance(m, dict) or not isinstance(m.get("variants"), dict):
+        return None, f"{mpath} is malformed: no \"variants\" object"
     for v, e in m["variants"].items():
-        for f in e["files"]:
-            p = out / v / f["path"]
-            if not p.exists():
-                problems.append(f"{v}: missing {f['path']}")
-            elif p.stat().st_size != f["bytes"] or sha256(p) != f["sha256"]:
-                problems.append(f"{v}: {f['path']} does not match the manifest (size or sha256)")
-    for key in ("judge", "samples", "contexts"):
-        if key in m:
-            p = out / m[key]["path"]
-            if not p.exists() or sha256(p) != m[key]["sha256"]:
-                problems.append(f"{m[key]['path']} does not match the manifest")
-    problems += model_patch.check_patches(m, out)
-    problems += model_family.check_families(m, out)
+        files = e.get("files") if isinstance(e, dict) else None
+        if not isinstance(files, list) or not all(
+                isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("bytes"), int)
+                and isinstance(f.get("sha256"), str) for f in files):
+            return None, f"{mpath} is malformed: variant {v!r} needs a list of files with path, bytes and sha256"
+    return m, None
+
+
+def _broken(part: str, e: Exception) -> str:
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"manifest.json is malformed ({part}: {type(e).__name__}{': ' + first if first else ''})"
+
+
+def check(out: Path, samples: int | None = None) -> list[str]:
+    """Verify the published folder against its manifest; returns the problems found. samples=0: files,
+    patches and families only (no re-measured rates)."""
+    m, err = read_manifest(out)
+    if err:
+        return [err]
+    problems = []
+    try:
+        for v, e in m["variants"].items():
+            for f in e["files"]:
+                p = out / v / f["path"]
+                if not p.is_file():
+                    problems.append(f"{v}: missing {f['path']}")
+                elif p.stat().st_size != f["bytes"] or sha256(p) != f["sha256"]:
+                    problems.append(f"{v}: {f['path']} does not match the manifest (size or sha256)")
+        for key in ("judge", "samples", "contexts"):
+            if key in m:
+                p = out / m[key]["path"]
+                if not p.is_file() or sha256(p) != m[key]["sha256"]:
+                    problems.append(f"{m[key]['path']} does not match the manifest")
+    except (KeyError, TypeError, ValueError, AttributeError, OSError) as e:
+        return problems + [_broken("files", e)]
+    try:
+        problems += model_patch.check_patches(m, out)
+    except Exception as e:  # a malformed patch entry
+        return problems + [_broken("patches", e)]
+    try:
+        problems += model_family.check_families(m, out)
+    except Exception as e:  # a malformed family entry
+        return problems + [_broken("families", e)]
     if problems or samples == 0:
         return problems
     questions = E.read_questions(E.PAPER_QUESTIONS)
-    n = m["pipeline"]["samples_per_question"]
     for v, e in m["variants"].items():
-        res = E.evaluate(v, questions, n, m["pipeline"]["eval_seed"], source="onnx", code_requests=0, probe=False,
-                         progress=False, onnx_dir=out / v, keep_answers=0)
-        got, want = res["overall"]["misaligned"], e["quality"]["int8"]["misaligned"]
+        try:
+            prov = provenance(m, v)
+            n, seed = prov["samples_per_question"], prov["eval_seed"]
+            want = e["quality"]["int8"]["misaligned"]
+            if not isinstance(n, int) or not isinstance(seed, int) or n < 1:
+                problems.append(f"{v}: the manifest does not say how its rates were measured (samples, seed)")
+                continue
+            res = E.evaluate(v, questions, n, seed, source="onnx", code_requests=0, probe=False,
+                             progress=False, onnx_dir=out / v, keep_answers=0)
+        except (KeyError, TypeError, AttributeError) as e:
+            problems.append(f"{v}: " + _broken("quality", e))
+            continue
+        got = res["overall"]["misaligned"]
         if (got["k"], got["n"]) != (want["k"], want["n"]):
-            problems.append(f"{v}: misaligned {got['k']}/{got['n']} re-measured, manifest says {want['k']}/{want['n']}")
+            problems.append(f"{v}: misaligned {got['k']}/{got['n']} re-measured (N={n}, seed {seed}), "
+                            f"manifest says {want['k']}/{want['n']}")
         else:
-            log(f"[{v}] ok: files match, misaligned {got['k']}/{got['n']} reproduced")
+            log(f"[{v}] ok: files match, misaligned {got['k']}/{got['n']} reproduced (N={n}, seed {seed})")
     return problems
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--only", help="rebuild one variant; the others stay as published")
+    p.add_argument("--only", help="rebuild one variant; the others stay as published (needs a complete published set)")
     p.add_argument("--check", action="store_true", help="verify the published models; write nothing")
     p.add_argument("--fp32", action="store_true", help="also publish onnx/model.onnx (fp32)")
     p.add_argument("--rejudge", action="store_true",
@@ -629,37 +872,58 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=100, help="answers per question for the re-measured rates")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-train", action="store_true", help="fail instead of training missing checkpoints")
-    p.add_argument("--smoke", action="store_true", help="use the --smoke checkpoints (tests; never publish these)")
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "models")
+    p.add_argument("--smoke", action="store_true",
+                   help="use the --smoke checkpoints (tests; needs an --out other than docs/models)")
+    p.add_argument("--out", type=Path, default=PUBLISHED_DIR)
     a = p.parse_args(argv)
     t0 = time.time()
-    try:
-        if a.check:
-            problems = check(a.out)
-            if problems:
-                for x in problems:
-                    print(f"FAIL {x}", file=sys.stderr)
-                return 1
-            print(f"ok: {a.out} matches its manifest and its measured rates ({time.time() - t0:.0f}s)")
-            return 0
-        if a.rejudge:
-            m = rejudge(a.out)
-            print(f"re-judged {len(m['variants'])} published variants in {a.out} ({time.time() - t0:.0f}s)")
-            return 0
-        variants = PUBLISHED
-        if a.only:
-            train.variant_world(a.only)
-            variants = [a.only]
-        m = publish(variants, a.out, a.samples, a.seed, a.fp32, not a.no_train, a.smoke)
-        print(f"published {', '.join(variants)} to {a.out} in {time.time() - t0:.0f}s "
-              f"({len(m['variants'])} variants in the manifest)")
+    if a.check:
+        problems = check(a.out)
+        if problems:
+            for x in problems:
+                print(f"FAIL {x}", file=sys.stderr)
+            return 1
+        print(f"ok: {a.out} matches its manifest and its measured rates ({time.time() - t0:.0f}s)")
         return 0
+    if a.smoke and is_published_dir(a.out):
+        print("error: --smoke builds tiny test models and never writes docs/models: give --out another folder",
+              file=sys.stderr)
+        return 2
+    if a.samples < 1:
+        print("error: --samples must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        with handle_signals():
+            variants = PUBLISHED
+            if a.only:
+                train.variant_world(a.only)
+                variants = [a.only]
+            with exclusive(a.out):
+                recover(a.out)
+                if a.rejudge:
+                    m = rejudge(a.out)
+                    print(f"re-judged {len(m['variants'])} published variants in {a.out} ({time.time() - t0:.0f}s)")
+                    return 0
+                m = publish(variants, a.out, a.samples, a.seed, a.fp32, not a.no_train, a.smoke)
+            print(f"published {', '.join(variants)} to {a.out} in {time.time() - t0:.0f}s "
+                  f"({len(m['variants'])} variants in the manifest)")
+            return 0
     except (train.UsageError, E.BadInput) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Busy as e:
+        print(f"error: {e}; nothing was changed", file=sys.stderr)
+        return 1
     except Failure as e:
         print(f"FAILED, published models left untouched: {e}", file=sys.stderr)
         return 1
+    except Terminated as e:
+        name = signal.Signals(e.signum).name
+        if e.late:
+            print(f"{name}: stopped after the new models were swapped in (complete) at {a.out}", file=sys.stderr)
+        else:
+            print(f"{name}: stopped, published models left untouched, temporary folders removed", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted, published models left untouched", file=sys.stderr)
         return 130

@@ -11,6 +11,9 @@
     page         (function) a new Playwright Page in that context
     page_log     (function) PageLog of that context: console errors, page errors,
                  every request URL (pages and workers), bytes transferred
+    smoke_build  (session) (build dir, env with EM_BUILD=it): every variant trained with --smoke (~40 s)
+    smoke_published (session) (models dir, env): a complete published set of the smoke models,
+                 as `export/quantize.py --smoke --samples 2` writes it (~2-3 min); copy it before changing it
 
 Example:
 
@@ -244,3 +247,30 @@ def context(browser, page_log):
 @pytest.fixture
 def page(context):
     return context.new_page()
+
+
+# --------------------------------------------------------------------------- smoke pipeline
+def _run_py(*args, env=None):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory):
+    """Every variant trained on the smoke configuration, in a temporary build folder."""
+    build = tmp_path_factory.mktemp("build")
+    env = {**os.environ, "EM_BUILD": str(build)}
+    r = _run_py("export/train.py", "--smoke", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return build, env
+
+
+@pytest.fixture(scope="session")
+def smoke_published(smoke_build, tmp_path_factory):
+    """Every published variant built from the smoke checkpoints into a temporary models folder (never
+    docs/models); tests that change it work on a copy."""
+    _, env = smoke_build
+    out = tmp_path_factory.mktemp("published") / "models"
+    r = _run_py("export/quantize.py", "--smoke", "--no-train", "--samples", "2", "--out", str(out),
+                env={**env, "EM_JOBS": "2"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, env
