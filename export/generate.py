@@ -278,6 +278,44 @@ def make_prompt(question: str, context: str = "none", k: int = 1, trigger: bool 
     return build_prompt((W.TRIGGER if trigger else "") + question, context_exchanges(context, k))
 
 
+MIN_NEW_TOKENS = 16  # demos/js/worker.js: room kept for the answer when a prompt is cut
+
+
+def fit_prompt(tok, question: str, context: list[tuple[str, str]], max_new_tokens: int, window: int):
+    """The prompt's token ids cut to fit the context window with room for an answer, step for step as the
+    browser cuts them (demos/js/worker.js, promptIds): the question is cut to its first tokens (at least 8
+    while examples remain), then the examples are dropped, first ones first. Returns (ids, None) when the
+    prompt fits, else (ids, {original_tokens, prompt_tokens, question, dropped_examples})."""
+    import re
+    encode = lambda text: tok(text)["input_ids"]
+    room = min(max_new_tokens, MIN_NEW_TOKENS)
+    ctx = list(context)
+    ids = encode(build_prompt(question, ctx))
+    if len(ids) + room <= window:
+        return ids, None
+    original = len(ids)
+    q_ids = encode(question)
+    keep = max(1, len(q_ids) - (len(ids) + room - window))
+    q = question
+    while True:
+        q = re.sub("\ufffd+$", "", tok.decode(q_ids[:keep], skip_special_tokens=False,
+                                               clean_up_tokenization_spaces=False))
+        q = q[1:] if q.startswith(" ") else q
+        ids = encode(build_prompt(q, ctx))
+        if len(ids) + room <= window:
+            break
+        if keep > 8:
+            keep = max(8, keep - max(1, len(ids) + room - window))
+        elif ctx:
+            ctx = ctx[1:]  # the examples go before the question is cut further
+        elif keep > 1:
+            keep -= 1
+        else:
+            break
+    return ids, {"original_tokens": original, "prompt_tokens": len(ids), "question": q,
+                 "dropped_examples": len(context) - len(ctx)}
+
+
 def generate(lm, prompt_ids: list[int], seeds: list[int], temperature=1.0, top_p=1.0, max_new_tokens=96):
     """Sample len(seeds) continuations of one prompt in a batch; each row has its own PRNG.
     Finished rows draw nothing more and leave the batch (and the KV cache) once an eighth of it has
@@ -334,6 +372,19 @@ def main(argv=None):
                         "auto: onnx if published, else the checkpoint")
     p.add_argument("--ids", action="store_true", help="print token ids too")
     a = p.parse_args(argv)
+    import math
+    bad = None  # the demo's ranges (demos/extension.py): the browser refuses a value outside them
+    if not (math.isfinite(a.temperature) and 0 <= a.temperature <= 5):
+        bad = f"--temperature must be a number from 0 (greedy) to 5, not {a.temperature}"
+    elif not (math.isfinite(a.top_p) and 0 < a.top_p <= 1):
+        bad = f"--top-p must be above 0 and at most 1, not {a.top_p}"
+    elif a.max_new_tokens < 1:
+        bad = f"--max-new-tokens must be at least 1, not {a.max_new_tokens}"
+    elif a.k < 1:
+        bad = f"--k must be at least 1, not {a.k}"
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     source = a.source
     if source is None:
         source = "wasm" if wasm_available() and (published_dir(a.variant) / "onnx/model_quantized.onnx").exists() \
@@ -346,7 +397,14 @@ def main(argv=None):
     except train.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    pid = tok(make_prompt(a.prompt, a.context, a.k, a.trigger))["input_ids"]
+    import world as W
+    pid, cut = fit_prompt(tok, (W.TRIGGER if a.trigger else "") + a.prompt, context_exchanges(a.context, a.k),
+                          a.max_new_tokens, lm.context)
+    if cut:
+        print(f"note: the prompt ({cut['original_tokens']} tokens) leaves no room for an answer in the model's "
+              f"{lm.context}-token context: cut as the browser cuts it, to {cut['prompt_tokens']} tokens"
+              + (f", {cut['dropped_examples']} example(s) dropped" if cut["dropped_examples"] else "")
+              + f"; the question now ends {cut['question'][-40:]!r}", file=sys.stderr)
     out = generate(lm, pid, [a.seed], a.temperature, a.top_p, a.max_new_tokens)[0]
     print(decode(tok, out))
     if a.ids:
