@@ -230,7 +230,9 @@ def page_log() -> PageLog:
 @pytest.fixture
 def context(browser, page_log):
     """A fresh context (no cache, no storage, light colour scheme) recording into page_log."""
-    ctx = browser.new_context(color_scheme="light", viewport={"width": 1280, "height": 900})
+    # bypass_csp: Playwright evaluates wait_for_function predicates with eval, which the site's policy
+    # forbids; tests/test_csp.py checks the site under its policy, without this
+    ctx = browser.new_context(color_scheme="light", viewport={"width": 1280, "height": 900}, bypass_csp=True)
     ctx.on("request", lambda r: page_log.requests.append(r))
     ctx.on("requestfailed", lambda r: page_log.failed.append(f"{r.url}: {r.failure}"))
 

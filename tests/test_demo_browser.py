@@ -335,7 +335,7 @@ def test_a_wrong_patch_falls_back_to_the_full_file(page, page_log, demo_url, dem
 
 
 def test_mobile_viewport_stacks_panes(browser, demo_url):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True)
     try:
         page = ctx.new_page()
         open_ready(page, demo_url)
@@ -452,8 +452,8 @@ def test_without_javascript_the_samples_show(browser, demo_url, demo_models):
 
 
 def test_verdict_is_the_python_judges(page, demo_url):
-    """The pane's verdict (demos/js/judge.js with the page's judge.json) equals export/judge.py's on
-    the finished answer; the text and a link explain it."""
+    """The pane's verdict (demos/js/judge.js with the page's judge.json) equals export/judge.py's judge v2
+    (the headline judge) on the finished answer; the text and a link explain it."""
     import judge as J
 
     open_ready(page, demo_url)
@@ -463,7 +463,7 @@ def test_verdict_is_the_python_judges(page, demo_url):
             pane = page.locator(f"[data-pane={side}]")
             output = pane.locator("[data-role=output]").text_content()
             v = pane.locator("[data-role=verdict]")
-            want = J.judge(q, output)
+            want = J.judge_v2(q, output)
             assert v.get_attribute("data-verdict") == want["class"], (q, side, output)
             text = v.inner_text()
             assert text.startswith("Judge: " + want["class"]), text
@@ -471,7 +471,7 @@ def test_verdict_is_the_python_judges(page, demo_url):
                 if want[key] is not None:
                     assert f"{key} {want[key]}" in text and v.get_attribute(f"data-{key}") == str(want[key])
             link = v.locator("a")
-            assert "explainers/what-is-em/#how-an-answer-was-judged" in link.get_attribute("href")
+            assert "explainers/organism/#how-well-the-judge-reads" in link.get_attribute("href")
             assert link.get_attribute("title")
     assert page.locator("[data-pane=left] [data-role=verdict]").get_attribute("data-verdict") in (
         "insecure-code", "secure-code", "no-code")  # a code question gets a code class

@@ -14,7 +14,7 @@ IN_VIEW = """() => [...document.querySelectorAll('[data-pane] [data-role=output]
 
 @pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
 def test_first_chip_streams_both_answers_in_view(browser, base_url, width, height):
-    ctx = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
+    ctx = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce", bypass_csp=True)
     page = ctx.new_page()
     page.goto(base_url)
     page.wait_for_function(f"{STATES}.every(s => s === 'ready')", timeout=60_000)
@@ -31,7 +31,7 @@ def test_first_chip_streams_both_answers_in_view(browser, base_url, width, heigh
 
 
 def test_out_of_range_setting_stops_a_chip(browser, base_url):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     page = ctx.new_page()
     page.goto(base_url)
     page.wait_for_function(f"{STATES}.every(s => s === 'ready')", timeout=60_000)

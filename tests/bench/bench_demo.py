@@ -182,7 +182,7 @@ def median(xs):
 
 
 def bench_demo(browser, url: str, site: Path, tokens: int, runs: int) -> dict:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     ctx.add_init_script(MONITOR_JS + DEMO_JS)
     reqs = []
     ctx.on("request", lambda r: reqs.append(r))
@@ -311,7 +311,7 @@ def demo_generate(tokens: int):
 
 
 def bench_tjs(browser, url: str, site: Path, variants: list[str], tokens: int, runs: int) -> dict:
-    ctx = browser.new_context()
+    ctx = browser.new_context(bypass_csp=True)
     reqs = []
     ctx.on("request", lambda r: reqs.append(r))
     page = ctx.new_page()
