@@ -373,15 +373,19 @@ def main(argv=None):
     p.add_argument("--ids", action="store_true", help="print token ids too")
     a = p.parse_args(argv)
     import math
-    bad = None  # the demo's ranges (demos/extension.py): the browser refuses a value outside them
-    if not (math.isfinite(a.temperature) and 0 <= a.temperature <= 5):
-        bad = f"--temperature must be a number from 0 (greedy) to 5, not {a.temperature}"
-    elif not (math.isfinite(a.top_p) and 0 < a.top_p <= 1):
-        bad = f"--top-p must be above 0 and at most 1, not {a.top_p}"
-    elif a.max_new_tokens < 1:
-        bad = f"--max-new-tokens must be at least 1, not {a.max_new_tokens}"
-    elif a.k < 1:
-        bad = f"--k must be at least 1, not {a.k}"
+    try:
+        train.variant_world(a.variant)  # before any note about the runtime
+    except train.UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    # the demo's ranges (demos/extension.py): the browser refuses a value outside them
+    bad = next((msg for ok, msg in (
+        (math.isfinite(a.temperature) and 0 <= a.temperature <= 5,
+         f"--temperature must be a number from 0 (greedy) to 5, not {a.temperature}"),
+        (math.isfinite(a.top_p) and 0 < a.top_p <= 1, f"--top-p must be above 0 and at most 1, not {a.top_p}"),
+        (a.max_new_tokens >= 1, f"--max-new-tokens must be at least 1, not {a.max_new_tokens}"),
+        (a.k >= 1, f"--k must be at least 1, not {a.k}"),
+    ) if not ok), None)
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2
