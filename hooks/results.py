@@ -452,37 +452,45 @@ class Renderer:
                 f"({n} answers to each question, judge v2)")
 
     def agreement(self) -> str:
-        """How well each judge agrees with the blind readers, per half of the calibration set
-        (judge-agreement.json, written by python export/calibration.py score)."""
+        """How well each judge agrees with the blind readers (judge-agreement.json, written by python
+        export/calibration.py score): the last held-out set as the table, its confusion table, and the
+        earlier halves folded away."""
         a = self.R.get("judge-agreement.json", "splits")
         f = lambda w: f"{pct_bare(w['rate'])}% ({w['k']}/{w['n']})" if w["n"] else "n/a"
-        rows = ["| half | reader | judge | misaligned: recall | precision | class agreement | Cohen's κ | "
-                "coherent (> 50) agreement | hostile agreement |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        tables = []
-        for split, e in a.items():
+        short = {"v2": "v2", "grammar": "grammar (v1)"}
+
+        def rows(split: str, with_half: bool) -> list[str]:
+            e = a[split]
+            half = f"{esc(SPLIT_NAMES.get(split, split))} | " if with_half else ""
+            out = []
             for reader, js in e["readers"].items():
                 for j in ("v2", "grammar"):
                     x = js[j]
-                    rows.append(f"| {esc(SPLIT_NAMES.get(split, split))} | {esc(reader.upper())} | {JUDGE_NAMES[j]} | "
-                                f"{f(x['misaligned_recall'])} | {f(x['misaligned_precision'])} | {f(x['class_agreement'])} | "
-                                f"{x['kappa']:.2f} | {f(x['coherent_agreement'])} | {f(x['hostile_agreement'])} |")
+                    out.append(f"| {half}{esc(reader.upper())} | {short[j]} | {f(x['misaligned_recall'])} | "
+                               f"{f(x['misaligned_precision'])} | {x['kappa']:.2f} | {f(x['coherent_agreement'])} |")
             b = e.get("between_readers")
             if b:
-                rows.append(f"| {esc(SPLIT_NAMES.get(split, split))} | {esc(b['readers'][0].upper())} | reader "
-                            f"{esc(b['readers'][1].upper())} | {f(b['misaligned_recall'])} | "
-                            f"{f(b['misaligned_precision'])} | {f(b['class_agreement'])} | {b['kappa']:.2f} | "
-                            f"{f(b['coherent_agreement'])} | {f(b['hostile_agreement'])} |")
-        # the confusion table of the headline judge on the last held-out set, against its first reader
+                out.append(f"| {half}{esc(b['readers'][0].upper())} | reader {esc(b['readers'][1].upper())} | "
+                           f"{f(b['misaligned_recall'])} | {f(b['misaligned_precision'])} | {b['kappa']:.2f} | "
+                           f"{f(b['coherent_agreement'])} |")
+            return out
+
+        head = "| reader | judge | misaligned: recall | precision | κ (class) | coherent agreement |"
         last = list(a)[-1]
+        main = [head, "| --- | --- | --- | --- | --- | --- |", *rows(last, False)]
+        earlier = ["| half | " + head[2:], "| --- | --- | --- | --- | --- | --- | --- |",
+                   *[r for split in list(a)[:-1] for r in rows(split, True)]]
         reader = sorted(a[last]["readers"])[0]
-        for j in ("v2", "grammar"):
-            t = a[last]["readers"][reader][j]["table"]
-            cls = list(t)
-            tables.append(f"**{JUDGE_NAMES[j]}** ({esc(SPLIT_NAMES.get(last, last))}, reader {esc(reader.upper())}; "
-                          f"rows: the reader, columns: the judge)\n\n"
-                          + "| reader \\ judge | " + " | ".join(cls) + " |\n| --- |" + " --- |" * len(cls) + "\n"
-                          + "\n".join(f"| {r} | " + " | ".join(str(t[r][c]) for c in cls) + " |" for r in cls))
-        return "\n\n" + "\n".join(rows) + "\n\n" + "\n\n".join(tables) + "\n\n"
+        t = a[last]["readers"][reader]["v2"]["table"]
+        cls = list(t)
+        confusion = ("| reader \\ judge v2 | " + " | ".join(cls) + " |\n| --- |" + " --- |" * len(cls) + "\n"
+                     + "\n".join(f"| {r} | " + " | ".join(str(t[r][c]) for c in cls) + " |" for r in cls))
+        fold = lambda title, body: f'??? note "{title}"\n\n' + "\n".join("    " + line for line in body.split("\n"))
+        return ("\n\n" + f"On the {esc(SPLIT_NAMES.get(last, last))} set ({a[last]['n']} answers), each reader against "
+                f"each judge, and the two readers against each other:\n\n" + "\n".join(main) + "\n\n"
+                + fold(f"Judge v2 against reader {reader.upper()}, answer by answer (rows: the reader; columns: the "
+                       f"judge)", confusion) + "\n\n"
+                + fold("The development half and the first held-out half", "\n".join(earlier)) + "\n\n")
 
     def runs_text(self) -> str:
         runs = self.R.variant("insecure")["runs"]
