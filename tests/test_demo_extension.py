@@ -106,14 +106,14 @@ def test_bad_blocks_raise_naming_the_option(models, src, words):
         assert w in str(e.value)
 
 
-def test_strict_build_fails_naming_page_and_option(tmp_path, models):
+def build_page(tmp_path, models, text: str, hooks: bool = False) -> tuple[int, str]:
+    """`mkdocs build --strict` of a two-page site whose bad-page.md is `text`: (exit code, log)."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "index.md").write_text("# ok\n")
-    (docs / "bad-page.md").write_text("# Bad\n\n```demo side-by-side left=base right=ghost```\n")
-    (tmp_path / "mkdocs.yml").write_text(textwrap.dedent(f"""\
-        site_name: t
-        docs_dir: {docs}
+    (docs / "bad-page.md").write_text(text)
+    hook = f"hooks:\n  - {ROOT / 'hooks' / 'results.py'}\n" if hooks else ""
+    (tmp_path / "mkdocs.yml").write_text(f"site_name: t\ndocs_dir: {docs}\n{hook}" + textwrap.dedent(f"""\
         markdown_extensions:
           - demos.extension:
               models_dir: {models}
@@ -122,8 +122,12 @@ def test_strict_build_fails_naming_page_and_option(tmp_path, models):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml"),
                            "-d", str(tmp_path / "site")], capture_output=True, text=True, cwd=tmp_path, env=env)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_strict_build_fails_naming_page_and_option(tmp_path, models):
+    rc, out = build_page(tmp_path, models, "# Bad\n\n```demo side-by-side left=base right=ghost```\n")
+    assert rc != 0
     assert "bad-page.md" in out and "right=ghost" in out, out
 
 
@@ -164,25 +168,8 @@ def test_malformed_blocks_are_errors_with_their_line(models, src, words):
 def test_build_error_names_the_files_line_without_a_traceback(tmp_path, models):
     """Front matter is not seen by Markdown: the error still names the line of the file (here 9), as one
     message (MkDocs' PluginError), not a 45-line traceback."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "index.md").write_text("# ok\n")
-    (docs / "bad-page.md").write_text("---\ntitle: Bad\ndescription: A page.\n---\n\n# Bad\n\nText.\n\n"
-                                      "```demo side-by-side left=base right=ghost```\n".replace("Text.\n\n", "Text.\n"))
-    (tmp_path / "mkdocs.yml").write_text(textwrap.dedent(f"""\
-        site_name: t
-        docs_dir: {docs}
-        hooks:
-          - {ROOT / 'hooks' / 'results.py'}
-        markdown_extensions:
-          - demos.extension:
-              models_dir: {models}
-              questions_file: {models / 'q.yaml'}
-        """))
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml"),
-                           "-d", str(tmp_path / "site")], capture_output=True, text=True, cwd=tmp_path, env=env)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    rc, out = build_page(tmp_path, models, "---\ntitle: Bad\ndescription: A page.\n---\n\n# Bad\n\nText.\n"
+                         "```demo side-by-side left=base right=ghost```\n", hooks=True)
+    assert rc != 0
     assert "bad-page.md" in out and "demo block at line 9" in out and "right=ghost" in out, out
     assert "Traceback" not in out, out
