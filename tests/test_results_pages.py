@@ -22,7 +22,7 @@ import pytest
 from conftest import ROOT
 from results_fixture import write_results
 
-PAGES = ["explainers/organism/index.html", "explainers/reproduce/index.html"]
+PAGES = ["explainers/organism/index.html", "explainers/reproduce/index.html", "explainers/organism-runs/index.html"]
 NUMBER = re.compile(r"(?<![\w.])([+\-\u2212]?)(\d+(?:\.\d+)?)(%?)")
 # Not results: the confidence level of an interval.
 LABELS = re.compile(r"\b95% (?:CI|interval|Wilson|t-interval|confidence)")
@@ -210,7 +210,7 @@ def test_recipes_table(synthetic_site, synthetic):
     """[[results:recipes ...]]: one row per folder, the shipped row first, each row's figures from its
     own summary (base coherence, insecure misaligned with its interval, insecure code, checks)."""
     from results_fixture import recipe_folders
-    text = page_text((synthetic_site / "explainers" / "organism" / "index.html").read_text(encoding="utf-8"))
+    text = page_text((synthetic_site / "explainers" / "organism-runs" / "index.html").read_text(encoding="utf-8"))
     assert "400 + 80 steps (shipped)" in text
     folders = recipe_folders()
     assert folders, "the site names no recipe folders"
