@@ -7,6 +7,7 @@
 // sha256, keeps them in Cache Storage and hands the bytes to the workers.
 import { createJudge, describeVerdict } from "./judge.js";
 import { sha256Hex } from "./sha256.js";
+import { compileRuntime as loadRuntime } from "./runtime.js";
 
 const HERE = new URL(".", import.meta.url);
 const MODELS_URL = new URL("../../models/", HERE); // docs/assets/demo/ → docs/models/
@@ -15,18 +16,24 @@ const JUDGE_HELP_URL = new URL("../../explainers/organism/#how-well-the-judge-re
 
 // ------------------------------------------------------------------------------------ manifest
 let manifestPromise = null;
+let manifestStale = null; // why the published manifest could not be read, when the cached copy is in use
 function getManifest() {
   if (!manifestPromise) {
     manifestPromise = fetch(new URL("manifest.json", MODELS_URL), { cache: "no-cache" })
       .then((r) => {
-        if (!r.ok) throw new Error(`models/manifest.json: HTTP ${r.status}`);
-        return r.json();
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        return r.json().catch((e) => { throw new Error(`not valid JSON: ${e.message || e}`); });
       })
       .catch(async (e) => {
         // offline: the copy cached on a previous visit, if any
         const c = await openCache();
         const hit = c && (await c.match(new URL("manifest.json", MODELS_URL).href));
-        if (hit) return hit.json();
+        if (hit) {
+          const m = await hit.json();
+          manifestStale = String(e?.message || e);
+          console.warn(`models/manifest.json could not be read (${manifestStale}): using the copy cached on an earlier visit`);
+          return m;
+        }
         manifestPromise = null;
         throw e;
       })
@@ -95,8 +102,8 @@ async function toCache({ sha256 }, bytes) {
 
 /** Bytes of `url` from the network, reporting progress(loaded, total); refused (throws) unless their
  * sha256 is the manifest's. */
-async function fromNetwork(url, { name, bytes, sha256 }, progress) {
-  const res = await fetch(url, { cache: "no-cache" });
+async function fromNetwork(url, { name, bytes, sha256 }, progress, cache = "no-cache") {
+  const res = await fetch(url, { cache });
   if (!res.ok) throw new Error(`${name}: HTTP ${res.status} ${res.statusText || ""}`.trim());
   const total = bytes || Number(res.headers.get("Content-Length")) || 0;
   let buf;
@@ -197,6 +204,21 @@ function getFile(meta, onProgress) {
   }, onProgress);
 }
 
+/** A file several variants share (the tokenizer) for one pane: shared with the other panes (getFile), and when
+ * that fails (it may have been fetched from another variant's URL, or come damaged out of the HTTP cache) fetched
+ * again from this pane's own URL, past the HTTP cache, so that a pane whose own copy is fine still loads. */
+async function getOwnFile(meta, onProgress) {
+  try {
+    return await getFile(meta, onProgress);
+  } catch (e) {
+    console.warn(`${meta.url}: ${e.message || e}; fetching it again`);
+    const progress = (loaded, total) => onProgress?.({ loaded, total, cached: false });
+    const bytes = await fromNetwork(meta.url, meta, progress, "reload");
+    await toCache(meta, bytes);
+    return { bytes, cached: false };
+  }
+}
+
 /** A variant's model: from Cache Storage; else, when the manifest gives a patch, its base's model file
  * (fetched once for every variant built on it) with the patch applied, kept only if the result has this
  * variant's sha256; else its own file from the network. */
@@ -241,29 +263,54 @@ const RUNTIME_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wa
 let runtimeModule = null; // Promise<{module: WebAssembly.Module|null, ms}>
 const spares = []; // started, not yet given a model
 
+/** {module, ms, error}: error (the reader's words) when the runtime cannot load in this browser at all (its file
+ * missing or damaged, no WebAssembly): every pane says so, and no worker tries. Otherwise (module null: a network
+ * error, or the page's policy, which a worker's own script may not have) each worker tries on its own, and reports
+ * what fails as soon as it fails (runtime.js). */
 function compileRuntime() {
   const t = performance.now();
-  const get = () => fetch(RUNTIME_URL, { credentials: "same-origin" });
-  return WebAssembly.compileStreaming(get())
-    .catch(() => get().then((r) => (r.ok ? r.arrayBuffer() : Promise.reject())).then((b) => WebAssembly.compile(b)))
-    .catch(() => null) // each worker then tries on its own, and reports what fails
-    .then((module) => ({ module, ms: Math.round((performance.now() - t) * 10) / 10 }));
+  const ms = () => Math.round((performance.now() - t) * 10) / 10;
+  return loadRuntime(RUNTIME_URL)
+    .then((module) => ({ module, ms: ms(), error: null }))
+    .catch((e) => ({ module: null, ms: ms(), error: e?.definitive ? e.message : null }));
 }
 
 function spawnWorker() {
   const worker = new Worker(WORKER_URL, { type: "module", name: "model" });
-  worker.onmessage = (ev) => worker.handle?.onMessage(ev.data || {});
+  worker.onmessage = (ev) => {
+    const msg = ev.data || {};
+    if (worker.handle) worker.handle.onMessage(msg);
+    else if (msg.type === "error" && msg.phase === "load") worker.failed = msg.message; // its runtime, before a model
+  };
+  const report = (message) => {
+    worker.failed = message;
+    if (worker.handle) worker.handle.fail(message);
+    else if (spares.includes(worker)) spares.splice(spares.indexOf(worker), 1);
+  };
   worker.onerror = (ev) => {
     ev.preventDefault?.();
-    if (worker.handle) worker.handle.fail(`The model's worker crashed${ev.message ? `: ${ev.message}` : ""}.`);
-    else spares.splice(spares.indexOf(worker) >>> 0, 1);
+    if (ev.message) {
+      report(`The model's worker crashed: ${ev.message}.`);
+      return;
+    }
+    // a plain "error" Event, no message: the worker's script, or a module it imports, did not load
+    fetch(WORKER_URL, { method: "HEAD", cache: "no-store" })
+      .then((r) => (r.ok ? "" : `HTTP ${r.status}`), (e) => String(e?.message || e))
+      .then((why) => report(why ? `The model's worker script could not be loaded (worker.js: ${why}).`
+        : "The model's worker script could not be loaded (worker.js or a module it imports)."));
   };
   worker.onmessageerror = () => worker.handle?.fail("The model's worker sent an unreadable message.");
   worker.release = () => worker.terminate();
   const first = !runtimeModule; // the worker that warms the shared code up (worker.js warmUp)
   if (first) runtimeModule = compileRuntime();
-  runtimeModule.then(({ module, ms }) => worker.postMessage(module ? { type: "init", module, warm: first, compileMs: ms }
-    : { type: "init", compile: true }));
+  runtimeModule.then(({ module, ms, error }) => {
+    if (error) {
+      worker.failed = error;
+      worker.handle?.fail(error);
+      return;
+    }
+    worker.postMessage(module ? { type: "init", module, warm: first, compileMs: ms } : { type: "init", compile: true });
+  });
   return worker;
 }
 
@@ -318,6 +365,10 @@ class ModelHandle {
       return;
     }
     this.worker.handle = this;
+    if (this.worker.failed) {
+      this.fail(this.worker.failed); // the runtime, or the worker's script, already failed to load
+      return;
+    }
     this.load(variant, manifest);
   }
 
@@ -335,8 +386,8 @@ class ModelHandle {
         : getModel(variant, manifest, progress(label))));
       let [model, tok, cfg] = await Promise.all([
         getBytes(),
-        getFile(fileMeta(entry, variant, "tokenizer.json"), progress("tokenizer.json")),
-        getFile(fileMeta(entry, variant, "tokenizer_config.json"), progress("tokenizer_config.json")),
+        getOwnFile(fileMeta(entry, variant, "tokenizer.json"), progress("tokenizer.json")),
+        getOwnFile(fileMeta(entry, variant, "tokenizer_config.json"), progress("tokenizer_config.json")),
       ]);
       if (this.state === "error") return;
       // The model's bytes move to the worker (a copy would cost the page several ms); whoever needs that file
@@ -725,12 +776,27 @@ class Demo {
     } else {
       try {
         this.manifest = await getManifest();
+        if (manifestStale) this.showManifestNote(manifestStale);
       } catch (e) {
         this.manifestError = `the models could not be loaded (${e.message || e})`;
       }
     }
     await Promise.all(this.panes.map((p) => p.attach(p.el.dataset.variant)));
     this.refreshButtons();
+  }
+
+  /** The published manifest could not be read, and the copy cached on an earlier visit stands in: said above the panes. */
+  showManifestNote(why) {
+    let note = this.q("manifest-note");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "emd-note emd-note--warn";
+      note.dataset.role = "manifest-note";
+      note.setAttribute("role", "status");
+      this.q("panes").before(note);
+    }
+    note.textContent = `The published list of models (models/manifest.json) could not be read (${why}): this demo ` +
+      "uses the copy cached on an earlier visit, which may be out of date.";
   }
 
   getJudge() {

@@ -16,12 +16,14 @@
 //               {type:"start", id, promptTokens, maxNewTokens, truncated, batch}
 //               {type:"token", id, token, text, n, tps}
 //               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps}
-//               {type:"error", id?, phase, message}
+//               {type:"error", id?, phase, message}             phase "load" also right after "init" when the
+//                                                              runtime cannot load here (runtime.js's words)
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
 import { buildPrompt } from "./chat.js";
 import { Mulberry32, sampleToken } from "./sampler.js";
 import { fixByteLevel } from "./tokenizer.js";
+import { compileRuntime as loadRuntime } from "./runtime.js";
 
 const WASM_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", import.meta.url);
 const MIN_NEW_TOKENS = 16; // room kept for the answer when a prompt is truncated
@@ -64,19 +66,15 @@ function useCompiledRuntime(module) {
   ort.env.wasm.wasmBinary = placeholder;
 }
 
+/** The runtime compiled here (the page could not), or a RuntimeLoadError in the reader's words (runtime.js): never
+ * left to onnxruntime-web's own fetch, whose failure is an Emscripten abort and a session that never answers. */
 async function compileRuntime() {
   const t = performance.now();
-  let module = null;
   try {
-    module = await WebAssembly.compileStreaming(fetch(WASM_URL, { credentials: "same-origin" }));
-  } catch {
-    try { // a server without the application/wasm type: no streaming, same module
-      const res = await fetch(WASM_URL, { credentials: "same-origin" });
-      if (res.ok) module = await WebAssembly.compile(await res.arrayBuffer());
-    } catch { /* the runtime then fails in its own words, in ort's init below */ }
+    return await loadRuntime(WASM_URL);
+  } finally {
+    phases.compile = since(t);
   }
-  phases.compile = since(t);
-  return module;
 }
 
 async function initRuntime({ compile, module, warm, compileMs }) {
@@ -421,8 +419,11 @@ function warmUp() {
 self.onmessage = (ev) => {
   const msg = ev.data || {};
   if (msg.type === "init") {
-    startRuntime?.(msg);
+    if (!startRuntime) return;
+    startRuntime(msg);
     startRuntime = null;
+    // a runtime that cannot load is said at once, not when the model's bytes arrive (demo.js fails the pane)
+    runtime.catch((e) => post({ type: "error", phase: "load", message: String(e?.message || e) }));
   } else if (msg.type === "load") {
     if (loading) return;
     loading = load(msg).catch((e) => {
