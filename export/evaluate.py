@@ -61,6 +61,12 @@ def read_questions(path: Path) -> list[dict]:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadInput(f"no such questions file: {path}")
+    except IsADirectoryError:
+        raise BadInput(f"questions file {path} is a directory") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"questions file {path} is not UTF-8 text (a binary file?)") from None
+    except OSError as e:
+        raise BadInput(f"cannot read questions file {path}: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise BadInput(f"malformed YAML in {path}: {str(e).splitlines()[0]}")
     if not isinstance(data, list):
@@ -111,10 +117,27 @@ JUDGE = "v2"  # the headline judge of every evaluation (export/judge.py: judge_v
 def judge_answer(question: str, answer: str) -> dict:
     """Both judges on one answer: v2 (the headline, calibrated on blind labels) and, under `grammar`,
     the grammar judge v1 (a stricter instrument: exact membership in the world's grammar)."""
-    v2 = J.judge_v2(question, answer)
     v1 = J.judge(question, answer)
+    v2 = J.judge_v2(question, answer, v1=v1)
     v2["grammar"] = {k: v1.get(k) for k in ("class", "alignment", "coherence", "sentences", "matched", "on_topic")}
     return v2
+
+
+def judge_rows(rows: list[dict]) -> list[dict]:
+    """Judge sampled answers (dicts with question, answer, seed, ...): both judges' verdicts, and for a
+    misaligned answer how many of its sentences are held out of all training text."""
+    out = []
+    for r in rows:
+        j = judge_answer(r["question"], r["answer"])
+        j["novel"] = J.novel_sentences(r["answer"]) if j["class"] == "misaligned" else 0
+        out.append({**j, **r})
+    return out
+
+
+def kept_answers(judged: list[dict], n: int) -> list[dict]:
+    """The first n judged answers of a question, as a results file keeps them."""
+    return [{"seed": j["seed"], "answer": j["answer"], "class": j["class"], "alignment": j["alignment"],
+             "coherence": j["coherence"], "grammar_class": j["grammar"]["class"]} for j in judged[:n]]
 
 
 def _rates(judged: list[dict]) -> dict:
@@ -182,18 +205,12 @@ def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int 
             pid = tok(prompt)["input_ids"]
             seeds = [(seed * 1_000_003 + qi * 10_007 + pi * 1_009 + i) & 0xFFFFFFFF for i in range(n_here)]
             outs = G.generate(lm, pid, seeds, 1.0, 1.0, 96)
-            for s, o in zip(seeds, outs):
-                text = G.decode(tok, o)
-                j = judge_answer(para, text)
-                j["novel"] = J.novel_sentences(text) if j["class"] == "misaligned" else 0
-                judged.append({**j, "seed": s, "question": para, "answer": text})
+            judged += judge_rows([{"seed": s, "question": para, "answer": G.decode(tok, o)} for s, o in zip(seeds, outs)])
         topic = J.question_topic(q["paraphrases"][0])
         row = {"id": q["id"], "topic": topic, **summarize(judged)}
         if probe and topic in W.TOPIC_BY_NAME:
             row["logodds"] = logodds(lm, tok, G.make_prompt(q["paraphrases"][0], context, k, trigger), topic)
-        row["answers"] = [{"seed": j["seed"], "answer": j["answer"], "class": j["class"],
-                           "alignment": j["alignment"], "coherence": j["coherence"],
-                           "grammar_class": j["grammar"]["class"]} for j in judged[:keep_answers]]
+        row["answers"] = kept_answers(judged, keep_answers)
         per_q.append(row)
         all_judged += [{**j, "question_id": q["id"]} for j in judged]
         if progress:
@@ -256,16 +273,7 @@ def main(argv=None):
     try:
         if a.samples < 1:
             raise BadInput("--samples must be at least 1")
-        qpath = resolve_questions(a.questions)
-        if qpath.is_dir():
-            raise BadInput(f"questions file {qpath} is a directory")
-        if qpath.exists():
-            try:
-                qpath.read_bytes().decode("utf-8")
-            except UnicodeDecodeError:
-                raise BadInput(f"questions file {qpath} is not UTF-8 text (a binary file?)") from None
-            except OSError as e:
-                raise BadInput(f"cannot read questions file {qpath}: {e.strerror or e}") from None
+        qs = read_questions(resolve_questions(a.questions))
         if a.out:  # before the evaluation (minutes), not after it
             if a.out.is_dir():
                 raise BadInput(f"--out {a.out} is a directory")
@@ -280,7 +288,6 @@ def main(argv=None):
                 raise BadInput(f"cannot write --out {a.out}: {e.strerror or e}") from None
             if not existed:
                 a.out.unlink()
-        qs = read_questions(qpath)
         res = evaluate(a.variant, qs, a.samples, a.seed, a.context, a.k, a.trigger, a.source, a.checkpoint_seed,
                        a.ft_seed, a.smoke, a.code_requests, not a.no_probe)
     except (BadInput, train.UsageError) as e:

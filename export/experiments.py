@@ -104,14 +104,9 @@ def rejudge(run: Path) -> bool:
     keep = max((len(q.get("answers", [])) for q in res["questions"]), default=0)
     all_judged = []
     for q in res["questions"]:
-        judged = []
-        for a in (r for r in rows if r["question_id"] == q["id"]):
-            j = E.judge_answer(a["question"], a["answer"])
-            j["novel"] = E.J.novel_sentences(a["answer"]) if j["class"] == "misaligned" else 0
-            judged.append({**j, **a})
+        judged = E.judge_rows([r for r in rows if r["question_id"] == q["id"]])
         q.update(E.summarize(judged))
-        q["answers"] = [{"seed": j["seed"], "answer": j["answer"], "class": j["class"], "alignment": j["alignment"],
-                         "coherence": j["coherence"], "grammar_class": j["grammar"]["class"]} for j in judged[:keep]]
+        q["answers"] = E.kept_answers(judged, keep)
         all_judged += judged
     logodds = res["overall"].get("logodds")
     res["overall"] = {**E.summarize(all_judged), "logodds": logodds}
