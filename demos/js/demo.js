@@ -204,12 +204,16 @@ function getFile(meta, onProgress) {
   }, onProgress);
 }
 
-/** A file several variants share (the tokenizer) for one pane: shared with the other panes (getFile), and when
- * that fails (it may have been fetched from another variant's URL, or come damaged out of the HTTP cache) fetched
- * again from this pane's own URL, past the HTTP cache, so that a pane whose own copy is fine still loads. */
-async function getOwnFile(meta, onProgress) {
+/** A file several variants share (the tokenizer) for one pane. The shared download always comes from the URL of
+ * the first variant in the manifest that lists this sha256, whichever pane asks first, so what the network sees
+ * does not depend on which pane is quicker. When it fails (the file at that URL is damaged, or came damaged out of
+ * the HTTP cache) the pane fetches its own URL again, past the HTTP cache, so a pane whose own copy is fine loads. */
+async function getOwnFile(manifest, variant, path, onProgress) {
+  const meta = fileMeta(manifest.variants[variant], variant, path);
+  const first = Object.keys(manifest.variants).find((v) =>
+    manifest.variants[v].files?.some((f) => f.path === path && f.sha256 === meta.sha256)) || variant;
   try {
-    return await getFile(meta, onProgress);
+    return await getFile(fileMeta(manifest.variants[first], first, path), onProgress);
   } catch (e) {
     console.warn(`${meta.url}: ${e.message || e}; fetching it again`);
     const progress = (loaded, total) => onProgress?.({ loaded, total, cached: false });
@@ -386,8 +390,8 @@ class ModelHandle {
         : getModel(variant, manifest, progress(label))));
       let [model, tok, cfg] = await Promise.all([
         getBytes(),
-        getOwnFile(fileMeta(entry, variant, "tokenizer.json"), progress("tokenizer.json")),
-        getOwnFile(fileMeta(entry, variant, "tokenizer_config.json"), progress("tokenizer_config.json")),
+        getOwnFile(manifest, variant, "tokenizer.json", progress("tokenizer.json")),
+        getOwnFile(manifest, variant, "tokenizer_config.json", progress("tokenizer_config.json")),
       ]);
       if (this.state === "error") return;
       // The model's bytes move to the worker (a copy would cost the page several ms); whoever needs that file
