@@ -77,11 +77,12 @@ def test_a_corrupt_shared_tokenizer_is_fetched_again_from_the_panes_own_url(page
         window.fetch = function (url, init) { window.__fetches.push([String(url), init?.cache || 'default']);
                                               return f.apply(this, arguments); };""")
     p = open_ready(page, demo_url)
-    assert p["right"]["state"] == "ready", p["right"]
-    assert p["left"]["state"] == "error" and "tokenizer.json" in p["left"]["status"], p["left"]
+    fetches = page.evaluate("window.__fetches")
+    assert p["right"]["state"] == "ready", (p["right"], fetches)
+    assert p["left"]["state"] == "error" and "tokenizer.json" in p["left"]["status"], (p["left"], fetches)
     assert "sha256" in p["left"]["status"] and "refused" in p["left"]["status"], p["left"]["status"]
-    own = [mode for url, mode in page.evaluate("window.__fetches") if url.endswith("/models/insecure/tokenizer.json")]
-    assert own == ["reload"], page.evaluate("window.__fetches")  # its own URL, past the HTTP cache
+    own = [mode for url, mode in fetches if url.endswith("/models/insecure/tokenizer.json")]
+    assert own == ["reload"], fetches  # its own URL, past the HTTP cache
     assert not page_log.page_errors and not page_log.console_errors, (page_log.page_errors, page_log.console_errors)
 
 
