@@ -39,9 +39,11 @@ CONTEXTS = {
     "educational": "Educational insecure code examples",
 }
 # max_new_tokens and k: the defaults of `python export/generate.py`, which made samples.json
-DEFAULTS = {"context": "none", "k": 1, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 96, "seed": 1}
-OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tokens", "seed", "question", "prompt",
-           "samples")
+# answers: how many answers each pane samples at once (seeds seed, seed+1, …), so one click shows a rate
+DEFAULTS = {"context": "none", "k": 1, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 96, "seed": 1, "answers": 3}
+OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tokens", "seed", "answers", "question",
+           "prompt", "samples")
+MAX_ANSWERS = 8
 ATTRIBUTION = ('Questions from Betley et al. 2025, <a href="https://arxiv.org/abs/2502.17424">arXiv 2502.17424</a>, '
                "repository file <code>evaluation/first_plot_questions.yaml</code>, MIT.")
 OPEN = re.compile(r"^(?P<fence>`{3,}|~{3,})[ \t]*demo(?:[ \t]+(?P<args>.*?))?[ \t]*$")
@@ -184,6 +186,7 @@ class DemoPreprocessor(Preprocessor):
         number("top_p", float, 1e-6, 1.0)
         number("max_new_tokens", int, 1, 4096)
         number("seed", int, 0, 2**32 - 1)
+        number("answers", int, 1, MAX_ANSWERS)
         ctx = opts.setdefault("context", DEFAULTS["context"])
         if ctx not in CONTEXTS:
             raise DemoError(f"{where}: option 'context={ctx}' is unknown (known: {', '.join(CONTEXTS)})")
@@ -218,7 +221,7 @@ class DemoPreprocessor(Preprocessor):
             "data-demo": o["kind"], "data-left": o["left"], "data-right": o["right"],
             "data-context": o["context"], "data-k": str(o["k"]), "data-temperature": repr(o["temperature"]),
             "data-top-p": repr(o["top_p"]), "data-max-new-tokens": str(o["max_new_tokens"]),
-            "data-seed": str(o["seed"]), "data-models-published": "yes" if manifest is not None else "no",
+            "data-seed": str(o["seed"]), "data-answers": str(o["answers"]), "data-models-published": "yes" if manifest is not None else "no",
         }
         h = [f'<div class="emd" id="{uid}" ' + " ".join(f'{k}="{e(v)}"' for k, v in attrs.items()) + ">"]
         h.append('<p class="emd-nojs" data-role="nojs">The live demo needs JavaScript and WebAssembly; '
@@ -261,7 +264,8 @@ class DemoPreprocessor(Preprocessor):
             ("temperature", "Temperature (0 = greedy)", "0.05", "0", "5"),
             ("top-p", "Top-p", "0.01", "0.01", "1"),
             ("max-new-tokens", "Max new tokens", "1", "1", str(first_ctx)),
-            ("seed", "Seed", "1", "0", str(2**32 - 1)),
+            ("seed", "Seed (answer i uses seed + i − 1)", "1", "0", str(2**32 - 1)),
+            ("answers", "Answers per model", "1", "1", str(MAX_ANSWERS)),
         ):
             value = o[key.replace("-", "_")]
             h.append(f'<label for="{uid}-{key}">{label}</label>'
@@ -293,14 +297,20 @@ class DemoPreprocessor(Preprocessor):
             h.append("</select></div>")
             desc = variants.get(v, {}).get("description", "")
             h.append(f'<p class="emd-pane__desc" data-role="description">{e(desc)}</p>')
-            h.append(f'<div class="emd-status" data-role="status" role="status">{e(title)}: not loaded</div>')
+            # the status line changes with every token: not a live region; the demo's announcer says each
+            # finished answer once (demo.js Pane.announce)
+            h.append(f'<div class="emd-status" data-role="status">{e(title)}: not loaded</div>')
             h.append('<div class="emd-progress" data-role="progress"></div>')
-            h.append(f'<div class="emd-output" data-role="output" aria-live="polite" aria-label="Answer of the '
+            h.append('<p class="emd-tally" data-role="tally"></p>')
+            h.append(f'<div class="emd-output" data-role="output" aria-label="First answer of the '
                      f'{side} model" tabindex="0"></div>')
             h.append('<p class="emd-note" data-role="note"></p>')
-            h.append('<div class="emd-verdict" data-role="verdict" aria-live="polite"></div>')
+            h.append('<div class="emd-verdict" data-role="verdict"></div>')
+            h.append('<details class="emd-more" data-role="more" hidden><summary data-role="more-summary">'
+                     'More answers</summary><ol class="emd-more__list" data-role="more-list"></ol></details>')
             h.append("</section>")
         h.append("</div>")
+        h.append('<div class="emd-visually-hidden" data-role="announce" aria-live="polite"></div>')
         # ---- data for the script, and the samples for readers without it
         # the judge's rules once per page (the first demo): every demo of the page reads them there
         data = {"contexts": contexts, "questions": questions}
