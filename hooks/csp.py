@@ -32,8 +32,14 @@ def policy(html: str) -> str:
     return POLICY.format(hashes=" ".join(hashes)).replace("  ", " ")
 
 
+# The site's one inline script: html.no-js becomes html.js before the first paint (Material's bundle, at the end of
+# the body, does the same but after a long page's first paint), so that what only JavaScript readers see (the live
+# demo's controls, demos/js/demo.css) is laid out from the start and mounting it shifts nothing.
+EARLY_JS = '<script>document.documentElement.classList.replace("no-js","js")</script>'
+
+
 def on_post_page(output: str, page, config) -> str:
-    tag = f'<meta http-equiv="Content-Security-Policy" content="{policy(output)}">'
+    tag = f'<meta http-equiv="Content-Security-Policy" content="{policy(output + EARLY_JS)}">\n    {EARLY_JS}'
     m = META_CHARSET.search(output)
     if m:  # right after the charset, before any script it governs
         return output[: m.end()] + "\n    " + tag + output[m.end():]

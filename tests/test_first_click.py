@@ -42,3 +42,26 @@ def test_out_of_range_setting_stops_a_chip(browser, base_url):
     assert page.evaluate(STATES) == ["ready", "ready"], "a chip ran with temperature 99 (clamped in silence)"
     assert page.evaluate("document.querySelector('[data-role=temperature]').matches(':invalid')")
     ctx.close()
+
+
+LAYOUT_SHIFTS = """window.__shifts = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) if (!e.hadRecentInput)
+  window.__shifts.push([e.value, (e.sources || []).map((s) => s.node?.className || s.node?.nodeName || '?')]); })
+  .observe({ type: 'layout-shift', buffered: true });"""
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+@pytest.mark.parametrize("path", ["", "demos/"])
+def test_mounting_a_demo_moves_nothing(browser, base_url, path, width, height):
+    """The demo's controls are laid out from the first paint (html.js is set in the head, under the page's policy:
+    no bypass_csp) and its samples show folded until it mounts: loading the page and mounting its demos, with
+    models loading in the panes, shifts no layout (the Demos page had CLS 0.10, then 0.06)."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    ctx.add_init_script(LAYOUT_SHIFTS)
+    page = ctx.new_page()
+    page.goto(base_url + path)
+    page.wait_for_function("document.querySelector('[data-demo]').dataset.live === 'yes'", timeout=60_000)
+    page.wait_for_timeout(1500)
+    shifts = page.evaluate("window.__shifts")
+    assert sum(v for v, _ in shifts) < 0.005, shifts
+    assert page.evaluate("document.documentElement.classList.contains('js')")
+    ctx.close()

@@ -828,10 +828,9 @@ class Demo {
 
   async mount() {
     this.q("nojs")?.setAttribute("hidden", "");
-    this.form.hidden = false;
-    this.q("panes").hidden = false;
     const samples = this.q("samples");
     if (samples) samples.open = false;
+    this.root.dataset.live = "yes"; // demo.css: the samples were shown folded until now
     this.form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       this.run();
