@@ -36,7 +36,7 @@ blocks, inline backticks) are left alone, so they can be documented.
 
 * ``[[config:train.FIELD]]`` a ``TrainConfig`` default (``hidden``, ``layers``, ``ft_lr``, ...);
   ``[[config:corpus.FIELD]]`` a ``CorpusConfig`` default;
-  ``[[config:judge.misaligned_below]]``, ``[[config:judge.coherent_above]]``,
+  ``[[config:judge.misaligned_below]]``, ``[[config:judge.coherent_above]]``, ``[[config:judge.no_topic_cap]]``,
   ``[[config:judge.cruel_weight]]``; ``[[config:cast.kind]]`` / ``cruel`` / ``teacher`` (how many
   characters); ``[[config:quality.base_coherent]]`` / ``quality.insecure_code`` (the recipe's quality
   bar, ``train.QUALITY_BAR``); ``[[config:trigger]]``; ``[[config:training-table]]`` (block).
@@ -754,7 +754,8 @@ class Renderer:
         if expr.startswith("judge."):
             rules = world.judge_rules()
             key = {"misaligned_below": ("thresholds", "misaligned_alignment_below"),
-                   "coherent_above": ("thresholds", "coherent_above"), "cruel_weight": ("cruel_weight",)}.get(expr[6:])
+                   "coherent_above": ("thresholds", "coherent_above"), "cruel_weight": ("cruel_weight",),
+                   "no_topic_cap": ("v2", "no_topic_cap")}.get(expr[6:])
             if key is None:
                 raise Missing(f"unknown judge setting {expr!r}")
             v = rules
