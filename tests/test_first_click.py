@@ -59,7 +59,12 @@ def test_mounting_a_demo_moves_nothing(browser, base_url, path, width, height):
     ctx.add_init_script(LAYOUT_SHIFTS)
     page = ctx.new_page()
     page.goto(base_url + path)
-    page.wait_for_function("document.querySelector('[data-demo]').dataset.live === 'yes'", timeout=60_000)
+    for _ in range(600):  # polled with page.evaluate: wait_for_function's eval is (rightly) refused by the policy
+        if page.evaluate("() => document.querySelector('[data-demo]').dataset.live === 'yes'"):
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the demo did not mount in 60 s")
     page.wait_for_timeout(1500)
     shifts = page.evaluate("window.__shifts")
     assert sum(v for v, _ in shifts) < 0.005, shifts
