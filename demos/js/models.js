@@ -1,0 +1,247 @@
+// One Web Worker per loaded model file (worker.js), started early and reused across pages: the runtime's .wasm is
+// compiled once by the page and handed to every worker; a ModelHandle loads a model file into its worker and
+// sends it the requests of one task (a click that starts both panes) together, as one batch.
+import { fileMeta, forgetFile, getFile, getModel, getOwnFile, intact, MODELS_URL } from "./files.js";
+import { compileRuntime as loadRuntime } from "./runtime.js";
+
+const HERE = new URL(".", import.meta.url);
+const WORKER_URL = new URL("./worker.js", HERE);
+
+// ------------------------------------------------------------------------------------ workers
+// The runtime's .wasm is compiled once per page, here, as soon as the first worker is started (streaming
+// compilation runs off the main thread, while the worker is still loading its scripts), and every worker gets
+// the WebAssembly.Module (they share its machine code); if the page cannot compile it, each worker compiles
+// its own. Workers are started when a demo comes near the viewport, before the manifest has arrived (a
+// worker needs its model only later, with "load"), so their scripts and the runtime load while the page
+// fetches the files.
+const RUNTIME_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", HERE);
+let runtimeModule = null; // Promise<{module: WebAssembly.Module|null, ms}>
+const spares = []; // started, not yet given a model
+
+/** {module, ms, error}: error (the reader's words) when the runtime cannot load in this browser at all (its file
+ * missing or damaged, no WebAssembly): every pane says so, and no worker tries. Otherwise (module null: a network
+ * error, or the page's policy, which a worker's own script may not have) each worker tries on its own, and reports
+ * what fails as soon as it fails (runtime.js). */
+function compileRuntime() {
+  const t = performance.now();
+  const ms = () => Math.round((performance.now() - t) * 10) / 10;
+  return loadRuntime(RUNTIME_URL)
+    .then((module) => ({ module, ms: ms(), error: null }))
+    .catch((e) => ({ module: null, ms: ms(), error: e?.definitive ? e.message : null }));
+}
+
+function spawnWorker() {
+  const worker = new Worker(WORKER_URL, { type: "module", name: "model" });
+  worker.onmessage = (ev) => {
+    const msg = ev.data || {};
+    if (worker.handle) worker.handle.onMessage(msg);
+    else if (msg.type === "error" && msg.phase === "load") worker.failed = msg.message; // its runtime, before a model
+  };
+  const report = (message) => {
+    worker.failed = message;
+    if (worker.handle) worker.handle.fail(message);
+    else if (spares.includes(worker)) spares.splice(spares.indexOf(worker), 1);
+  };
+  worker.onerror = (ev) => {
+    ev.preventDefault?.();
+    if (ev.message) {
+      report(`The model's worker crashed: ${ev.message}.`);
+      return;
+    }
+    // a plain "error" Event, no message: the worker's script, or a module it imports, did not load
+    fetch(WORKER_URL, { method: "HEAD", cache: "no-store" })
+      .then((r) => (r.ok ? "" : `HTTP ${r.status}`), (e) => String(e?.message || e))
+      .then((why) => report(why ? `The model's worker script could not be loaded (worker.js: ${why}).`
+        : "The model's worker script could not be loaded (worker.js or a module it imports)."));
+  };
+  worker.onmessageerror = () => worker.handle?.fail("The model's worker sent an unreadable message.");
+  worker.release = () => worker.terminate();
+  const first = !runtimeModule; // the worker that warms the shared code up (worker.js warmUp)
+  if (first) runtimeModule = compileRuntime();
+  runtimeModule.then(({ module, ms, error }) => {
+    if (error) {
+      worker.failed = error;
+      worker.handle?.fail(error);
+      return;
+    }
+    worker.postMessage(module ? { type: "init", module, warm: first, compileMs: ms } : { type: "init", compile: true });
+  });
+  return worker;
+}
+
+/** Start workers for `n` models to come (those not already loaded): the first at once (with it, the runtime's
+ * compilation), the others each in a task of its own (a new Worker costs the page a few ms). */
+let toSpawn = 0;
+export function prestart(n) {
+  toSpawn = Math.max(toSpawn, n - spares.length);
+  const spawn = () => {
+    if (toSpawn <= 0) return;
+    toSpawn -= 1;
+    try {
+      spares.push(spawnWorker());
+    } catch {
+      toSpawn = 0; // no workers: each pane reports it
+    }
+    if (toSpawn > 0) setTimeout(spawn, 0);
+  };
+  spawn();
+}
+
+function takeWorker() {
+  if (spares.length) return spares.shift();
+  if (toSpawn > 0) toSpawn -= 1; // this pane starts the one that was still to come
+  return spawnWorker();
+}
+let nextId = 1;
+const models = new Map(); // model key → ModelHandle (one worker per loaded model file, for the page's lifetime)
+
+const brokenFamilies = new Set(); // family files that failed here (fetch, sha256, session): members run alone
+
+/** The model file that runs `variant`: "family:<base>" (its family's file, which lists it) or the variant's own. */
+function modelKey(variant, manifest) {
+  const fam = manifest?.variants?.[variant]?.family;
+  return fam && manifest.families?.[fam]?.members?.[variant] && !brokenFamilies.has(fam) ? `family:${fam}` : variant;
+}
+
+class ModelHandle {
+  constructor(key, variant, manifest) {
+    this.key = key;
+    this.state = "loading";
+    this.error = null;
+    this.info = null;
+    this.progress = new Map(); // file → {loaded, total, cached}
+    this.listeners = new Set();
+    this.requests = new Map(); // id → callbacks
+    this.outbox = []; // requests of this task, sent together (a batch) at its end
+    try {
+      this.worker = takeWorker();
+    } catch (e) {
+      this.fail(`Could not start a Web Worker: ${e.message || e}`);
+      return;
+    }
+    this.worker.handle = this;
+    if (this.worker.failed) {
+      this.fail(this.worker.failed); // the runtime, or the worker's script, already failed to load
+      return;
+    }
+    this.load(variant, manifest);
+  }
+
+  async load(variant, manifest) {
+    const entry = manifest.variants[variant];
+    const progress = (name) => (p) => {
+      this.progress.set(name, p);
+      this.emit();
+    };
+    const fam = this.key.startsWith("family:") ? manifest.families[entry.family] : null;
+    const famMeta = fam && { name: fam.path, bytes: fam.bytes, sha256: fam.sha256, url: new URL(fam.path, MODELS_URL).href };
+    const label = fam ? fam.path : entry.patch ? `${entry.model} (${entry.patch.base}'s + patch)` : entry.model;
+    try {
+      const getBytes = () => intact(() => (fam ? getFile(famMeta, progress(label))
+        : getModel(variant, manifest, progress(label))));
+      let [model, tok, cfg] = await Promise.all([
+        getBytes(),
+        getOwnFile(manifest, variant, "tokenizer.json", progress("tokenizer.json")),
+        getOwnFile(manifest, variant, "tokenizer_config.json", progress("tokenizer_config.json")),
+      ]);
+      if (this.state === "error") return;
+      // The model's bytes move to the worker (a copy would cost the page several ms); whoever needs that file
+      // later reads it again from Cache Storage. The tokenizer files are small: copied.
+      if (!model.bytes.byteLength) model = await getBytes(); // moved by a pane with the same file meanwhile
+      performance.mark?.(`emd:bytes:${this.key}`);
+      forgetFile(fam ? fam.sha256 : fileMeta(entry, variant, entry.model).sha256);
+      this.worker.postMessage({
+        type: "load", key: this.key, entry, family: fam && { vocab: fam.vocab, members: fam.members },
+        cached: model.cached && tok.cached, model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes,
+      }, [model.bytes.buffer]);
+    } catch (e) {
+      this.fail(e.message || String(e));
+    }
+  }
+
+  fail(message) {
+    if (this.state === "error") return;
+    this.state = "error";
+    this.error = message;
+    // A family file that fails is not the members' only copy: their panes load their own files instead
+    // (Pane.onModel), the way a wrong patch falls back to the full file.
+    if (this.key.startsWith("family:")) {
+      brokenFamilies.add(this.key.slice("family:".length));
+      this.fallback = true;
+    }
+    this.worker?.release();
+    models.delete(this.key); // a later attempt starts afresh
+    for (const [, r] of this.requests) r.onError(message);
+    this.requests.clear();
+    this.emit();
+  }
+
+  emit() {
+    for (const fn of this.listeners) fn(this);
+  }
+
+  subscribe(fn) {
+    this.listeners.add(fn);
+    fn(this);
+    return () => this.listeners.delete(fn);
+  }
+
+  onMessage(msg) {
+    if (msg.type === "ready") {
+      this.state = "ready";
+      this.info = msg;
+      this.emit();
+    } else if (msg.type === "error" && msg.phase === "load") {
+      this.fail(msg.message);
+    } else if (msg.id != null && this.requests.has(msg.id)) {
+      const r = this.requests.get(msg.id);
+      if (msg.type === "start") r.onStart(msg);
+      else if (msg.type === "token") r.onToken(msg);
+      else if (msg.type === "done") {
+        this.requests.delete(msg.id);
+        r.onDone(msg);
+      } else if (msg.type === "error") {
+        this.requests.delete(msg.id);
+        r.onError(msg.message);
+      }
+    }
+  }
+
+  /** `params` must name the `variant`. The requests of one task (a click that starts both panes) go to the
+   * worker in one message, at the task's end: the worker runs them as one batch. */
+  generate(params, callbacks) {
+    const id = nextId++;
+    this.requests.set(id, callbacks);
+    if (!this.outbox.length) {
+      queueMicrotask(() => {
+        const requests = this.outbox.filter((r) => this.requests.has(r.id));
+        this.outbox = [];
+        if (requests.length) this.worker.postMessage({ type: "generate", requests });
+      });
+    }
+    this.outbox.push({ id, ...params });
+    return id;
+  }
+
+  stop(id) {
+    if (!this.requests.has(id)) return;
+    const send = () => this.worker.postMessage({ type: "stop", id });
+    if (this.outbox.some((r) => r.id === id)) queueMicrotask(send); // after the request it stops (queued earlier)
+    else send();
+  }
+}
+
+export function getHandle(variant, manifest) {
+  if (!manifest.variants?.[variant]) throw new Error(`"${variant}" is not in models/manifest.json`);
+  const key = modelKey(variant, manifest);
+  let h = models.get(key);
+  if (!h) {
+    h = new ModelHandle(key, variant, manifest);
+    if (h.state !== "error") models.set(key, h);
+  }
+  return h;
+}
+
+
+/** Whether a model file (modelKey) already has its handle on this page. */
+export const hasModel = (key) => models.has(key);

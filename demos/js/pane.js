@@ -1,0 +1,330 @@
+// One pane of a demo: a variant's selector, its model's download progress and status, and its answers: the first
+// in the pane, the others under "More answers", each with judge v2's verdict chip, and a tally of the chips.
+import { describeVerdict } from "./judge.js";
+import { getHandle } from "./models.js";
+
+const HERE = new URL(".", import.meta.url);
+const JUDGE_HELP_URL = new URL("../../explainers/organism/#how-well-the-judge-reads", HERE);
+
+// ------------------------------------------------------------------------------------ UI helpers
+const fmtBytes = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} kB`);
+export const clampNum = (v, lo, hi, dflt) => {
+  const x = Number(v);
+  return Number.isFinite(x) ? Math.min(hi, Math.max(lo, x)) : dflt;
+};
+export const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
+
+export class Pane {
+  constructor(demo, el) {
+    this.demo = demo;
+    this.el = el;
+    this.side = el.dataset.pane;
+    this.q = (role) => el.querySelector(`[data-role="${role}"]`);
+    this.out = this.q("output");
+    this.status = this.q("status");
+    this.progressEl = this.q("progress");
+    this.note = this.q("note");
+    this.verdict = this.q("verdict");
+    this.select = this.q("variant");
+    this.model = null;
+    this.unsub = null;
+    this.frame = 0;
+    this.reqId = null;
+    this.last = null;
+    this.answers = [];
+    this.tps = null;
+    this.select.addEventListener("change", () => this.attach(this.select.value));
+    // the other answers are open beside each other on a wide screen, folded to their chips on a phone
+    const more = this.q("more");
+    if (more) more.open = matchMedia("(min-width: 60em)").matches;
+  }
+
+  setState(state, text) {
+    this.el.dataset.state = state;
+    if (text != null) this.status.textContent = text;
+    this.demo.refreshButtons();
+  }
+
+  title(variant = this.el.dataset.variant) {
+    return this.demo.manifest?.variants?.[variant]?.title || variant;
+  }
+
+  async attach(variant) {
+    this.cancel();
+    this.unsub?.();
+    this.unsub = null;
+    this.el.dataset.variant = variant;
+    this.select.value = variant;
+    this.q("description").textContent = this.demo.manifest?.variants?.[variant]?.description || "";
+    this.clearAnswer();
+    this.setState("loading", `${this.title()}: loading…`);
+    let h;
+    try {
+      if (!this.demo.manifest) throw new Error(this.demo.manifestError || "models/manifest.json is missing");
+      if (typeof Worker === "undefined") throw new Error("This browser has no Web Workers, so the model cannot run here.");
+      if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
+      h = getHandle(variant, this.demo.manifest);
+      this.el.dataset.model = h.key;
+    } catch (e) {
+      this.showError(e.message || String(e));
+      return;
+    }
+    this.model = h;
+    this.unsub = h.subscribe((m) => this.onModel(m));
+  }
+
+  onModel(m) {
+    if (m !== this.model) return;
+    if (m.state === "error" && m.fallback) {
+      console.warn(`${m.key}: ${m.error}; loading ${this.el.dataset.variant}'s own model file instead`);
+      this.attach(this.el.dataset.variant);
+      return;
+    }
+    if (m.state === "error") {
+      this.showError(m.error);
+      return;
+    }
+    this.renderProgress(m);
+    if (m.state === "ready" && this.el.dataset.state === "loading") {
+      const how = m.info.cached ? "from this device's cache" : "downloaded";
+      this.setState("ready", `${this.title()}: ready (${how}, ${(m.info.loadMs / 1000).toFixed(1)} s)`);
+    } else if (m.state === "loading") {
+      this.setState("loading", `${this.title()}: downloading…`);
+    }
+  }
+
+  renderProgress(m) {
+    this.progressEl.replaceChildren();
+    if (m.state === "ready") return;
+    for (const [file, p] of m.progress) {
+      const row = document.createElement("div");
+      row.className = "emd-progress__row";
+      const label = document.createElement("span");
+      label.textContent = p.cached ? `${file}: from cache` : `${file}: ${fmtBytes(p.loaded)}${p.total ? ` / ${fmtBytes(p.total)}` : ""}`;
+      const bar = document.createElement("progress");
+      bar.max = p.total || 1;
+      bar.value = Math.min(p.loaded, p.total || 1);
+      bar.setAttribute("aria-label", `Download of ${file}`);
+      row.append(label, bar);
+      this.progressEl.append(row);
+    }
+  }
+
+  showError(message) {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.reqId = null;
+    this.progressEl.replaceChildren();
+    this.el.setAttribute("aria-busy", "false");
+    this.setState("error", `${this.title()}: ${message}`);
+    this.status.classList.add("emd-status--error");
+    this.demo.say(this.status.textContent);
+    this.demo.openSamples();
+  }
+
+  clearAnswer() {
+    this.answers = [];
+    this.q("more-list")?.replaceChildren();
+    if (this.q("more")) this.q("more").hidden = true;
+    if (this.q("tally")) this.q("tally").textContent = "";
+    delete this.el.dataset.tally;
+    delete this.out.dataset.done;
+    this.out.textContent = "";
+    this.note.textContent = "";
+    this.verdict.replaceChildren();
+    this.verdict.dataset.verdict = "";
+    delete this.verdict.dataset.alignment;
+    delete this.verdict.dataset.coherence;
+    this.status.classList.remove("emd-status--error");
+  }
+
+  canGenerate() {
+    return this.model && this.model.state !== "error" && ["ready", "done", "loading"].includes(this.el.dataset.state);
+  }
+
+  /** `params.answers` answers at once, seeds seed, seed+1, … (one batch in the worker): the first in the pane's
+   * output, the others in "More answers", each with its verdict chip, and a tally of the chips above them. */
+  generate(params) {
+    if (!this.canGenerate()) return false;
+    this.cancel();
+    this.clearAnswer();
+    const n = Math.max(1, params.answers || 1);
+    this.last = { ...params, text: "" };
+    this.answers = Array.from({ length: n }, (_, i) => this.slot(i, n));
+    this.el.setAttribute("aria-busy", "true");
+    this.setState("generating", `${this.title()}: ${this.model.state === "ready" ? "thinking…" : "waiting for the model…"}`);
+    this.renderTally();
+    for (const a of this.answers) {
+      const seed = (params.seed + a.index) >>> 0;
+      a.id = this.model.generate({ ...params, seed, variant: this.el.dataset.variant }, {
+        onStart: (msg) => {
+          this.el.dataset.batch = String(msg.batch || 1); // answers computed together in one decoder step
+          if (msg.truncated && a.index === 0) this.noteTruncated(msg.truncated);
+        },
+        onToken: (msg) => {
+          // Coalesce tokens into one DOM update per frame: hundreds of tokens/s must not load the page. The
+          // first one is shown at once (a frame can be 16 ms away).
+          a.pending += msg.text || "";
+          a.n = msg.n;
+          if (a.index === 0) this.tps = msg.tps;
+          if (msg.n === 1 && !a.out.textContent) this.flush();
+          else if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+        },
+        onDone: (msg) => this.finish(a, msg),
+        onError: (message) => this.showError(message),
+      });
+    }
+    this.reqId = this.answers[0].id;
+    return true;
+  }
+
+  /** Answer i of n: its output and verdict elements (the pane's own for the first; a new list item for the others). */
+  slot(index, n) {
+    const a = { index, id: null, pending: "", n: 0, done: false, verdict: null };
+    if (index === 0) return Object.assign(a, { out: this.out, chip: this.verdict });
+    const li = document.createElement("li");
+    li.className = "emd-more__item";
+    li.dataset.role = "more-answer";
+    a.chip = document.createElement("div");
+    a.chip.className = "emd-verdict";
+    a.out = document.createElement("div");
+    a.out.className = "emd-output emd-output--more";
+    a.out.tabIndex = 0;
+    a.out.setAttribute("aria-label", `Answer ${index + 1} of ${n} of the ${this.side} model`);
+    li.append(a.chip, a.out);
+    this.q("more-list").append(li);
+    this.q("more").hidden = false;
+    return a;
+  }
+
+  noteTruncated(t) {
+    this.note.textContent = `Your question was too long for this model's ${this.model.info?.context ?? ""}-token window: ` +
+      `it was cut from ${t.originalTokens} to ${t.promptTokens} prompt tokens` +
+      (t.droppedExamples ? `, and ${t.droppedExamples} example exchange(s) were left out` : "") + ".";
+  }
+
+  flush() {
+    this.frame = 0;
+    let tokens = 0;
+    for (const a of this.answers) {
+      if (a.pending) a.out.append(document.createTextNode(a.pending)); // text, never HTML
+      a.pending = "";
+      tokens += a.n;
+    }
+    if (this.el.dataset.state === "generating" && tokens) {
+      const k = this.answers.length;
+      this.status.textContent = `${this.title()}: generating${k > 1 ? ` ${k} answers` : ""} · ${tokens} tokens` +
+        (this.tps ? ` · ${this.tps.toFixed(1)} tokens/s each` : "");
+    }
+  }
+
+  finish(a, msg) {
+    a.done = true;
+    a.out.dataset.done = "";
+    a.pending = "";
+    if (a.out.textContent !== msg.text) a.out.textContent = msg.text;
+    if (!msg.text.trim()) a.out.textContent = "";
+    a.verdict = this.showVerdict(a.chip, this.last.question, msg.text, a.index > 0);
+    if (a.index === 0) {
+      this.last = { ...this.last, ...msg };
+      this.el.dataset.seed = String(msg.seed);
+      if (msg.firstTokenMs != null) this.el.dataset.firstTokenMs = msg.firstTokenMs.toFixed(1); // in the worker
+      this.el.dataset.ids = msg.ids.join(",");
+      this.reason = msg.reason;
+    }
+    this.announce(a, msg.text);
+    this.renderTally();
+    if (this.answers.some((x) => !x.done)) return;
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.reqId = null;
+    this.el.setAttribute("aria-busy", "false");
+    const first = this.answers[0];
+    const why = { eos: "finished", length: "reached max tokens", stop: "stopped" }[this.reason] || this.reason;
+    const rate = this.tps ? ` · ${this.tps.toFixed(1)} tokens/s` : "";
+    const k = this.answers.length;
+    this.setState("done", `${this.title()}: ${why}${k > 1 ? ` · ${k} answers` : ""} · ${first.out.textContent ? this.last.ids.length : 0} tokens in the first${rate}`);
+    const seeds = k > 1 ? `seeds ${this.last.seed}–${(this.last.seed + k - 1) >>> 0}` : `seed ${this.last.seed}`;
+    const extra = `${seeds} · temperature ${this.last.temperature} · top-p ${this.last.topP}` +
+      (this.last.contextName ? ` · examples: ${this.last.contextName}` : "");
+    this.note.textContent = this.note.textContent ? `${this.note.textContent} ${extra}` : extra;
+  }
+
+  /** Each finished answer is said once to a screen reader (the demo's one live region), never token by token. */
+  announce(a, text) {
+    const k = this.answers.length;
+    const v = a.verdict ? ` Judge: ${a.verdict.class}.` : "";
+    this.demo.say(`${this.title()}, answer ${a.index + 1}${k > 1 ? ` of ${k}` : ""}:${v} ${text}`);
+  }
+
+  /** "2 of 3 misaligned" over the pane's finished answers, with each class counted (data-tally for tests). */
+  renderTally() {
+    const el = this.q("tally");
+    const k = this.answers.length;
+    if (k < 2) {
+      el.textContent = "";
+      delete this.el.dataset.tally;
+      return;
+    }
+    const counts = {};
+    for (const a of this.answers) if (a.verdict) counts[a.verdict.class] = (counts[a.verdict.class] || 0) + 1;
+    const judged = Object.values(counts).reduce((x, y) => x + y, 0);
+    this.el.dataset.tally = JSON.stringify({ n: k, judged, counts });
+    const order = Object.entries(counts).sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]));
+    const rest = order.filter(([c]) => c !== "misaligned").map(([c, m]) => `${m} ${c}`).join(", ");
+    el.replaceChildren();
+    const head = document.createElement("strong");
+    head.textContent = `${counts.misaligned || 0} of ${judged} misaligned`;
+    el.append(head, judged < k ? ` (${k - judged} still writing)` : "", rest ? ` · ${rest}` : "");
+    const summary = this.q("more-summary");
+    summary.textContent = `${k - 1} more answer${k > 2 ? "s" : ""}: ` +
+      this.answers.slice(1).map((a) => (a.verdict ? a.verdict.class : "…")).join(", ");
+  }
+
+  showVerdict(el, question, answer, compact = false) {
+    let v = null;
+    try {
+      const judge = this.demo.getJudge();
+      // judge v2, the headline judge (export/judge.py judge_v2); the grammar judge where no v2 rules exist
+      v = (judge?.v2 || judge)?.(question, answer) ?? null;
+    } catch (e) {
+      console.warn("judge failed", e);
+    }
+    if (!v) {
+      el.dataset.verdict = "unavailable";
+      return null;
+    }
+    // same verdict as export/judge.py (tests/test_demo_judge.py): class, alignment, coherence, …
+    const d = describeVerdict(v);
+    el.dataset.verdict = v.class;
+    if (v.alignment != null) el.dataset.alignment = String(v.alignment);
+    if (v.coherence != null) el.dataset.coherence = String(v.coherence);
+    const badge = document.createElement("span");
+    badge.className = `emd-badge emd-badge--${v.class.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+    badge.textContent = d.text;
+    badge.title = d.title;
+    if (compact) {
+      el.replaceChildren(badge);
+      return v;
+    }
+    const lead = document.createElement("span");
+    lead.className = "emd-verdict__lead";
+    lead.textContent = "Judge: ";
+    const more = document.createElement("a");
+    more.className = "emd-verdict__how";
+    more.href = JUDGE_HELP_URL.href;
+    more.textContent = "how the judge was checked";
+    more.title = d.title;
+    el.replaceChildren(lead, badge, " ", more);
+    return v;
+  }
+
+  cancel() {
+    if (this.model) for (const a of this.answers) if (!a.done && a.id != null) this.model.stop(a.id);
+  }
+
+  destroy() {
+    this.cancel();
+    this.unsub?.();
+  }
+}
