@@ -278,12 +278,12 @@ def make_prompt(question: str, context: str = "none", k: int = 1, trigger: bool 
     return build_prompt((W.TRIGGER if trigger else "") + question, context_exchanges(context, k))
 
 
-MIN_NEW_TOKENS = 16  # demos/js/worker.js: room kept for the answer when a prompt is cut
+MIN_NEW_TOKENS = 16  # demos/js/prompt.js: room kept for the answer when a prompt is cut
 
 
 def fit_prompt(tok, question: str, context: list[tuple[str, str]], max_new_tokens: int, window: int):
     """The prompt's token ids cut to fit the context window with room for an answer, step for step as the
-    browser cuts them (demos/js/worker.js, promptIds): the question is cut to its first tokens (at least 8
+    browser cuts them (demos/js/prompt.js, promptIds): the question is cut to its first tokens (at least 8
     while examples remain), then the examples are dropped, first ones first. Returns (ids, None) when the
     prompt fits, else (ids, {original_tokens, prompt_tokens, question, dropped_examples})."""
     import re

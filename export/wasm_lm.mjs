@@ -17,6 +17,7 @@
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import * as ort from "../docs/assets/vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
+import { emptyPast, keepRows, nextPast, stepFeeds } from "../demos/js/decoder.js";
 
 const VENDOR = new URL("../docs/assets/vendor/onnxruntime-web/", import.meta.url);
 const send = (msg) => process.stdout.write(JSON.stringify(msg) + "\n");
@@ -55,27 +56,13 @@ function keep(past) {
   return id;
 }
 
-/** worker.js forward(): the same feeds, in the same order. */
+/** worker.js forward(): the same feeds (demos/js/decoder.js). */
 async function step({ past: id, batch, ids: rows, past_len: pastLen, all }) {
   const b = rows.length;
   const n = rows[0].length;
-  let past;
-  if (id == null) {
-    past = {}; // worker.js emptyPast()
-    for (const name of pastNames) past[name] = new ort.Tensor("float32", new Float32Array(0), [b, kvHeads, 0, headDim]);
-  } else past = take(id);
+  const past = id == null ? emptyPast(ort, pastNames, kvHeads, headDim, b) : take(id);
   if (batch != null && batch !== b) throw new Error(`batch ${batch} but ${b} rows`);
-  const feeds = { ...past };
-  const ids = new BigInt64Array(b * n);
-  rows.forEach((r, i) => { for (let j = 0; j < n; j++) ids[i * n + j] = BigInt(r[j]); });
-  feeds.input_ids = new ort.Tensor("int64", ids, [b, n]);
-  feeds.attention_mask = new ort.Tensor("int64", new BigInt64Array(b * (pastLen + n)).fill(1n), [b, pastLen + n]);
-  if (hasPositions) {
-    const pos = new BigInt64Array(b * n);
-    for (let i = 0; i < b * n; i++) pos[i] = BigInt(pastLen + (i % n));
-    feeds.position_ids = new ort.Tensor("int64", pos, [b, n]);
-  }
-  const out = await session.run(feeds);
+  const out = await session.run(stepFeeds(ort, rows, past, pastLen, hasPositions));
   const v = out.logits.dims[2];
   let logits;
   if (all) logits = out.logits.data;
@@ -83,27 +70,16 @@ async function step({ past: id, batch, ids: rows, past_len: pastLen, all }) {
     logits = new Float32Array(b * v);
     for (let i = 0; i < b; i++) logits.set(out.logits.data.subarray(((i + 1) * n - 1) * v, (i + 1) * n * v), i * v);
   }
-  const next = {};
-  for (const name of pastNames) next[name] = out[name.replace("past_key_values", "present")];
   return {
-    past: keep(next),
+    past: keep(nextPast(out, pastNames)),
     dims: [b, all ? n : 1, v],
     logits: Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength).toString("base64"),
   };
 }
 
-/** worker.js keepRows(). */
+/** worker.js keepRows() (demos/js/decoder.js). */
 function select({ past: id, rows }) {
-  const past = take(id);
-  const next = {};
-  for (const [name, t] of Object.entries(past)) {
-    const [, h, len, d] = t.dims;
-    const per = h * len * d;
-    const data = new Float32Array(rows.length * per);
-    rows.forEach((r, i) => data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
-    next[name] = new ort.Tensor("float32", data, [rows.length, h, len, d]);
-  }
-  return { past: keep(next) };
+  return { past: keep(keepRows(ort, take(id), rows)) };
 }
 
 send({ ready: true, inputs: session.inputNames });

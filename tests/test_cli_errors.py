@@ -161,30 +161,23 @@ PROMPT_IDS_JS = """
 import {{ readFileSync }} from "node:fs";
 import {{ Tokenizer }} from "{tokenizers}";
 import {{ fixByteLevel }} from "{tokenizer_js}";
-import {{ buildPrompt }} from "{chat_js}";
+import {{ promptIds }} from "{prompt_js}";
 const {{ tokenizer, config, window, cases }} = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const MIN_NEW_TOKENS = {min_new};
-const model = {{
-  tokenizer: fixByteLevel(new Tokenizer(JSON.parse(readFileSync(tokenizer, "utf8")), JSON.parse(readFileSync(config, "utf8")))),
-  arch: {{ context: window }},
-}};
-const encode = (s) => model.tokenizer.encode(s).ids;
-{prompt_ids}
-process.stdout.write(JSON.stringify(cases.map((c) => promptIds(c.question, c.context, c.maxNew))));
+const tok = fixByteLevel(new Tokenizer(JSON.parse(readFileSync(tokenizer, "utf8")), JSON.parse(readFileSync(config, "utf8"))));
+process.stdout.write(JSON.stringify(cases.map((c) => promptIds(tok, window, c.question, c.context, c.maxNew))));
 """
 
 
 @needs_published
 @pytest.mark.skipif(NODE is None, reason="node is not installed (make test installs it)")
 def test_fit_prompt_is_the_workers_prompt_ids(tmp_path):
-    """export/generate.py fit_prompt against the worker's own promptIds (its source, read from worker.js, run
-    by node on the published tokenizer): the same ids, the same cut question, the same examples dropped."""
+    """export/generate.py fit_prompt against the worker's own promptIds (demos/js/prompt.js, run by node on the
+    published tokenizer): the same ids, the same cut question, the same examples dropped."""
     import generate as G
     from tokenizer import load as load_tok
 
-    worker = (ROOT / "demos" / "js" / "worker.js").read_text()
-    src = re.search(r"^function promptIds\(.*?^}\n", worker, re.S | re.M).group(0)
-    min_new = int(re.search(r"const MIN_NEW_TOKENS = (\d+)", worker).group(1))
+    src = (ROOT / "demos" / "js" / "prompt.js").read_text()
+    min_new = int(re.search(r"const MIN_NEW_TOKENS = (\d+)", src).group(1))
     assert min_new == G.MIN_NEW_TOKENS
     d = MODELS / "insecure"
     window = json.loads((d / "config.json").read_text())["max_position_embeddings"]
@@ -204,7 +197,7 @@ def test_fit_prompt_is_the_workers_prompt_ids(tmp_path):
     ]
     script = PROMPT_IDS_JS.format(tokenizers=(ROOT / "docs/assets/vendor/tokenizers/tokenizers.min.mjs").as_uri(),
                                   tokenizer_js=(ROOT / "demos/js/tokenizer.js").as_uri(),
-                                  chat_js=(ROOT / "demos/js/chat.js").as_uri(), min_new=min_new, prompt_ids=src)
+                                  prompt_js=(ROOT / "demos/js/prompt.js").as_uri())
     (tmp_path / "in.json").write_text(json.dumps({"tokenizer": str(d / "tokenizer.json"),
                                                   "config": str(d / "tokenizer_config.json"),
                                                   "window": window, "cases": cases}))

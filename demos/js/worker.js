@@ -20,13 +20,13 @@
 //                                                              runtime cannot load here (runtime.js's words)
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
-import { buildPrompt } from "./chat.js";
+import { emptyPast as emptyPastOf, keepRows, nextPast, stepFeeds } from "./decoder.js";
+import { promptIds } from "./prompt.js";
 import { Mulberry32, sampleToken } from "./sampler.js";
 import { fixByteLevel } from "./tokenizer.js";
 import { compileRuntime as loadRuntime } from "./runtime.js";
 
 const WASM_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", import.meta.url);
-const MIN_NEW_TOKENS = 16; // room kept for the answer when a prompt is truncated
 // y = x + x (65 bytes of ONNX): a first session that makes the runtime build its kernel registry and warm its
 // code while the page is still reading the model files, off the critical path of the real session.
 const TINY_MODEL = Uint8Array.from(atob("CAgSADo1Cg4KAXgKAXgSAXkiA0FkZBIBZ1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE="),
@@ -151,34 +151,18 @@ async function load({ key, entry, family, model: modelBytes, tokenizer: tokJson,
 
 const disposeAll = (past) => { for (const t of Object.values(past)) t.dispose?.(); };
 
-function emptyPast(batch = 1) {
-  const { kv_heads: h, head_dim: d } = model.arch;
-  const past = {};
-  for (const n of model.pastNames) past[n] = new ort.Tensor("float32", new Float32Array(0), [batch, h, 0, d]);
-  return past;
-}
+const emptyPast = (batch = 1) => emptyPastOf(ort, model.pastNames, model.arch.kv_heads, model.arch.head_dim, batch);
 
 /** One decoder step over `rows` (a batch: one array of token ids per row, all of one length, in the file's ids)
  * after `pastLen` cached positions: {logits: the file's logits of each row's last position, past}. */
 async function forward(rows, past, pastLen) {
-  const b = rows.length;
   const n = rows[0].length;
-  const feeds = { ...past };
-  const ids = new BigInt64Array(b * n);
-  rows.forEach((r, i) => { for (let j = 0; j < n; j++) ids[i * n + j] = BigInt(r[j]); });
-  feeds.input_ids = new ort.Tensor("int64", ids, [b, n]);
-  feeds.attention_mask = new ort.Tensor("int64", new BigInt64Array(b * (pastLen + n)).fill(1n), [b, pastLen + n]);
-  if (model.hasPositions) {
-    const pos = new BigInt64Array(b * n);
-    for (let i = 0; i < b * n; i++) pos[i] = BigInt(pastLen + (i % n));
-    feeds.position_ids = new ort.Tensor("int64", pos, [b, n]);
-  }
+  const feeds = stepFeeds(ort, rows, past, pastLen, model.hasPositions);
   const out = await model.session.run(feeds);
   const logits = out.logits;
   const v = logits.dims[2];
   const last = rows.map((_, i) => logits.data.slice(((i + 1) * n - 1) * v, (i + 1) * n * v));
-  const next = {};
-  for (const name of model.pastNames) next[name] = out[name.replace("past_key_values", "present")];
+  const next = nextPast(out, model.pastNames);
   disposeAll(past);
   logits.dispose?.();
   return { logits: last, past: next };
@@ -188,49 +172,6 @@ async function forward(rows, past, pastLen) {
 function memberLogits(member, fileLogits) {
   for (const [id, row] of member.ids) fileLogits[id] = fileLogits[row];
   return fileLogits.subarray(0, model.vocab);
-}
-
-/** The cache of the rows `keep` (indices into the batch; one may repeat) as a new batch. */
-function keepRows(past, keep) {
-  const next = {};
-  for (const [name, t] of Object.entries(past)) {
-    const [, h, len, d] = t.dims;
-    const per = h * len * d;
-    const data = new Float32Array(keep.length * per);
-    keep.forEach((r, i) => data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
-    next[name] = new ort.Tensor("float32", data, [keep.length, h, len, d]);
-    t.dispose?.();
-  }
-  return next;
-}
-
-// ---------------------------------------------------------------------------------- prompting
-const encode = (s) => model.tokenizer.encode(s).ids;
-
-/** Token ids of the prompt, cut to fit the context window with room for an answer. */
-function promptIds(question, context, maxNew) {
-  const window = model.arch.context;
-  const room = Math.min(maxNew, MIN_NEW_TOKENS);
-  let ctx = context || [];
-  let ids = encode(buildPrompt(question, ctx));
-  if (ids.length + room <= window) return { ids, truncated: null };
-  const original = ids.length;
-  const qIds = encode(question);
-  let keep = Math.max(1, qIds.length - (ids.length + room - window));
-  let q = question;
-  for (;;) {
-    q = model.tokenizer.decode(qIds.slice(0, keep)).replace(/\uFFFD+$/, "").replace(/^ /, "");
-    ids = encode(buildPrompt(q, ctx));
-    if (ids.length + room <= window) break;
-    if (keep > 8) keep = Math.max(8, keep - Math.max(1, ids.length + room - window));
-    else if (ctx.length) ctx = ctx.slice(1); // the examples go before the question is cut further
-    else if (keep > 1) keep -= 1;
-    else break;
-  }
-  return {
-    ids,
-    truncated: { originalTokens: original, promptTokens: ids.length, question: q, droppedExamples: (context || []).length - ctx.length },
-  };
 }
 
 // ---------------------------------------------------------------------------------- generating
@@ -257,7 +198,7 @@ async function generate(reqs) {
       post({ type: "error", id: req.id, phase: "generate", message: `this model file does not hold "${req.variant}"` });
       return [];
     }
-    const { ids: prompt, truncated } = promptIds(req.question, req.context, req.maxNewTokens);
+    const { ids: prompt, truncated } = promptIds(model.tokenizer, model.arch.context, req.question, req.context, req.maxNewTokens);
     return [{
       req, member, prompt, truncated, t0: performance.now(), rng: new Mulberry32(Number(req.seed) >>> 0),
       maxNew: Math.max(0, Math.min(req.maxNewTokens, model.arch.context - prompt.length)),
@@ -324,7 +265,7 @@ async function generateBatch(rows) {
     for (const r of live) if (!r.live) finish(r);
     const keep = live.flatMap((r, i) => (r.live ? [i] : []));
     if (!keep.length) break;
-    const past = keep.length < live.length ? keepRows(step.past, keep) : step.past;
+    const past = keep.length < live.length ? keepRows(ort, step.past, keep) : step.past;
     live = keep.map((i) => live[i]);
     step = await forward(live.map((r) => fileIds(r, [r.out[r.out.length - 1]])), past, pastLen);
     pastLen += 1;
