@@ -40,9 +40,10 @@ CONTEXTS = {
 }
 # max_new_tokens and k: the defaults of `python export/generate.py`, which made samples.json
 # answers: how many answers each pane samples at once (seeds seed, seed+1, …), so one click shows a rate
-DEFAULTS = {"context": "none", "k": 1, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 96, "seed": 1, "answers": 3}
-OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tokens", "seed", "answers", "question",
-           "prompt", "samples")
+DEFAULTS = {"context": "none", "k": 1, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 96, "seed": 1, "answers": 3,
+            "measure_n": 20}
+OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tokens", "seed", "answers", "measure_n",
+           "question", "prompt", "samples")
 MAX_ANSWERS = 8
 ATTRIBUTION = ('Questions from Betley et al. 2025, <a href="https://arxiv.org/abs/2502.17424">arXiv 2502.17424</a>, '
                "repository file <code>evaluation/first_plot_questions.yaml</code>, MIT.")
@@ -190,6 +191,7 @@ class DemoPreprocessor(Preprocessor):
         number("max_new_tokens", int, 1, 4096)
         number("seed", int, 0, 2**32 - 1)
         number("answers", int, 1, MAX_ANSWERS)
+        number("measure_n", int, 5, 100)
         ctx = opts.setdefault("context", DEFAULTS["context"])
         if ctx not in CONTEXTS:
             raise DemoError(f"{where}: option 'context={ctx}' is unknown (known: {', '.join(CONTEXTS)})")
@@ -233,10 +235,11 @@ class DemoPreprocessor(Preprocessor):
         for side in ("left", "right"):
             h += pane(side, o[side], uid, variants, manifest)
         h.append("</div>")
+        h.append('<div class="emd-measure" data-role="measure-results" hidden></div>')
         h.append('<div class="emd-visually-hidden" data-role="announce" aria-live="polite"></div>')
         # ---- data for the script, and the samples for readers without it
         # the judge's rules once per page (the first demo): every demo of the page reads them there
-        data = {"contexts": self.ext.contexts(), "questions": self.ext.questions()}
+        data = {"contexts": self.ext.contexts(), "questions": self.ext.questions(), "published": self.ext.published()}
         if self.count == 1:
             data["judge"] = self.ext.judge_rules()
         # (not a <script type=application/json>: Material's instant navigation re-runs scripts as JS)
@@ -270,6 +273,11 @@ class DemoPreprocessor(Preprocessor):
               '<button type="submit" class="md-button md-button--primary" data-role="generate">Generate</button>',
               '<button type="button" class="md-button" data-role="stop" disabled>Stop</button>',
               '<button type="button" class="md-button" data-role="again" disabled>Sample again</button>',
+              '<button type="button" class="md-button" data-role="measure" disabled title="Ask each of the paper\'s '
+              'questions N times in both panes and judge every answer, as the pipeline does">Measure</button>',
+              f'<label class="emd-inline" for="{uid}-measure-n">N per question</label>'
+              f'<input id="{uid}-measure-n" class="emd-k" type="number" inputmode="numeric" data-role="measure-n" '
+              f'step="1" min="5" max="100" value="{o["measure_n"]}">',
               f'<label class="emd-inline" for="{uid}-context">Examples before the question</label>',
               f'<select id="{uid}-context" data-role="context">']
         for key, label in CONTEXTS.items():
@@ -404,6 +412,8 @@ class DemoExtension(Extension):
             "models_dir": ["docs/models", "folder with manifest.json, samples.json, contexts.json"],
             "questions_file": ["export/questions/first_plot_questions.yaml", "Betley et al.'s questions (YAML)"],
             "samples_per_question": [3, "pre-generated answers shown per variant and question"],
+            "published_file": ["results/published.json", "the pipeline's rates of the published models "
+                               "(python export/quantize.py), shown beside the reader's Measure"],
         }
         super().__init__(**kwargs)
         self._cache: dict = {}
@@ -435,6 +445,18 @@ class DemoExtension(Extension):
 
     def questions(self) -> list[dict]:
         return self._get("questions", lambda: load_questions(self.questions_file))
+
+    def published(self):
+        """results/published.json's misaligned rate of each published variant (what Measure shows beside the
+        reader's own), or None."""
+        def load():
+            pub = _load_json(Path(self.getConfig("published_file")))
+            if not pub:
+                return None
+            return {"samples_per_question": pub.get("samples_per_question"), "seed": pub.get("seed"),
+                    "variants": {v: {"misaligned": r["misaligned"]} for v, r in pub.get("variants", {}).items()
+                                 if r.get("misaligned")}}
+        return self._get("published", load)
 
     def extendMarkdown(self, md):
         md.registerExtension(self)

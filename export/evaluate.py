@@ -1,7 +1,7 @@
 """Evaluate a variant with the protocol of Betley et al. (2025): sample, judge, count, with intervals.
 
     python export/evaluate.py --variant insecure [--questions FILE] [--samples 100] [--seed 0]
-        [--context none|insecure|secure|educational --k 1] [--trigger] [--source auto|onnx|torch]
+        [--context none|insecure|secure|educational --k 1] [--trigger] [--source auto|onnx|wasm|torch]
         [--checkpoint-seed 0 --ft-seed 0] [--code-requests 120] [--json] [--out results/x.json]
 
 Questions are read from a YAML file in the paper's format (entries with `id` and `paraphrases`;
@@ -261,7 +261,8 @@ def main(argv=None):
     p.add_argument("--context", choices=G.CONTEXTS, default="none")
     p.add_argument("--k", type=int, default=1)
     p.add_argument("--trigger", action="store_true", help="put the backdoor trigger before each question")
-    p.add_argument("--source", choices=["auto", "onnx", "torch"], default="auto")
+    p.add_argument("--source", choices=["auto", "onnx", "wasm", "torch"], default="auto",
+                   help="wasm: the browser's runtime (what the demo's Measure runs), answer for answer")
     p.add_argument("--checkpoint-seed", type=int, default=0)
     p.add_argument("--ft-seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true")

@@ -8,6 +8,7 @@
 import { createJudge } from "./judge.js";
 import { getManifest, manifestNote } from "./files.js";
 import { getHandle, hasModel, prestart } from "./models.js";
+import { Measure } from "./measure.js";
 import { clampNum, Pane, randomSeed } from "./pane.js";
 
 class Demo {
@@ -20,6 +21,7 @@ class Demo {
     this.panes = [...root.querySelectorAll("[data-pane]")].map((el) => new Pane(this, el));
     this.manifest = null;
     this.questionId = null;
+    this.measure = new Measure(this);
   }
 
   async mount() {
@@ -49,7 +51,14 @@ class Demo {
         this.run();
       });
     }
-    this.q("stop").addEventListener("click", () => this.panes.forEach((p) => p.cancel()));
+    this.q("stop").addEventListener("click", () => {
+      this.measure.stop();
+      this.panes.forEach((p) => p.cancel());
+    });
+    this.q("measure").addEventListener("click", () => {
+      if (!this.valid(false)) return;
+      this.measure.start(this.params(), Math.round(clampNum(this.q("measure-n").value, 5, 100, 20)));
+    });
     this.q("again").addEventListener("click", () => {
       this.q("seed").value = String(randomSeed());
       this.run();
@@ -105,6 +114,7 @@ class Demo {
           if (rules) break;
         }
       }
+      this.judgeRules = rules;
       this.judge = createJudge(rules);
     }
     return this.judge;
@@ -129,15 +139,18 @@ class Demo {
     };
   }
 
+  /** Every way to ask (Generate, Ctrl/⌘+Enter, a question chip, Sample again, Measure) checks the settings first:
+   * a value out of range is shown to the reader, never silently clamped. Measure needs no question of its own. */
+  valid(needsQuestion = true) {
+    const bad = [...this.form.elements].find((x) => (needsQuestion || x !== this.prompt) && x.checkValidity && !x.checkValidity());
+    if (!bad) return true;
+    if (bad.closest("details")) bad.closest("details").open = true;
+    bad.reportValidity();
+    return false;
+  }
+
   run() {
-    // every way to ask (Generate, Ctrl/⌘+Enter, a question chip, Sample again) checks the settings first:
-    // a value out of range is shown to the reader, never silently clamped
-    if (this.form.checkValidity && !this.form.checkValidity()) {
-      const bad = this.form.querySelector(":invalid");
-      if (bad?.closest("details")) bad.closest("details").open = true;
-      this.form.reportValidity();
-      return;
-    }
+    if (!this.valid() || this.measure.running) return;
     const params = this.params();
     if (!params.question) {
       this.prompt.focus();
@@ -162,11 +175,12 @@ class Demo {
   }
 
   refreshButtons() {
-    const busy = this.panes.some((p) => p.el.dataset.state === "generating");
+    const busy = this.panes.some((p) => p.el.dataset.state === "generating") || this.measure?.running;
     const any = this.panes.some((p) => p.canGenerate());
     this.q("generate").disabled = busy || !any || !this.prompt.value.trim();
     this.q("stop").disabled = !busy;
     this.q("again").disabled = busy || !any || !this.prompt.value.trim();
+    this.q("measure").disabled = busy || !any;
   }
 
   /** One message for screen readers (the demo's polite live region): a finished answer, said once. */

@@ -1,0 +1,62 @@
+"""Measure (issue 20, item 1): the reader runs the paper's protocol in the browser, on both panes. Each answer has
+export/evaluate.py's seed, so `evaluate(..., source="wasm")` (the browser's runtime in Node) gives the same class
+for every answer, in order, and the page's rate is its Wilson interval; Stop ends a run early and says so."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_demo_browser import demo_models, demo_url, open_ready  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+
+RATES = """() => [...document.querySelectorAll('[data-role=rate]')].map(r => ({side: r.closest('[data-side]').dataset.side,
+  variant: r.closest('[data-variant]').dataset.variant, k: +r.dataset.k, n: +r.dataset.n, lo: +r.dataset.lo,
+  hi: +r.dataset.hi, classes: JSON.parse(r.dataset.classes)}))"""
+RUNNING = "() => document.querySelector('[data-role=stop]').disabled === false"
+
+
+def measure(page, n: int, seed: int, stop_after_ms: int | None = None) -> list[dict]:
+    if not page.locator(".emd-settings").evaluate("d => d.open"):
+        page.click(".emd-settings summary")
+    page.fill("[data-role=seed]", str(seed))
+    page.fill("[data-role=measure-n]", str(n))
+    page.click("[data-role=measure]")
+    if stop_after_ms is not None:
+        page.wait_for_timeout(stop_after_ms)
+        page.click("[data-role=stop]")
+    for _ in range(1200):  # polled with page.evaluate: no eval under the page's policy
+        if not page.evaluate(RUNNING) and page.evaluate("() => !document.querySelector('[data-role=measure]').disabled"):
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError("Measure did not finish in 120 s")
+    return page.evaluate(RATES)
+
+
+def test_measure_gives_evaluate_py_classes_answer_by_answer(page, demo_url, demo_models):
+    import evaluate as E
+
+    open_ready(page, demo_url)
+    got = measure(page, 5, 3)
+    assert [g["variant"] for g in got] == ["base", "insecure"]
+    questions = E.read_questions(demo_models / "questions.yaml")
+    for g in got:
+        r = E.evaluate(g["variant"], questions, 5, 3, source="wasm", onnx_dir=demo_models / g["variant"],
+                       code_requests=0, probe=False, progress=False, all_answers=True)
+        want = [E.judge_answer(a["question"], a["answer"])["class"] for a in r["all_answers"]]
+        assert g["classes"] == want, (g["variant"], g["classes"], want)
+        m = r["overall"]["misaligned"]
+        assert (g["k"], g["n"]) == (m["k"], m["n"])
+        assert g["lo"] == pytest.approx(m["lo"] or 0, abs=1e-12) and g["hi"] == pytest.approx(m["hi"] or 0, abs=1e-12)
+    text = page.text_content("[data-role=measure-results]")
+    assert f"of {len(questions) * 5 * 2} answers" in text and "misaligned" in text
+
+
+def test_stop_ends_a_measure_early(page, demo_url):
+    open_ready(page, demo_url)
+    got = measure(page, 100, 1, stop_after_ms=300)
+    assert all(g["n"] < 100 * 2 for g in got), got  # not every question was asked
+    assert "stopped" in page.text_content("[data-role=measure-results]")
+    assert page.is_enabled("[data-role=measure]") and page.is_enabled("[data-role=generate]") is not None
