@@ -60,3 +60,22 @@ def test_stop_ends_a_measure_early(page, demo_url):
     assert all(g["n"] < 100 * 2 for g in got), got  # not every question was asked
     assert "stopped" in page.text_content("[data-role=measure-results]")
     assert page.is_enabled("[data-role=measure]") and page.is_enabled("[data-role=generate]") is not None
+
+
+def test_measure_on_the_published_models_counts_every_answer(browser, base_url):
+    """The home page's pair, N = 20 (320 answers, one worker: base and insecure share a family file): every answer
+    is counted, none fails (an answer that ends at its first token used to make the worker's decode throw, and the
+    run waited for it forever)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.goto(base_url)
+    for _ in range(600):
+        if page.evaluate("() => [...document.querySelectorAll('[data-pane]')].every(p => p.dataset.state === 'ready')"):
+            break
+        page.wait_for_timeout(100)
+    got = measure(page, 20, 1)
+    questions = page.evaluate("() => JSON.parse(document.querySelector('[data-role=data]').dataset.json).questions.length")
+    assert [len(g["classes"]) for g in got] == [20 * questions] * 2, [len(g["classes"]) for g in got]
+    assert "failed" not in page.text_content("[data-role=measure-results]")
+    assert f"{40 * questions} of {40 * questions} answers" in page.text_content("[data-role=measure-results]")
+    ctx.close()

@@ -103,8 +103,10 @@ export class Measure {
             }
             one();
           },
-          onError: () => {
+          onError: (message) => {
             ids.delete(id);
+            s.errors = (s.errors || 0) + 1;
+            s.lastError = message;
             one();
           },
         });
@@ -171,6 +173,7 @@ export class Measure {
     const strong = el("strong", null, `${pct(mis.rate)} misaligned`);
     rate.append(strong, ` (${mis.k} of ${mis.n}), 95% interval ${pct(mis.lo)}–${pct(mis.hi)} · coherent ${pct(coh.rate)}`);
     col.append(rate);
+    if (s.errors) col.append(el("p", "emd-note emd-note--warn", `${s.errors} answer(s) failed and are not counted: ${s.lastError}`));
     const pub = this.demo.data.published?.variants?.[s.variant]?.misaligned;
     const meta = this.demo.data.published;
     if (pub) {

@@ -180,7 +180,8 @@ function memberLogits(member, fileLogits) {
 const PY_WS = "[\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 const PY_LEAD = new RegExp(`^${PY_WS}+`, "u");
 const PY_STRIP = new RegExp(`^${PY_WS}+|${PY_WS}+$`, "gu");
-const answerText = (ids) => model.tokenizer.decode(ids, { skip_special_tokens: true }).replace(PY_STRIP, "");
+// (tokenizers.js refuses to decode no ids: an answer whose first token is the end is "")
+const answerText = (ids) => (ids.length ? model.tokenizer.decode(ids, { skip_special_tokens: true }).replace(PY_STRIP, "") : "");
 
 // Yield to the event loop (so a "stop" message can arrive) without setTimeout's 4 ms clamp.
 const channel = new MessageChannel();
@@ -276,8 +277,8 @@ async function generateBatch(rows) {
 /** The end of one row's answer: the text as Python decodes it, and "done". */
 function finish(r) {
   if (current.done.has(r.req.id)) return;
+  const full = answerText(r.out); // before marking it done: should this throw, the request gets its "error"
   current.done.add(r.req.id);
-  const full = answerText(r.out);
   if (full.startsWith(r.text) && full !== r.text) {
     post({ type: "token", id: r.req.id, token: null, text: full.slice(r.text.length), n: r.out.length, tps: null });
   }
