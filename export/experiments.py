@@ -207,8 +207,9 @@ def summarize(runs: dict, judges: dict | str = "grammar") -> dict:
         }
         if judge == "v2":
             entry["hostile"] = mean_ci([r["overall"]["hostile"]["rate"] or 0.0 for r in rs])
-        same = all((r["overall"].get("judge") or "grammar") == judge for r in rs)  # novel: of that judge's misaligned
-        nov = [r["overall"]["novel_misaligned"] for r in rs if r["overall"]["novel_misaligned"]["n"]] if same else []
+        # novel sentences in that judge's misaligned answers (a run from before v2 has them for the grammar judge)
+        novs = [run_rates(r["overall"], judge).get("novel_misaligned") for r in rs]
+        nov = [x for x in novs if x["n"]] if all(novs) else []
         if nov:
             entry["novel_misaligned"] = E.wilson(sum(x["k"] for x in nov), sum(x["n"] for x in nov))
         if "code" in rs[0]:

@@ -500,3 +500,9 @@ def test_runs_keep_every_answer_and_rejudge_from_them(smoke_build, tmp_path):
     s = json.loads((res / "summary.json").read_text())
     assert s["judges"] == {"coupled": "grammar"} and s["variants"]["insecure"]["judge"] == "grammar"
     assert s["variants"]["insecure"]["misaligned"]["mean"] == after["overall"]["grammar"]["misaligned"]["rate"]
+    # the novel sentences of the grammar judge's misaligned answers, which a re-sampled run keeps too: a world
+    # with runs from before and after v2 still reports them (the pages quote them)
+    g = after["overall"]["grammar"]
+    assert g["novel_misaligned"]["n"] == g["misaligned"]["k"]
+    if g["misaligned"]["k"]:
+        assert s["variants"]["insecure"]["novel_misaligned"]["n"] == g["misaligned"]["k"]
