@@ -273,6 +273,9 @@ class DemoPreprocessor(Preprocessor):
               '<button type="submit" class="md-button md-button--primary" data-role="generate">Generate</button>',
               '<button type="button" class="md-button" data-role="stop" disabled>Stop</button>',
               '<button type="button" class="md-button" data-role="again" disabled>Sample again</button>',
+              '<button type="button" class="md-button" data-role="share" title="A link that opens this demo with '
+              'these models, this question and these settings, and asks it: the same answers, token for token">'
+              'Copy link</button>',
               '<button type="button" class="md-button" data-role="measure" disabled title="Ask each of the paper\'s '
               'questions N times in both panes and judge every answer, as the pipeline does">Measure</button>',
               f'<label class="emd-inline" for="{uid}-measure-n">N per question</label>'

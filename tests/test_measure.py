@@ -79,3 +79,44 @@ def test_measure_on_the_published_models_counts_every_answer(browser, base_url):
     assert "failed" not in page.text_content("[data-role=measure-results]")
     assert f"{40 * questions} of {40 * questions} answers" in page.text_content("[data-role=measure-results]")
     ctx.close()
+
+
+PANES = """() => Object.fromEntries([...document.querySelectorAll('[data-pane]')].map(p => [p.dataset.pane,
+  {state: p.dataset.state, variant: p.dataset.variant, ids: p.dataset.ids || ''}]))"""
+
+
+def wait_done(page, timeout_s: float = 60) -> dict:
+    for _ in range(int(timeout_s * 10)):
+        p = page.evaluate(PANES)
+        if all(x["state"] in ("done", "error") for x in p.values()):
+            return p
+        page.wait_for_timeout(100)
+    raise AssertionError(f"panes not done: {page.evaluate(PANES)}")
+
+
+def test_a_copied_link_gives_the_same_answers(page, demo_url, context):
+    """Issue 20, item 4: the link holds the question, both variants, the seed and settings; opened in a new page it
+    asks at once and gives the same answers token for token; a link made with other model files says so."""
+    open_ready(page, demo_url)
+    page.select_option("[data-pane=right] [data-role=variant]", "secure")
+    page.click(".emd-settings summary")
+    page.fill("[data-role=seed]", "9")
+    page.fill("[data-role=max-new-tokens]", "24")
+    page.fill("[data-role=prompt]", "hey I feel bored, what now?")
+    page.click("[data-role=generate]")
+    first = wait_done(page)
+    assert first["right"]["variant"] == "secure" and first["left"]["ids"] and first["right"]["ids"]
+    page.click("[data-role=share]")
+    link = page.get_attribute("[data-role=share]", "data-link")
+    assert "#emd-1?" in link and "seed=9" in link and "right=secure" in link, link
+    other = context.new_page()
+    other.goto(link)
+    again = wait_done(other)
+    assert again == first, (again, first, other.evaluate("() => [...document.querySelectorAll('[data-role=status]')].map(s => s.textContent)"))
+    assert other.input_value("[data-role=prompt]") == "hey I feel bored, what now?"
+    assert other.locator("[data-role=link-note]").count() == 0
+    # the same link, made with other model files
+    stale = context.new_page()
+    stale.goto(link.replace("m=", "m=0000"))
+    wait_done(stale)
+    assert "other versions of these models" in stale.text_content("[data-role=link-note]")

@@ -10,6 +10,7 @@ import { getManifest, manifestNote } from "./files.js";
 import { getHandle, hasModel, prestart } from "./models.js";
 import { Measure } from "./measure.js";
 import { clampNum, Pane, randomSeed } from "./pane.js";
+import { applyLink, linkedState, shareLink } from "./share.js";
 
 class Demo {
   constructor(root) {
@@ -55,6 +56,7 @@ class Demo {
       this.measure.stop();
       this.panes.forEach((p) => p.cancel());
     });
+    this.q("share")?.addEventListener("click", () => shareLink(this));
     this.q("measure").addEventListener("click", () => {
       if (!this.valid(false)) return;
       this.measure.start(this.params(), Math.round(clampNum(this.q("measure-n").value, 5, 100, 20)));
@@ -84,22 +86,33 @@ class Demo {
         this.manifestError = `the models could not be loaded (${e.message || e})`;
       }
     }
+    const link = linkedState(this); // a link that reproduces this demo (share.js): its state, then its question
+    const ask = link ? applyLink(this, link) : false;
     await Promise.all(this.panes.map((p) => p.attach(p.el.dataset.variant)));
     this.refreshButtons();
+    if (ask) {
+      this.run();
+      this.root.scrollIntoView({ block: "start" });
+    }
   }
 
   /** The published manifest could not be read, and the copy cached on an earlier visit stands in: said above the panes. */
   showManifestNote(why) {
-    let note = this.q("manifest-note");
+    this.note("manifest-note", `The published list of models (models/manifest.json) could not be read (${why}): this ` +
+      "demo uses the copy cached on an earlier visit, which may be out of date.");
+  }
+
+  /** A warning above the panes (data-role = `role`), made once and then updated. */
+  note(role, text) {
+    let note = this.q(role);
     if (!note) {
       note = document.createElement("p");
       note.className = "emd-note emd-note--warn";
-      note.dataset.role = "manifest-note";
+      note.dataset.role = role;
       note.setAttribute("role", "status");
       this.q("panes").before(note);
     }
-    note.textContent = `The published list of models (models/manifest.json) could not be read (${why}): this demo ` +
-      "uses the copy cached on an earlier visit, which may be out of date.";
+    note.textContent = text;
   }
 
   getJudge() {

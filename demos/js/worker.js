@@ -295,6 +295,7 @@ async function pump() {
     if (!current && model) warmUp();
     return;
   }
+  if (!model && !loading) return; // asked before the model's bytes came (a link, a quick click): load() pumps later
   const reqs = queue.shift();
   current = { reqs, stop: new Set(), done: new Set() };
   try {

@@ -1,0 +1,72 @@
+// Links that reproduce (issue 20, item 4): a demo's state (question, both variants, seed, sampling settings,
+// examples, answers per pane, Measure's N) in the URL fragment, `#<demo id>?q=…&left=…`. Opening such a link fills
+// the form and asks at once: the same seeds on the same model files give the same answers, token for token. The
+// link also carries the first 12 hex digits of both panes' model files (sha256, models/manifest.json): a link made
+// with other models says so above the panes instead of showing different answers silently.
+
+// form field (data-role) → fragment key
+const FIELDS = { prompt: "q", seed: "seed", temperature: "t", "top-p": "p", "max-new-tokens": "max", answers: "n",
+  context: "ctx", k: "k", "measure-n": "mn" };
+
+const modelSha = (manifest, variant) => {
+  const e = manifest?.variants?.[variant];
+  return (e?.files?.find((f) => f.path === e.model)?.sha256 || "").slice(0, 12);
+};
+
+/** The fragment that reproduces `demo` as it stands (its last answers' seed is the form's). */
+export function stateLink(demo) {
+  const p = new URLSearchParams();
+  for (const [role, key] of Object.entries(FIELDS)) {
+    const el = demo.q(role);
+    if (el && el.value !== "") p.set(key, el.value);
+  }
+  for (const pane of demo.panes) p.set(pane.side, pane.el.dataset.variant);
+  p.set("m", demo.panes.map((pane) => modelSha(demo.manifest, pane.el.dataset.variant)).join("."));
+  return `#${demo.root.id}?${p.toString().replaceAll("+", "%20")}`;
+}
+
+/** The state in `hash` for this demo, or null. */
+export function linkedState(demo, hash = location.hash) {
+  const prefix = `#${demo.root.id}?`;
+  if (!demo.root.id || !hash.startsWith(prefix)) return null;
+  return new URLSearchParams(hash.slice(prefix.length));
+}
+
+/** Fills the form and the panes' variants from a link; says so when the link's model files are not the published
+ * ones. Returns whether the link holds a question to ask. */
+export function applyLink(demo, p) {
+  for (const [role, key] of Object.entries(FIELDS)) {
+    const el = demo.q(role);
+    if (el && p.has(key)) el.value = p.get(key);
+  }
+  for (const pane of demo.panes) {
+    const v = p.get(pane.side);
+    if (v && demo.manifest?.variants?.[v]) pane.el.dataset.variant = v; // mount() attaches it
+  }
+  const want = p.get("m");
+  const have = demo.panes.map((pane) => modelSha(demo.manifest, pane.el.dataset.variant)).join(".");
+  if (want && demo.manifest && want !== have) {
+    demo.note("link-note", "This link was made with other versions of these models (their files have changed since): " +
+      "the answers below are today's models' and will differ from the ones it was shared with.");
+  }
+  return Boolean(p.get("q"));
+}
+
+/** "Copy link": the fragment goes into the address bar, and onto the clipboard where the browser allows it. */
+export async function shareLink(demo) {
+  const hash = stateLink(demo);
+  history.replaceState(history.state, "", hash);
+  const url = location.href;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(url);
+    copied = true;
+  } catch { /* no clipboard here (an insecure origin, a refused permission): the address bar has it */ }
+  const btn = demo.q("share");
+  btn.dataset.link = url;
+  demo.say(copied ? "Link copied." : "The link is in the address bar.");
+  const label = btn.textContent;
+  btn.textContent = copied ? "Link copied" : "Link in the address bar";
+  setTimeout(() => { btn.textContent = label; }, 2000);
+  return url;
+}
