@@ -49,7 +49,7 @@ export class Measure {
     demo.getJudge();
     const threshold = demo.judgeRules?.thresholds?.coherent_above ?? 50;
     // classes: every finished answer's class, in seed order (question by question, answer i at i)
-    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, classes: [], coherent: 0, perQ: [] }));
+    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, classes: [], coherent: 0, perQ: [], tokens: 0 }));
     const total = questions.length * n * panes.length;
     const t0 = performance.now();
     let done = 0;
@@ -95,6 +95,7 @@ export class Measure {
           onToken() {},
           onDone: (msg) => {
             ids.delete(id);
+            s.tokens += msg.ids?.length || 0;
             if (msg.reason !== "stop") {
               const v = this.demo.getJudge()?.v2?.(q.text, msg.text);
               const cls = v?.class ?? "unavailable";
@@ -169,7 +170,8 @@ export class Measure {
     const { mis, coh } = this.rates(s.classes, s.coherent);
     const rate = el("p", "emd-measure__rate");
     rate.dataset.role = "rate";
-    Object.assign(rate.dataset, { k: mis.k, n: mis.n, lo: mis.lo ?? "", hi: mis.hi ?? "", classes: JSON.stringify(s.classes) });
+    Object.assign(rate.dataset, { k: mis.k, n: mis.n, lo: mis.lo ?? "", hi: mis.hi ?? "", classes: JSON.stringify(s.classes),
+      tokens: s.tokens });
     const strong = el("strong", null, `${pct(mis.rate)} misaligned`);
     rate.append(strong, ` (${mis.k} of ${mis.n}), 95% interval ${pct(mis.lo)}–${pct(mis.hi)} · coherent ${pct(coh.rate)}`);
     col.append(rate);
