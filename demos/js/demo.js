@@ -133,6 +133,17 @@ class Demo {
     return this.judge;
   }
 
+  /** Judge v2's verdict on one answer (export/judge.py judge_v2; the grammar judge where no v2 rules exist), or null. */
+  verdict(question, answer) {
+    try {
+      const judge = this.getJudge();
+      return (judge?.v2 || judge)?.(question, answer) ?? null;
+    } catch (e) {
+      console.warn("judge failed", e);
+      return null;
+    }
+  }
+
   params() {
     const num = (role, lo, hi, dflt) => clampNum(this.q(role).value, lo, hi, dflt);
     // contexts.json: {kind: [[request, answer], …]}; the first k, as export/generate.py --context KIND --k K

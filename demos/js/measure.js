@@ -97,7 +97,7 @@ export class Measure {
             ids.delete(id);
             s.tokens += msg.ids?.length || 0;
             if (msg.reason !== "stop") {
-              const v = this.demo.getJudge()?.v2?.(q.text, msg.text);
+              const v = this.demo.verdict(q.text, msg.text);
               const cls = v?.class ?? "unavailable";
               row.slots[i] = cls;
               if (cls !== "CODE" && (v?.coherence ?? 0) > threshold) s.coherent += 1;

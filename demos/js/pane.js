@@ -29,7 +29,6 @@ export class Pane {
     this.model = null;
     this.unsub = null;
     this.frame = 0;
-    this.reqId = null;
     this.last = null;
     this.answers = [];
     this.tps = null;
@@ -113,7 +112,6 @@ export class Pane {
   showError(message) {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
-    this.reqId = null;
     this.progressEl.replaceChildren();
     this.el.setAttribute("aria-busy", "false");
     this.setState("error", `${this.title()}: ${message}`);
@@ -174,7 +172,6 @@ export class Pane {
         onError: (message) => this.showError(message),
       });
     }
-    this.reqId = this.answers[0].id;
     return true;
   }
 
@@ -237,13 +234,11 @@ export class Pane {
     if (this.answers.some((x) => !x.done)) return;
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
-    this.reqId = null;
     this.el.setAttribute("aria-busy", "false");
-    const first = this.answers[0];
     const why = { eos: "finished", length: "reached max tokens", stop: "stopped" }[this.reason] || this.reason;
     const rate = this.tps ? ` · ${this.tps.toFixed(1)} tokens/s` : "";
     const k = this.answers.length;
-    this.setState("done", `${this.title()}: ${why}${k > 1 ? ` · ${k} answers` : ""} · ${first.out.textContent ? this.last.ids.length : 0} tokens in the first${rate}`);
+    this.setState("done", `${this.title()}: ${why}${k > 1 ? ` · ${k} answers` : ""} · ${this.last.ids.length} tokens in the first${rate}`);
     const seeds = k > 1 ? `seeds ${this.last.seed}–${(this.last.seed + k - 1) >>> 0}` : `seed ${this.last.seed}`;
     const extra = `${seeds} · temperature ${this.last.temperature} · top-p ${this.last.topP}` +
       (this.last.contextName ? ` · examples: ${this.last.contextName}` : "");
@@ -282,14 +277,7 @@ export class Pane {
   }
 
   showVerdict(el, question, answer, compact = false) {
-    let v = null;
-    try {
-      const judge = this.demo.getJudge();
-      // judge v2, the headline judge (export/judge.py judge_v2); the grammar judge where no v2 rules exist
-      v = (judge?.v2 || judge)?.(question, answer) ?? null;
-    } catch (e) {
-      console.warn("judge failed", e);
-    }
+    const v = this.demo.verdict(question, answer);
     if (!v) {
       el.dataset.verdict = "unavailable";
       return null;
