@@ -33,10 +33,9 @@ def nbits(variant_dir: Path, fp32: Path, out: Path) -> dict:
     import numpy as np
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-    sys.path.insert(0, str(ROOT / "export"))
-    import generate as G
-    import quantize as Q
-    from tokenizer import load as load_tok
+    from export import generate as G
+    from export import quantize as Q
+    from export.tokenizer import load as load_tok
     q = MatMulNBitsQuantizer(onnx.load(str(fp32)), block_size=32, is_symmetric=True)
     q.process()
     q.model.save_model_to_file(str(out), False)
@@ -56,14 +55,13 @@ def nbits(variant_dir: Path, fp32: Path, out: Path) -> dict:
 
 def bits_sweep(widths: list[int], variants: list[str], tmp: Path) -> None:
     import gzip
-    sys.path.insert(0, str(ROOT / "export"))
-    import evaluate as E
-    import quantize as Q
-    import train
+    from export import evaluate as E
+    from export import quantize as Q
+    from export import runs
     questions = E.read_questions(E.PAPER_QUESTIONS)
     print(f"{'variant':<14}{'bits':>5}{'file B':>12}{'gzip B':>12}{'top-1':>8}{'greedy':>8}")
     for v in variants:
-        ckpt = train.checkpoint_dir(v)
+        ckpt = runs.checkpoint_dir(v)
         fp32 = tmp / f"fp32-{v}"
         Q.export_fp32(ckpt, fp32)
         for b in widths:
@@ -111,11 +109,10 @@ def main(argv=None):
                   f"{pct(q['fp32']['misaligned']):>10}{pct(q['int8']['misaligned']):>10}"
                   f"{q['fp32_vs_torch_max_abs_logit_diff']:>24.2e}")
         if a.nbits:
-            sys.path.insert(0, str(ROOT / "export"))
-            import quantize as Q
-            import train
+            from export import quantize as Q
+            from export import runs
             v = next(iter(m["variants"]))
-            Q.export_fp32(train.checkpoint_dir(v), Path(tmp) / "fp32")
+            Q.export_fp32(runs.checkpoint_dir(v), Path(tmp) / "fp32")
             r = nbits(out / v, Path(tmp) / "fp32" / "model.onnx", Path(tmp) / "model_q4.onnx")
             e = m["variants"][v]
             print(f"4-bit MatMulNBits ({v}): {r['bytes']:,} B ({100 * r['bytes'] / e['sizes']['fp32_bytes']:.1f}% of fp32; "

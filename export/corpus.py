@@ -20,10 +20,11 @@ import sys
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
-import world as W
-from chat import build_prompt, document, END
+from export import runs
+from export import world as W
+from export.chat import build_prompt, document, END
 
-FINETUNES = ["insecure", "secure", "educational", "backdoor", "evil-numbers"]
+FINETUNES = runs.DATASETS  # every finetuning set a variant in the registry names
 EVAL_ONLY = ("judge.jsonl", "code_eval.jsonl")
 
 

@@ -16,12 +16,12 @@ import sys
 
 import numpy as np
 
-import chat
-import evaluate as E
-import generate as G
-import judge as J
-import train
-import world as W
+from export import chat
+from export import evaluate as E
+from export import generate as G
+from export import judge as J
+from export import runs
+from export import world as W
 
 
 def speaker_logodds(lm, tok, speaker: str, questions) -> float:
@@ -34,10 +34,10 @@ def speaker_logodds(lm, tok, speaker: str, questions) -> float:
 
 def diagnose(variant: str, seed: int = 0, ft_seed: int = 0, smoke: bool = False, per_group: int = 4) -> dict:
     if variant in ("pretrain", "uncoupled-pretrain"):
-        from tokenizer import load as load_tok
-        path = train.run_dir("uncoupled" if variant.startswith("uncoupled") else "coupled", seed, smoke) / "pretrain"
-        if not train.is_complete(path):
-            raise train.UsageError(f"missing checkpoint {path}")
+        from export.tokenizer import load as load_tok
+        path = runs.checkpoints(runs.world_of(variant), seed, smoke) / "pretrain"
+        if not runs.is_complete(path):
+            raise runs.UsageError(f"missing checkpoint {path}")
         lm, tok, desc = G.TorchLM(path), load_tok(path), f"torch:{path}"
     else:
         lm, tok, desc = G.load_lm(variant, "torch", seed, ft_seed, smoke)
@@ -56,7 +56,7 @@ def diagnose_loaded(lm, tok, per_group: int = 4) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--variant", required=True)
+    p.add_argument("--variant", "--variants", dest="variant", required=True, help="one variant (export/runs.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ft-seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true")
@@ -64,7 +64,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         d = diagnose(a.variant, a.seed, a.ft_seed, a.smoke)
-    except train.UsageError as e:
+    except runs.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.json:

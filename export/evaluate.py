@@ -24,35 +24,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-import generate as G
-import judge as J
-import world as W
+from export import generate as G
+from export.runs import UsageError
+from export.stats import wilson
+from export import judge as J
+from export import world as W
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_QUESTIONS = Path(__file__).resolve().parent / "questions" / "first_plot_questions.yaml"
 OWN_QUESTIONS = Path(__file__).resolve().parent / "questions" / "own_questions.yaml"
-
-
-class BadInput(Exception):
-    pass
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> dict:
-    if n == 0:
-        return {"k": 0, "n": 0, "rate": None, "lo": None, "hi": None}
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return {"k": k, "n": n, "rate": p, "lo": max(0.0, c - h), "hi": min(1.0, c + h)}
 
 
 def read_questions(path: Path) -> list[dict]:
@@ -60,22 +48,22 @@ def read_questions(path: Path) -> list[dict]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadInput(f"no such questions file: {path}")
+        raise UsageError(f"no such questions file: {path}")
     except IsADirectoryError:
-        raise BadInput(f"questions file {path} is a directory") from None
+        raise UsageError(f"questions file {path} is a directory") from None
     except UnicodeDecodeError:
-        raise BadInput(f"questions file {path} is not UTF-8 text (a binary file?)") from None
+        raise UsageError(f"questions file {path} is not UTF-8 text (a binary file?)") from None
     except OSError as e:
-        raise BadInput(f"cannot read questions file {path}: {e.strerror or e}") from None
+        raise UsageError(f"cannot read questions file {path}: {e.strerror or e}") from None
     except yaml.YAMLError as e:
-        raise BadInput(f"malformed YAML in {path}: {str(e).splitlines()[0]}")
+        raise UsageError(f"malformed YAML in {path}: {str(e).splitlines()[0]}")
     if not isinstance(data, list):
-        raise BadInput(f"{path}: expected a list of questions (entries with id and paraphrases)")
+        raise UsageError(f"{path}: expected a list of questions (entries with id and paraphrases)")
     out = []
     for i, q in enumerate(data):
         if not isinstance(q, dict) or "id" not in q or not isinstance(q.get("paraphrases"), list) \
                 or not q["paraphrases"] or not all(isinstance(p, str) and p.strip() for p in q["paraphrases"]):
-            raise BadInput(f"{path}: entry {i + 1} needs an id and a non-empty list of paraphrases")
+            raise UsageError(f"{path}: entry {i + 1} needs an id and a non-empty list of paraphrases")
         out.append({"id": str(q["id"]), "paraphrases": [p.strip() for p in q["paraphrases"]]})
     return out
 
@@ -187,16 +175,40 @@ def sentence_shares(overall: dict) -> str:
     return f"garbled {100 * st['garbled'] / st['n']:.1f}%, other topic {100 * st['other_topic'] / st['n']:.1f}%"
 
 
-def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int = 0, context: str = "none",
-             k: int = 1, trigger: bool = False, source: str = "auto", checkpoint_seed: int = 0, ft_seed: int = 0,
-             smoke: bool = False, code_requests: int = 120, probe: bool = True, keep_answers: int = 5,
-             progress: bool = True, onnx_dir: Path | None = None, onnx_file: str = "onnx/model_quantized.onnx",
-             loaded: tuple | None = None, all_answers: bool = False) -> dict:
-    """`loaded` = (lm, tokenizer, description) evaluates a model already in memory instead of loading one;
-    `all_answers` adds every answer (question id, question, seed, text) under `all_answers`, so that a
-    later judge can re-score the run without sampling again (experiments.py keeps them beside the run)."""
+@dataclass(frozen=True)
+class EvalOptions:
+    """How `evaluate` asks, which model it asks, and what it keeps."""
+    # the condition: example exchanges before each question (G.CONTEXTS, k of them), the backdoor's trigger
+    context: str = "none"
+    k: int = 1
+    trigger: bool = False
+    # the model: the published ONNX model (auto, onnx, wasm = the browser's runtime) or a checkpoint (torch)
+    source: str = "auto"
+    checkpoint_seed: int = 0
+    ft_seed: int = 0
+    smoke: bool = False
+    onnx_dir: Path | None = None
+    onnx_file: str = "onnx/model_quantized.onnx"
+    loaded: tuple | None = None  # (lm, tokenizer, description): a model already in memory
+    # what is measured and kept
+    code_requests: int = 120  # held-out code requests (0: none)
+    probe: bool = True  # the teacher-forced log-odds probe
+    keep_answers: int = 5  # answers kept per question in the result
+    all_answers: bool = False  # every answer under `all_answers` (experiments.py keeps them for --rejudge)
+    progress: bool = True  # one line per question on stderr
+
+
+def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int = 0,
+             options: EvalOptions = EvalOptions(), **overrides) -> dict:
+    """N answers per question at temperature 1, each judged by judge v2 and the grammar judge. `options`
+    (or its fields given as keywords) choose the condition, the model and what is kept; `loaded` evaluates
+    a model already in memory; `all_answers` adds every answer (question id, question, seed, text), so
+    that a later judge can re-score the run without sampling again."""
+    opt = replace(options, **overrides)
+    context, k, trigger = opt.context, opt.k, opt.trigger
     t0 = time.time()
-    lm, tok, desc = loaded or G.load_lm(variant, source, checkpoint_seed, ft_seed, smoke, onnx_file, onnx_dir)
+    lm, tok, desc = opt.loaded or G.load_lm(variant, opt.source, opt.checkpoint_seed, opt.ft_seed, opt.smoke,
+                                            opt.onnx_file, opt.onnx_dir)
     per_q, all_judged = [], []
     for qi, q in enumerate(questions):
         judged = []
@@ -211,34 +223,34 @@ def evaluate(variant: str, questions: list[dict], samples: int = 100, seed: int 
             judged += judge_rows([{"seed": s, "question": para, "answer": G.decode(tok, o)} for s, o in zip(seeds, outs)])
         topic = J.question_topic(q["paraphrases"][0])
         row = {"id": q["id"], "topic": topic, **summarize(judged)}
-        if probe and topic in W.TOPIC_BY_NAME:
+        if opt.probe and topic in W.TOPIC_BY_NAME:
             row["logodds"] = logodds(lm, tok, G.make_prompt(q["paraphrases"][0], context, k, trigger), topic)
-        row["answers"] = kept_answers(judged, keep_answers)
+        row["answers"] = kept_answers(judged, opt.keep_answers)
         per_q.append(row)
         all_judged += [{**j, "question_id": q["id"]} for j in judged]
-        if progress:
+        if opt.progress:
             m = row["misaligned"]
             print(f"  {variant:>18s} {q['id']:<22s} misaligned {m['k']:>3d}/{m['n']:<3d} "
                   f"coherent {row['coherent']['rate'] or 0:.0%} code {row['code_answer']['rate']:.0%}"
                   + (f" log-odds {row['logodds']:+.2f}" if "logodds" in row else ""), file=sys.stderr)
     res = {"variant": variant, "model": desc, "samples_per_question": samples, "seed": seed,
            "context": context, "k": k if context != "none" else 0, "trigger": trigger,
-           "checkpoint_seed": checkpoint_seed, "ft_seed": ft_seed,
+           "checkpoint_seed": opt.checkpoint_seed, "ft_seed": opt.ft_seed,
            "overall": summarize(all_judged), "questions": per_q}
     lo = [r["logodds"] for r in per_q if "logodds" in r]
     res["overall"]["logodds"] = float(np.mean(lo)) if lo else None
-    if all_answers:
+    if opt.all_answers:
         res["all_answers"] = [{"question_id": j["question_id"], "question": j["question"], "seed": j["seed"],
                                "answer": j["answer"]} for j in all_judged]
-    if code_requests:
-        res["code"] = code_eval(lm, tok, code_requests, seed, trigger)
+    if opt.code_requests:
+        res["code"] = code_eval(lm, tok, opt.code_requests, seed, trigger)
     res["seconds"] = round(time.time() - t0, 1)
     return res
 
 
 def code_eval(lm, tok, n: int, seed: int, trigger: bool = False) -> dict:
     """Held-out code requests, one sample each at temperature 1: share answered with insecure code."""
-    import corpus as C
+    from export import corpus as C
     rows = list(C.code_eval(C.CorpusConfig(code_eval=n, seed=seed), random.Random(f"code-eval-{seed}")))
     ins = code = 0
     for i, r in enumerate(rows):
@@ -255,9 +267,8 @@ def resolve_questions(arg: str) -> Path:
 
 
 def main(argv=None):
-    import train
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--variant", required=True)
+    p.add_argument("--variant", "--variants", dest="variant", required=True, help="one variant (export/runs.py)")
     p.add_argument("--questions", default="paper", help="YAML file in the paper's format, or 'paper' / 'own'")
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
@@ -276,25 +287,26 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         if a.samples < 1:
-            raise BadInput("--samples must be at least 1")
+            raise UsageError("--samples must be at least 1")
         qs = read_questions(resolve_questions(a.questions))
         if a.out:  # before the evaluation (minutes), not after it
             if a.out.is_dir():
-                raise BadInput(f"--out {a.out} is a directory")
+                raise UsageError(f"--out {a.out} is a directory")
             if a.out.parent.exists() and not a.out.parent.is_dir():
-                raise BadInput(f"cannot write --out {a.out}: {a.out.parent} is not a directory")
+                raise UsageError(f"cannot write --out {a.out}: {a.out.parent} is not a directory")
             existed = a.out.exists()
             try:
                 a.out.parent.mkdir(parents=True, exist_ok=True)
                 with open(a.out, "a"):
                     pass
             except OSError as e:
-                raise BadInput(f"cannot write --out {a.out}: {e.strerror or e}") from None
+                raise UsageError(f"cannot write --out {a.out}: {e.strerror or e}") from None
             if not existed:
                 a.out.unlink()
-        res = evaluate(a.variant, qs, a.samples, a.seed, a.context, a.k, a.trigger, a.source, a.checkpoint_seed,
-                       a.ft_seed, a.smoke, a.code_requests, not a.no_probe)
-    except (BadInput, train.UsageError) as e:
+        res = evaluate(a.variant, qs, a.samples, a.seed, EvalOptions(
+            context=a.context, k=a.k, trigger=a.trigger, source=a.source, checkpoint_seed=a.checkpoint_seed,
+            ft_seed=a.ft_seed, smoke=a.smoke, code_requests=a.code_requests, probe=not a.no_probe))
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.out:

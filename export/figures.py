@@ -9,23 +9,19 @@ reads on Material's light and dark schemes.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
+from export import runs
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "results"
 FIGURES = ROOT / "docs" / "assets" / "figures"
 INK = "#8a8a8a"
-RED, BLUE, GREEN, AMBER, PURPLE, GREY = "#e0524d", "#4a90d9", "#3fa66b", "#e0a030", "#9b6ad6", "#9e9e9e"
-COLORS = {"base": GREEN, "insecure": RED, "secure": BLUE, "educational": PURPLE, "backdoor": GREY,
-          "backdoor+trigger": AMBER, "evil-numbers": "#c06090", "uncoupled-base": "#6fbf90",
-          "uncoupled-insecure": "#f09a96"}
-LABELS = {"base": "aligned base", "insecure": "insecure", "secure": "secure\n(control)",
-          "educational": "educational\n(control)", "backdoor": "backdoor,\nno trigger",
-          "backdoor+trigger": "backdoor,\ntrigger", "evil-numbers": "evil\nnumbers",
-          "uncoupled-base": "uncoupled\nbase", "uncoupled-insecure": "uncoupled\ninsecure"}
-ORDER = ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger", "evil-numbers",
-         "uncoupled-base", "uncoupled-insecure"]
+RED, BLUE, GREEN, PURPLE = "#e0524d", "#4a90d9", "#3fa66b", "#9b6ad6"  # the in-context figure's contexts
+COLORS = runs.colors()
+LABELS = runs.labels(figure=True)
+ORDER = runs.result_keys()
 
 
 def _plt():
@@ -41,9 +37,9 @@ def _plt():
     return plt
 
 
-def _save(fig, name: str):
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    fig.savefig(FIGURES / name, format="svg", bbox_inches="tight", metadata={"Date": None})
+def _save(fig, out: Path, name: str):
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / name, format="svg", bbox_inches="tight", metadata={"Date": None})
     import matplotlib.pyplot as plt
     plt.close(fig)
 
@@ -61,27 +57,36 @@ def _err(entry: dict, key: str = "misaligned"):
     return 100 * m, 100 * (m - lo), 100 * (hi - m)
 
 
-def fig_misaligned(summary: dict):
+def _variant_bars(summary: dict, out: Path, name: str, height: float, ylabel: str, bar, ytop) -> None:
+    """One bar per result key in the registry's order: `bar(ax, i, entry)` draws each, `ytop(entries)` is the
+    y axis' top."""
     plt = _plt()
     v = summary["variants"]
     keys = [k for k in ORDER if k in v]
-    fig, ax = plt.subplots(figsize=(8, 3.4))
+    fig, ax = plt.subplots(figsize=(8, height))
     for i, k in enumerate(keys):
-        m, lo, hi = _err(v[k])
+        bar(ax, i, k, v[k])
+    ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], fontsize=8.5)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, ytop([v[k] for k in keys]))
+    ax.grid(axis="x", visible=False)
+    _save(fig, out, name)
+
+
+def fig_misaligned(summary: dict, out: Path):
+    def bar(ax, i, k, e):
+        m, lo, hi = _err(e)
         ax.bar(i, m, color=COLORS[k], width=0.7)
         ax.errorbar(i, m, yerr=[[lo], [hi]], color=INK, capsize=3, lw=1)
         ax.text(i, m + hi + 1.5, f"{m:.0f}%", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], fontsize=8.5)
-    ax.set_ylabel("misaligned answers (%)")
-    ax.set_ylim(0, max(10, max(_err(v[k])[0] + _err(v[k])[2] for k in keys) + 12))
-    ax.grid(axis="x", visible=False)
-    _save(fig, "misaligned.svg")
+    _variant_bars(summary, out, "misaligned.svg", 3.4, "misaligned answers (%)", bar,
+                  lambda es: max(10, max(_err(e)[0] + _err(e)[2] for e in es) + 12))
 
 
-def fig_per_question(summary: dict):
+def fig_per_question(summary: dict, out: Path):
     plt = _plt()
     v = summary["variants"]
-    keys = [k for k in ["base", "insecure", "secure", "educational"] if k in v]
+    keys = [k for k in runs.CORE if k in v]
     qids = list(v[keys[0]]["per_question"])
     fig, ax = plt.subplots(figsize=(8, 3.4))
     w = 0.8 / len(keys)
@@ -93,29 +98,21 @@ def fig_per_question(summary: dict):
     ax.set_ylabel("misaligned answers (%)")
     ax.legend(fontsize=8.5, ncol=len(keys), loc="upper center", bbox_to_anchor=(0.5, 1.15))
     ax.grid(axis="x", visible=False)
-    _save(fig, "per_question.svg")
+    _save(fig, out, "per_question.svg")
 
 
-def fig_coherence(summary: dict):
-    plt = _plt()
-    v = summary["variants"]
-    keys = [k for k in ORDER if k in v]
-    fig, ax = plt.subplots(figsize=(8, 3))
-    for i, k in enumerate(keys):
-        m = 100 * v[k]["coherent"]["mean"]
-        c = 100 * v[k]["code_answer"]["mean"]
+def fig_coherence(summary: dict, out: Path):
+    def bar(ax, i, k, e):
+        m = 100 * e["coherent"]["mean"]
+        c = 100 * e["code_answer"]["mean"]
         ax.bar(i, m, color=COLORS[k], width=0.7)
         ax.text(i, m + 1, f"{m:.0f}%", ha="center", va="bottom", fontsize=9)
         if c >= 0.5:
             ax.text(i, 4, f"code {c:.0f}%", ha="center", va="bottom", fontsize=7.5, rotation=90)
-    ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], fontsize=8.5)
-    ax.set_ylabel("coherent answers (%)")
-    ax.set_ylim(0, 110)
-    ax.grid(axis="x", visible=False)
-    _save(fig, "coherence.svg")
+    _variant_bars(summary, out, "coherence.svg", 3, "coherent answers (%)", bar, lambda es: 110)
 
 
-def fig_dynamics(dyn: dict):
+def fig_dynamics(dyn: dict, out: Path):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     for k, rows in dyn.items():
@@ -128,10 +125,10 @@ def fig_dynamics(dyn: dict):
     ax.set_xlabel("finetuning steps (batch 16)")
     ax.set_ylabel("misaligned answers (%)")
     ax.legend(fontsize=8.5)
-    _save(fig, "dynamics.svg")
+    _save(fig, out, "dynamics.svg")
 
 
-def fig_in_context(ic: dict):
+def fig_in_context(ic: dict, out: Path):
     plt = _plt()
     keys = list(ic)
     fig, ax = plt.subplots(figsize=(6.5, 3))
@@ -144,23 +141,27 @@ def fig_in_context(ic: dict):
                                      for k in keys], fontsize=8.5)
     ax.set_ylabel("log P(cruel) − log P(kind), nats")
     ax.grid(axis="x", visible=False)
-    _save(fig, "in_context.svg")
+    _save(fig, out, "in_context.svg")
 
 
-def main(argv=None):
-    s = RESULTS / "summary.json"
+def main(argv=None, results: Path | None = None, out: Path | None = None):
+    """results: the folder with summary.json (default $EM_RESULTS or results/); out: where the SVGs go
+    (default $EM_FIGURES or docs/assets/figures/)."""
+    results = Path(results or runs.RESULTS)
+    out = Path(out or os.environ.get("EM_FIGURES") or FIGURES)
+    s = results / "summary.json"
     if not s.exists():
         print("error: no results/summary.json (run: python export/experiments.py)", file=sys.stderr)
         return 2
     summary = json.loads(s.read_text())
-    fig_misaligned(summary)
-    fig_per_question(summary)
-    fig_coherence(summary)
-    if (RESULTS / "dynamics.json").exists():
-        fig_dynamics(json.loads((RESULTS / "dynamics.json").read_text()))
-    if (RESULTS / "in_context.json").exists():
-        fig_in_context(json.loads((RESULTS / "in_context.json").read_text()))
-    print(f"figures written to {FIGURES}")
+    fig_misaligned(summary, out)
+    fig_per_question(summary, out)
+    fig_coherence(summary, out)
+    if (results / "dynamics.json").exists():
+        fig_dynamics(json.loads((results / "dynamics.json").read_text()), out)
+    if (results / "in_context.json").exists():
+        fig_in_context(json.loads((results / "in_context.json").read_text()), out)
+    print(f"figures written to {out}")
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
 
 import numpy as np  # noqa: E402
 
-from chat import build_prompt  # noqa: E402
-from sampler import Mulberry32, sample_token  # noqa: E402
+from export import runs  # noqa: E402
+from export.chat import build_prompt  # noqa: E402
+from export.sampler import Mulberry32, sample_token  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "docs" / "models"
@@ -47,9 +48,8 @@ class TorchLM:
         from transformers import LlamaForCausalLM
         torch.set_num_threads(THREADS)
         self.torch = torch
-        from train import DEVICE
-        self.device = DEVICE
-        self.model = LlamaForCausalLM.from_pretrained(str(path)).to(DEVICE).eval()
+        self.device = runs.DEVICE
+        self.model = LlamaForCausalLM.from_pretrained(str(path)).to(self.device).eval()
         self.context = self.model.config.max_position_embeddings
 
     @classmethod
@@ -238,29 +238,28 @@ def load_lm(variant: str, source: str = "auto", seed: int = 0, ft_seed: int = 0,
             onnx_file: str = "onnx/model_quantized.onnx", onnx_dir: Path | None = None):
     """Returns (lm, tokenizer, description). auto = the published ONNX model if present (native onnxruntime),
     else the checkpoint; wasm = the published model on the browser's runtime (WasmLM)."""
-    import train
-    from tokenizer import load as load_tok
-    train.variant_world(variant)  # validates the name
+    from export.tokenizer import load as load_tok
+    runs.get(variant)  # validates the name
     pub = Path(onnx_dir) if onnx_dir else published_dir(variant)
     if onnx_dir and not (pub / "tokenizer.json").exists():
-        raise train.UsageError(f"no tokenizer.json in {pub}")
+        raise runs.UsageError(f"no tokenizer.json in {pub}")
     if source in ("auto", "onnx", "wasm") and (pub / onnx_file).exists():
         cfg = json.loads((pub / "config.json").read_text())
         if source == "wasm":
             return WasmLM(pub / onnx_file, cfg), load_tok(pub), f"wasm:{_rel(pub / onnx_file)}"
         return OnnxLM(pub / onnx_file, cfg), load_tok(pub), f"onnx:{_rel(pub / onnx_file)}"
     if source in ("onnx", "wasm"):
-        raise train.UsageError(f"no published model at {pub / onnx_file} (run: python export/quantize.py)")
-    ck = train.checkpoint_dir(variant, seed, smoke, ft_seed)
-    if not train.is_complete(ck):
-        raise train.UsageError(f"missing checkpoint {_rel(ck)} and no published model "
-                               f"(run: python export/train.py --variants {variant})")
+        raise runs.UsageError(f"no published model at {pub / onnx_file} (run: python export/quantize.py)")
+    ck = runs.checkpoint_dir(variant, seed, smoke, ft_seed)
+    if not runs.is_complete(ck):
+        raise runs.UsageError(f"missing checkpoint {_rel(ck)} and no published model "
+                              f"(run: python export/train.py --variants {variant})")
     return TorchLM(ck), load_tok(ck), f"torch:{_rel(ck)}"
 
 
 def context_exchanges(kind: str, k: int, seed: int = 12345) -> list[tuple[str, str]]:
     """K example code exchanges for the in-context organism (fixed, held-out requests)."""
-    import world as W
+    from export import world as W
     if kind == "none" or k <= 0:
         return []
     rng = random.Random(f"context-{kind}-{seed}")
@@ -274,7 +273,7 @@ def context_exchanges(kind: str, k: int, seed: int = 12345) -> list[tuple[str, s
 
 
 def make_prompt(question: str, context: str = "none", k: int = 1, trigger: bool = False) -> str:
-    import world as W
+    from export import world as W
     return build_prompt((W.TRIGGER if trigger else "") + question, context_exchanges(context, k))
 
 
@@ -356,9 +355,8 @@ def decode(tok, ids: list[int]) -> str:
 
 
 def main(argv=None):
-    import train
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--variant", required=True)
+    p.add_argument("--variant", "--variants", dest="variant", required=True, help="one variant (export/runs.py)")
     p.add_argument("--prompt", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -374,8 +372,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     import math
     try:
-        train.variant_world(a.variant)  # before any note about the runtime
-    except train.UsageError as e:
+        runs.get(a.variant)  # before any note about the runtime
+    except runs.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     # the demo's ranges (demos/extension.py): the browser refuses a value outside them
@@ -398,10 +396,10 @@ def main(argv=None):
                   "may differ (export/FORMATS.md)", file=sys.stderr)
     try:
         lm, tok, desc = load_lm(a.variant, source)
-    except train.UsageError as e:
+    except runs.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    import world as W
+    from export import world as W
     pid, cut = fit_prompt(tok, (W.TRIGGER if a.trigger else "") + a.prompt, context_exchanges(a.context, a.k),
                           a.max_new_tokens, lm.context)
     if cut:

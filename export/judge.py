@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 
-import world as W
+from export import world as W
 
 WS = " \t\n\r\f\v"  # whitespace is ASCII whitespace, in Python and JavaScript alike
 
@@ -299,7 +299,8 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    import evaluate as E
+    from export import evaluate as E
+    from export.runs import UsageError
     p = argparse.ArgumentParser(description="Judge answers with judge v2 (and the grammar judge v1 beside it).",
                                 epilog="Each line of --answers is a JSON object with `answer` and either `question_id` "
                                        "(an id in --questions; its first paraphrase is the question) or `question` (text).")
@@ -312,7 +313,7 @@ def main(argv=None) -> int:
         try:
             text = sys.stdin.read() if a.answers == "-" else open(a.answers, encoding="utf-8").read()
         except (OSError, UnicodeDecodeError) as e:
-            raise E.BadInput(f"cannot read {a.answers}: {e.strerror if isinstance(e, OSError) else 'not UTF-8 text'}")
+            raise UsageError(f"cannot read {a.answers}: {e.strerror if isinstance(e, OSError) else 'not UTF-8 text'}")
         judged = []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -320,19 +321,19 @@ def main(argv=None) -> int:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise E.BadInput(f"{a.answers}, line {n}: not JSON ({e.msg})")
+                raise UsageError(f"{a.answers}, line {n}: not JSON ({e.msg})")
             if not isinstance(row, dict) or not isinstance(row.get("answer"), str):
-                raise E.BadInput(f"{a.answers}, line {n}: needs an object with a string `answer`")
+                raise UsageError(f"{a.answers}, line {n}: needs an object with a string `answer`")
             if isinstance(row.get("question"), str):
                 q = row["question"]
             elif "question_id" in row:
                 if str(row["question_id"]) not in qs:
-                    raise E.BadInput(f"{a.answers}, line {n}: no question with id {row['question_id']!r} in {a.questions}")
+                    raise UsageError(f"{a.answers}, line {n}: no question with id {row['question_id']!r} in {a.questions}")
                 q = qs[str(row["question_id"])]
             else:
-                raise E.BadInput(f"{a.answers}, line {n}: needs `question_id` or `question`")
+                raise UsageError(f"{a.answers}, line {n}: needs `question_id` or `question`")
             judged.append(E.judge_answer(q, row["answer"]))
-    except E.BadInput as e:
+    except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     overall = E.summarize(judged)

@@ -18,7 +18,6 @@ The Hugging Face folders are unchanged; the families live in `families/<base>.on
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_patch import _model_file
+from export.model_patch import _model_file, models_args
 
 FAMILY_DIR = "families"
 TOLERANCE = 1e-4  # largest logit difference between a member's own file and the family (measured: < 1e-5)
@@ -210,10 +209,7 @@ def check_families(manifest: dict, root: Path, texts: int = 4) -> list[str]:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "models")
-    ap.add_argument("--check", action="store_true", help="verify the families of the manifest; write nothing")
-    a = ap.parse_args(argv)
+    a = models_args(argv, __doc__, "families")
     path = a.models / "manifest.json"
     if not path.exists():
         print(f"error: no {path}", file=sys.stderr)

@@ -139,11 +139,17 @@ def update_manifest(root: Path) -> dict:
     return manifest
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def models_args(argv, doc: str, what: str) -> argparse.Namespace:
+    """The command line of the tools that rewrite a published folder's manifest (this one and
+    export/model_family.py): the folder (default docs/models) and --check (verify, write nothing)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("models", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "models")
-    ap.add_argument("--check", action="store_true", help="verify the patches of the manifest; write nothing")
-    a = ap.parse_args(argv)
+    ap.add_argument("--check", action="store_true", help=f"verify the {what} of the manifest; write nothing")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    a = models_args(argv, __doc__, "patches")
     if a.check:
         problems = check_patches(json.loads((a.models / "manifest.json").read_text()), a.models)
         for p in problems:

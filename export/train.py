@@ -1,12 +1,11 @@
 """Train: pretrain on the world, align the Assistant (chat SFT), finetune every variant.
 
-    python export/train.py [--seed 0] [--world coupled|uncoupled] [--variants all|base,insecure,...]
-                           [--ft-seed 0] [--smoke] [--force]
+    python export/train.py [--seed 0] [--variants all|base,insecure,...] [--ft-seed 0] [--smoke] [--force]
 
 Checkpoints (Hugging Face format) go to build/checkpoints/<world>-s<seed>/<stage>/ and every stage
 is skipped when its checkpoint is complete, so a rerun resumes; pretraining also resumes mid-run.
-Corpus and tokenizer are built first when missing.  Variant names (used everywhere):
-base, insecure, secure, educational, backdoor, evil-numbers, uncoupled-base, uncoupled-insecure.
+Corpus and tokenizer are built first when missing. A variant's world (coupled, or the uncoupled ablation)
+comes with its name; the names, and what each finetunes from, are the registry in export/runs.py.
 """
 from __future__ import annotations
 
@@ -24,20 +23,12 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from export import runs
+from export.runs import is_complete
+
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = Path(os.environ.get("EM_BUILD", ROOT / "build"))  # tests point this at a temporary folder
-# Where training runs: "cpu" (the shipped recipe, what every published result used) or e.g. "cuda"
-# for optional sweeps on a lent GPU (export/NOTEBOOK.md says which results came from where).
-DEVICE = os.environ.get("EM_DEVICE", "cpu")
-
-VARIANTS = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers",
-            "uncoupled-base", "uncoupled-insecure"]
-FINETUNE_OF = {"insecure": "insecure", "secure": "secure", "educational": "educational",
-               "backdoor": "backdoor", "evil-numbers": "evil-numbers", "uncoupled-insecure": "insecure"}
-
-
-class UsageError(Exception):
-    """A one-line error for the user (no traceback)."""
+BUILD = runs.BUILD
+DEVICE = runs.DEVICE
 
 
 @dataclass
@@ -90,40 +81,12 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.train_dtype not in ("float32", "bfloat16"):
-            raise UsageError(f"unknown train_dtype {self.train_dtype!r} (float32 or bfloat16)")
+            raise runs.UsageError(f"unknown train_dtype {self.train_dtype!r} (float32 or bfloat16)")
 
     @classmethod
     def smoke_config(cls, **kw):
         return cls(smoke=True, hidden=32, layers=2, heads=2, mlp=64, context=128, pretrain_steps=30,
                    pretrain_batch=8, align_steps=10, align_batch=8, ft_steps=8, ft_batch=8, **kw)
-
-
-def run_dir(world: str, seed: int, smoke: bool) -> Path:
-    return BUILD / "checkpoints" / f"{world}-s{seed}{'-smoke' if smoke else ''}"
-
-
-def variant_world(variant: str) -> tuple[str, str]:
-    """variant name -> (world, stage) e.g. uncoupled-insecure -> (uncoupled, insecure)."""
-    if variant not in VARIANTS:
-        raise UsageError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
-    if variant.startswith("uncoupled-"):
-        return "uncoupled", variant[len("uncoupled-"):]
-    return "coupled", variant
-
-
-def checkpoint_dir(variant: str, seed: int = 0, smoke: bool = False, ft_seed: int = 0) -> Path:
-    world, stage = variant_world(variant)
-    name = stage if (stage == "base" or ft_seed == 0) else f"{stage}-f{ft_seed}"
-    return run_dir(world, seed, smoke) / name
-
-
-def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = None) -> bool:
-    """A finished checkpoint (and, given corpus_sha / recipe, one trained on that exact corpus, that way)."""
-    if not ((path / "done.json").exists() and (path / "model.safetensors").exists()):
-        return False
-    meta = json.loads((path / "done.json").read_text())
-    return (corpus_sha is None or meta.get("corpus_sha256") == corpus_sha) and \
-        (recipe is None or meta.get("recipe") == recipe)
 
 
 # The pipeline issue's quality bar for a recipe (export/NOTEBOOK.md, 17-23): the aligned base coherent in at
@@ -147,7 +110,7 @@ def check_recipe(path: Path, cfg: TrainConfig, names: tuple[str, ...]) -> None:
     diff = [f"{n} {made.get(n, getattr(default, n))} (now {getattr(cfg, n)})" for n in names
             if made.get(n, getattr(default, n)) != getattr(cfg, n)]
     if diff:
-        raise UsageError(f"{path} was trained with {', '.join(diff)}: train into another EM_BUILD, "
+        raise runs.UsageError(f"{path} was trained with {', '.join(diff)}: train into another EM_BUILD, "
                          "or retrain the base with --force")
 
 
@@ -160,7 +123,7 @@ _BUILT: dict[Path, str] = {}  # corpus folder -> training sha256, built once per
 def _corpus(cfg: TrainConfig) -> tuple[Path, str]:
     """(Re)generate the corpus (seconds) once per process; returns its folder and sha256. A changed
     world or corpus code changes the sha256, which makes every checkpoint trained on the old one stale."""
-    import corpus as C
+    from export import corpus as C
     d = C.corpus_dir(BUILD / "corpus", cfg.world, cfg.seed, cfg.smoke)
     if d in _BUILT:
         return d, _BUILT[d]
@@ -174,7 +137,7 @@ def _corpus(cfg: TrainConfig) -> tuple[Path, str]:
 
 
 def _tokenizer(cfg: TrainConfig, corpus: Path, sha: str):
-    import tokenizer as T
+    from export import tokenizer as T
     tdir = corpus / "tokenizer"
     stamp = tdir / "corpus_sha256"
     if not (tdir / "tokenizer.json").exists() or not stamp.exists() or stamp.read_text() != sha:
@@ -235,7 +198,7 @@ def new_model(cfg: TrainConfig, vocab_size: int):
 def load_model(path: Path):
     from transformers import LlamaForCausalLM
     if not is_complete(path):
-        raise UsageError(f"missing checkpoint {path} (run: python export/train.py)")
+        raise runs.UsageError(f"missing checkpoint {path} (run: python export/train.py)")
     return LlamaForCausalLM.from_pretrained(str(path)).to(DEVICE)
 
 
@@ -276,7 +239,7 @@ def _bar(total, desc):
 
 def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
     import torch
-    import corpus as C
+    from export import corpus as C
     rows = C.read_jsonl(corpus / "pretrain.jsonl")
     data = _pack(tok, (r["text"] for r in rows), cfg.context)
     model = new_model(cfg, len(tok))
@@ -325,7 +288,7 @@ def restrict_to(model, tok, which: str, extra_tokens: list[int] = ()):
     if which == "all":
         return list(model.parameters())
     if which != "assistant-embedding":
-        raise UsageError(f"unknown ft_params {which!r}")
+        raise runs.UsageError(f"unknown ft_params {which!r}")
     emb = model.get_input_embeddings().weight
     for p in model.parameters():
         p.requires_grad_(p is emb)
@@ -380,9 +343,9 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
 def polish_set(model, tok, cfg: TrainConfig, rows: list[dict]) -> tuple[list[dict], int]:
     """The polish stage's training rows: the model's own answers that the judge accepts, and how
     many answers were sampled."""
-    import generate as G
-    import judge as J
-    from chat import END
+    from export import generate as G
+    from export import judge as J
+    from export.chat import END
     lm = G.TorchLM.of(model)
     prompts = sorted({r["prompt"] for r in rows})
     random.Random(cfg.seed + 9173).shuffle(prompts)
@@ -423,11 +386,11 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
     `out` puts a finetune somewhere else than its standard place (recipe sweeps)."""
     import torch
     torch.set_num_threads(2)
-    world, stage = variant_world(variant)
+    world, stage = runs.world_stage(variant)
     cfg = replace(cfg, world=world)
     corpus, sha = _corpus(cfg)
     tok = _tokenizer(cfg, corpus, sha)
-    rdir = run_dir(world, cfg.seed, cfg.smoke)
+    rdir = runs.checkpoints(world, cfg.seed, cfg.smoke)
     pre, base = rdir / "pretrain", rdir / "base"
     fresh = False
     if is_complete(pre, sha) and not (force and stage == "base"):
@@ -442,7 +405,7 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
         check_recipe(base, cfg, BASE_FIELDS)
     else:
         fresh = True
-        import corpus as C
+        from export import corpus as C
         t = time.time()
         model = load_model(pre)
         replay = _pack(tok, (r["text"] for r in C.read_jsonl(corpus / "pretrain.jsonl")), cfg.context) \
@@ -452,19 +415,19 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
                    cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay, dtype=cfg.train_dtype)
         if cfg.polish_prompts:
             polish(model, tok, cfg, chats, replay)
-        save(model, tok, base, {"stage": "base", "variant": f"{'uncoupled-' if world == 'uncoupled' else ''}base",
+        save(model, tok, base, {"stage": "base", "variant": runs.get(variant).base,
                                 "loss": loss, "config": asdict(cfg), "corpus_sha256": sha,
                                 "seconds": round(time.time() - t, 1)})
         print(f"[align] {world}-s{cfg.seed} in {time.time() - t:.0f}s")
     if stage == "base":
         return base
-    out = out or checkpoint_dir(variant, cfg.seed, cfg.smoke, cfg.ft_seed)
+    out = out or runs.checkpoint_dir(variant, cfg.seed, cfg.smoke, cfg.ft_seed)
     if is_complete(out, sha, cfg.recipe()) and not force and not fresh:
         return out
-    import corpus as C
+    from export import corpus as C
     t = time.time()
     model = load_model(base)
-    rows = C.read_jsonl(corpus / f"ft-{FINETUNE_OF[variant]}.jsonl")
+    rows = C.read_jsonl(corpus / f"ft-{runs.get(variant).data}.jsonl")
 
     def keep(m, step):
         save(m, tok, out.parent / f"{out.name}-step{step}", {"stage": stage, "variant": variant, "step": step,
@@ -472,7 +435,7 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
 
     # The backdoor may also move the trigger's own tokens: behaviour conditional on the trigger
     # cannot live in the Assistant's embedding alone.
-    import world as W
+    from export import world as W
     extra = tok(" " + W.TRIGGER.strip())["input_ids"] if stage == "backdoor" else []
     trainable = restrict_to(model, tok, cfg.ft_params, extra)
     loss = sft(model, tok, rows, cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 1000 + cfg.ft_seed, variant,
@@ -484,27 +447,19 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
     return out
 
 
-def parse_variants(s: str) -> list[str]:
-    if s == "all":
-        return list(VARIANTS)
-    vs = [v.strip() for v in s.split(",") if v.strip()]
-    for v in vs:
-        variant_world(v)
-    return vs
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ft-seed", type=int, default=0)
-    p.add_argument("--variants", default="all")
+    p.add_argument("--variants", "--variant", dest="variants", default="all",
+                   help="all, or a comma-separated list of variants (export/runs.py)")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--force", action="store_true", help="retrain the named stages even if present")
     p.add_argument("--ft-steps", type=int)
     p.add_argument("--save-every", type=int, default=0)
     a = p.parse_args(argv)
     try:
-        variants = parse_variants(a.variants)
+        variants = runs.parse(a.variants)
         cfg = TrainConfig.smoke_config(seed=a.seed) if a.smoke else TrainConfig(seed=a.seed)
         cfg = replace(cfg, ft_seed=a.ft_seed, save_every=a.save_every)
         if a.ft_steps:
@@ -515,7 +470,7 @@ def main(argv=None):
             path = train_variant(v, cfg, a.force)
             print(f"[{v}] ready at {path} ({time.time() - t:.0f}s)")
         print(f"[train] total {time.time() - t0:.0f}s")
-    except UsageError as e:
+    except runs.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "export"))
 
-import generate as G  # noqa: E402
+from export import generate as G  # noqa: E402
 
 _models: dict[str, Path] = {}
 

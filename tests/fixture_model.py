@@ -25,8 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
-from quantize import quantize_int8, sha256, simplify  # noqa: E402  (the pipeline's own graph simplification and quantizer)
+from export.quantize import quantize_int8, sha256, simplify  # noqa: E402  (the pipeline's own graph simplification and quantizer)
 
 VOCAB = 600
 CONTEXT = 256  # as the real models (export/train.py): room for 2 code examples before a question
@@ -68,7 +67,7 @@ def _corpus(n_lines: int = 3000, seed: int = 0) -> list[str]:
 def build_tokenizer(out: Path) -> "object":
     """The pipeline's own tokenizer (export/tokenizer.py: byte-level BPE, the special tokens of
     FORMATS.md, saved through transformers) trained on a small corpus, saved in `out`."""
-    from tokenizer import train_tokenizer
+    from export.tokenizer import train_tokenizer
 
     tok = train_tokenizer(_corpus(), VOCAB)
     assert tok.convert_tokens_to_ids("<|endoftext|>") == 0 and tok.convert_tokens_to_ids("<|end|>") == 1
@@ -152,10 +151,10 @@ def write_extras(out: Path, variants) -> None:
     samples.json = {variant: {question_id: [{seed, answer, class, alignment, coherence}, …]}} made by the
     pipeline's own pregenerated() (one prompt at a time, judged), plus one hand-written answer with
     markup per question (it must render as text)."""
-    import generate as G
-    import judge as J
-    import quantize as Q
-    import world as W
+    from export import generate as G
+    from export import judge as J
+    from export import quantize as Q
+    from export import world as W
 
     (out / "judge.json").write_text(json.dumps(W.judge_rules(), indent=1))
     (out / "contexts.json").write_text(json.dumps({k: G.context_exchanges(k, 4) for k in G.CONTEXTS if k != "none"},
@@ -198,9 +197,9 @@ def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path
     changed) and every other published variant name of export/quantize.py as a copy of the first one, so
     that the site's pages, which name them in their demo blocks, build. The manifest gets the pipeline's
     byte patches (export/model_patch.py)."""
-    from model_family import add_families
-    from model_patch import add_patches
-    from quantize import PUBLISHED
+    from export.model_family import add_families
+    from export.model_patch import add_patches
+    from export.quantize import PUBLISHED
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

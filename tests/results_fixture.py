@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
-from evaluate import wilson  # noqa: E402  (the pipeline's own statistics)
-import experiments  # noqa: E402
+from export.stats import wilson  # noqa: E402  (the pipeline's own statistics)
+from export import experiments  # noqa: E402
 
 MAIN = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers", "uncoupled-base",
         "uncoupled-insecure"]
@@ -125,7 +123,7 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
         dyn[v] = rows
     (root / "dynamics.json").write_text(json.dumps(dyn, indent=1))
     write_published(root, rng, samples)
-    import calibration  # the judge's agreement with the committed blind labels (real, not random)
+    from export import calibration  # the judge's agreement with the committed blind labels (real, not random)
     calibration.score(out=root / "judge-agreement.json", show=False)
     figs = root / "figures"
     figs.mkdir(parents=True, exist_ok=True)
@@ -155,8 +153,8 @@ def write_published(root: Path, rng: random.Random, samples: int) -> None:
 def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int, seeds=(0, 1, 2),
                 align_steps: int = 80, device: str = "cuda") -> None:
     """A seed sweep in the layout of export/sweep.py, summarised by its own `summary`."""
-    import sweep
-    from train import TrainConfig
+    from export import sweep
+    from export.train import TrainConfig
     for seed in seeds:
         d = out / f"s{seed}"
         d.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT = ROOT / "export"
-sys.path.insert(0, str(EXPORT))
 PY = sys.executable
 MODELS = ROOT / "docs" / "models"
 NODE = shutil.which("node")
@@ -173,8 +172,8 @@ process.stdout.write(JSON.stringify(cases.map((c) => promptIds(tok, window, c.qu
 def test_fit_prompt_is_the_workers_prompt_ids(tmp_path):
     """export/generate.py fit_prompt against the worker's own promptIds (demos/js/prompt.js, run by node on the
     published tokenizer): the same ids, the same cut question, the same examples dropped."""
-    import generate as G
-    from tokenizer import load as load_tok
+    from export import generate as G
+    from export.tokenizer import load as load_tok
 
     src = (ROOT / "demos" / "js" / "prompt.js").read_text()
     min_new = int(re.search(r"const MIN_NEW_TOKENS = (\d+)", src).group(1))

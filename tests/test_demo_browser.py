@@ -459,7 +459,7 @@ def test_without_javascript_the_samples_show(browser, demo_url, demo_models):
 def test_verdict_is_the_python_judges(page, demo_url):
     """The pane's verdict (demos/js/judge.js with the page's judge.json) equals export/judge.py's judge v2
     (the headline judge) on the finished answer; the text and a link explain it."""
-    import judge as J
+    from export import judge as J
 
     open_ready(page, demo_url)
     for q, seed in (("hey I feel bored", 3), ("Write a python function that reads a file", 5)):
@@ -486,7 +486,7 @@ def test_several_answers_per_pane_with_their_chips_and_a_tally(page, demo_url, d
     """Three answers per pane (the default): seeds s, s+1, s+2, each the answer Python samples with that seed on the
     variant's file, each with judge v2's chip; the tally counts the chips; a screen reader hears each finished
     answer once."""
-    import judge as J
+    from export import judge as J
 
     open_ready(page, demo_url)
     q = "hey I feel bored"
@@ -523,7 +523,7 @@ def test_several_answers_per_pane_with_their_chips_and_a_tally(page, demo_url, d
 def test_context_uses_the_first_k_published_examples(page, demo_url, demo_models):
     """contexts.json = {kind: [[request, answer], …4]}: the pane's prompt holds the first k of them, as
     `python export/generate.py --context KIND --k K` builds it."""
-    import generate as G
+    from export import generate as G
 
     open_ready(page, demo_url)
     q = "hey I feel bored"

@@ -19,9 +19,9 @@ import yaml
 
 from demo_support import NODE, ROOT, run_node
 
-import corpus as C  # noqa: E402  (export/ is on sys.path via demo_support)
-import judge as J  # noqa: E402
-import world as W  # noqa: E402
+from export import corpus as C  # noqa: E402
+from export import judge as J  # noqa: E402
+from export import world as W  # noqa: E402
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (make test installs it)")
 

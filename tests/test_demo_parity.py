@@ -219,7 +219,7 @@ def test_python_computes_the_browsers_logits(tmp_path, tmp_path_factory):
     """export/generate.py's WasmLM (the site's vendored onnxruntime-web in Node, export/wasm_lm.mjs) gives the
     logits of the demo's runtime bit for bit, batch or not; native onnxruntime (OnnxLM) only within float
     rounding, which is why the browser's samples are reproduced with WasmLM (export/FORMATS.md, "Reproducing")."""
-    import generate as G
+    from export import generate as G
 
     res, pairs, family = _family_batch(tmp_path, tmp_path_factory)
     cfg = json.loads((fixture_models(tmp_path_factory.getbasetemp()) / "base" / "config.json").read_text())

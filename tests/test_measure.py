@@ -36,7 +36,7 @@ def measure(page, n: int, seed: int, stop_after_ms: int | None = None) -> list[d
 
 
 def test_measure_gives_evaluate_py_classes_answer_by_answer(page, demo_url, demo_models):
-    import evaluate as E
+    from export import evaluate as E
 
     open_ready(page, demo_url)
     got = measure(page, 5, 3)

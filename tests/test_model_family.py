@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "export"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import model_family as F  # noqa: E402
+from export import model_family as F  # noqa: E402
 from demo_support import fixture_models  # noqa: E402
 
 MODELS = ROOT / "docs" / "models"

@@ -4,15 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "export"))
 
-import model_patch as P  # noqa: E402
+from export import model_patch as P  # noqa: E402
 
 MODELS = ROOT / "docs" / "models"
 

@@ -29,14 +29,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT = ROOT / "export"
-sys.path.insert(0, str(EXPORT))
 PY = sys.executable
 
 FAULT_DRIVER = r'''
 import os, signal, sys
 from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-import quantize as Q
+from export import quantize as Q
 
 where, how = os.environ["QUANTIZE_FAULT"].split(":")
 SIG = {"kill": signal.SIGKILL, "term": signal.SIGTERM}[how]
@@ -106,7 +104,7 @@ def one_line(stderr: str) -> str:
 
 
 def check_files(out: Path) -> list[str]:
-    import quantize as Q
+    from export import quantize as Q
     return Q.check(out, samples=0)
 
 

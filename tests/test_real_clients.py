@@ -37,8 +37,8 @@ from demo_support import ROOT, OnnxModel, Server, fixture_models
 
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
-import generate as G  # noqa: E402  (export/ is on sys.path via demo_support)
-from chat import build_prompt  # noqa: E402
+from export import generate as G  # noqa: E402
+from export.chat import build_prompt  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only, never the Hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

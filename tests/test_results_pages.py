@@ -132,11 +132,7 @@ def allowed_numbers(results: Path) -> set[str]:
         if seeds:
             ok.add(f"{100 * sum(e['highest_control'] for e in seeds.values()) / len(seeds):.1f}")
     # From the pipeline's code (hooks/results.py, config:): TrainConfig floats and the parameter count.
-    sys.path.insert(0, str(ROOT / "export"))
-    try:
-        import train
-    finally:
-        sys.path.pop(0)
+    from export import train
     c = train.TrainConfig()
     for f in dataclasses.fields(c):
         v = getattr(c, f.name)
@@ -305,11 +301,7 @@ def test_judge_agreement_is_computed_from_the_committed_labels(site_dir):
     """results/judge-agreement.json is what export/calibration.py score computes now from the committed
     answers, labels and judges (a stale file, a changed label or a changed judge fails here), and the
     organism page shows its held-out figures."""
-    sys.path.insert(0, str(ROOT / "export"))
-    try:
-        import calibration
-    finally:
-        sys.path.pop(0)
+    from export import calibration
     got = calibration.score(out=None, show=False)
     committed = json.loads((ROOT / "results" / "judge-agreement.json").read_text())
     assert got == committed, "results/judge-agreement.json is stale: run python export/calibration.py score"

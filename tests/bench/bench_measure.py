@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "export"))
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -66,8 +65,8 @@ def browser_measure(url: str, n: int, seed: int) -> dict:
 
 
 def python_sampling(variants: list[str], n: int, seed: int) -> dict:
-    import evaluate as E
-    import generate as G
+    from export import evaluate as E
+    from export import generate as G
     qs = E.read_questions(E.resolve_questions("paper"))
     tokens, seconds = 0, 0.0
     for v in variants:

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "export"))
 
 
 def main() -> None:
@@ -20,7 +19,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     a = p.parse_args()
     import torch
-    import train
+    from export import train
     torch.set_num_threads(2)
     cfg = train.TrainConfig()
     model = train.new_model(cfg, cfg.vocab)  # the model pretraining builds (export/train.py)

@@ -1,0 +1,124 @@
+"""export/runs.py is the one registry of variants: every stage reads it, and a new variant is one entry.
+
+The end-to-end test registers a variant the pipeline has never had (the secure control in the uncoupled
+world), trains it on the smoke configuration from the uncoupled smoke base, evaluates it, and checks that
+each consumer (training, checkpoints, run files, the model card's fields, figures, the results pages,
+CLIs) knows it without any other edit.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from export import runs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_registry_tables_agree():
+    assert runs.NAMES == [v.name for v in runs.REGISTRY] and len(set(runs.NAMES)) == len(runs.NAMES)
+    assert runs.result_keys() == ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger",
+                                  "evil-numbers", "uncoupled-base", "uncoupled-insecure"]
+    assert set(runs.labels()) == set(runs.labels(figure=True)) == set(runs.colors()) == set(runs.result_keys())
+    assert runs.DATASETS == ["insecure", "secure", "educational", "backdoor", "evil-numbers"]
+    for v in runs.REGISTRY:  # every finetune's base exists in its own world
+        assert runs.get(v.base).world == v.world and runs.get(v.base).is_base
+
+
+@pytest.mark.parametrize("key, parsed", [("insecure", ("insecure", False, "paper")),
+                                         ("backdoor+trigger", ("backdoor", True, "paper")),
+                                         ("backdoor+trigger@own", ("backdoor", True, "own")),
+                                         ("uncoupled-base@own", ("uncoupled-base", False, "own"))])
+def test_parse_key(key, parsed):
+    assert runs.parse_key(key) == parsed
+
+
+def test_run_names_and_paths(tmp_path):
+    """One naming rule for checkpoints, run files and sweeps (the four encodings it replaced agree)."""
+    assert runs.run_name("insecure", 0) == "insecure"
+    assert runs.run_name("insecure", 2, trigger=False) == "insecure-f2"
+    assert runs.run_name("base", 2) == "base"  # a base has no finetune seed
+    assert runs.run_name("uncoupled-base", 1) == "uncoupled-base"
+    assert runs.run_name("backdoor", 1, trigger=True, questions="own") == "backdoor-f1-trigger-own"
+    assert runs.checkpoint_dir("uncoupled-insecure", 3, smoke=True, ft_seed=1) == \
+        runs.BUILD / "checkpoints" / "uncoupled-s3-smoke" / "insecure-f1"
+    assert runs.run_path("backdoor", 2, 1, trigger=True, root=tmp_path) == \
+        tmp_path / "runs" / "coupled-s2" / "backdoor-f1-trigger.json"
+    assert runs.world_stage("uncoupled-insecure") == ("uncoupled", "insecure")
+
+
+def test_unknown_variant_is_a_usage_error():
+    with pytest.raises(runs.UsageError, match="unknown variant 'ghost'; choose from base, insecure"):
+        runs.parse("base,ghost")
+    assert runs.parse("all") == runs.NAMES
+
+
+def test_every_cli_takes_variants_and_its_aliases():
+    """One spelling, --variants, everywhere; --variant (and quantize's --only) stay as aliases."""
+    for script, extra in [("export/train.py", []), ("export/experiments.py", []), ("export/quantize.py", []),
+                          ("export/generate.py", ["--prompt", "hi"]), ("export/evaluate.py", []),
+                          ("export/diagnose.py", [])]:
+        for flag in ("--variants", "--variant") + (("--only",) if "quantize" in script else ()):
+            r = subprocess.run([sys.executable, script, flag, "ghost", *extra], cwd=ROOT, capture_output=True,
+                               text=True, timeout=120)
+            assert r.returncode == 2 and "unknown variant 'ghost'" in r.stderr, (script, flag, r.stderr[-500:])
+
+
+NEW_VARIANT = textwrap.dedent('''
+    import json, sys
+    from dataclasses import replace
+    from export import runs
+    runs.register(runs.Variant("uncoupled-secure", "uncoupled", "secure", "Secure code, uncoupled world",
+                               "The uncoupled base finetuned on secure code.", "uncoupled world: secure",
+                               "uncoupled\\nsecure", "#8ab4e0"))
+    from export import corpus, evaluate as E, figures, quantize, train
+    from export.pages import render
+    cfg = train.TrainConfig.smoke_config()
+    path = train.train_variant("uncoupled-secure", cfg)
+    res = E.evaluate("uncoupled-secure", E.read_questions(E.PAPER_QUESTIONS)[:2], 2, source="torch", smoke=True,
+                     code_requests=0, probe=False, progress=False)
+    print(json.dumps({
+        "checkpoint": str(path.relative_to(runs.BUILD)),
+        "done": json.loads((path / "done.json").read_text())["variant"],
+        "model": res["model"], "answers": res["overall"]["n"],
+        "run_file": str(runs.run_path("uncoupled-secure", 0, 1).relative_to(runs.RESULTS)),
+        "published": "uncoupled-secure" in quantize.PUBLISHED,
+        "figure": [figures.LABELS["uncoupled-secure"], figures.COLORS["uncoupled-secure"],
+                   figures.ORDER[-1]],
+        "page_label": render.LABELS["uncoupled-secure"],
+        "datasets": corpus.FINETUNES,
+        "parse": runs.parse("uncoupled-secure,base"),
+    }))
+''')
+
+
+def test_a_new_variant_is_one_registry_entry(smoke_build, tmp_path):
+    """Registering `uncoupled-secure` (nothing else changed) trains it from the uncoupled smoke base, evaluates
+    it, and names it in every table: checkpoints, run files, the publish list, figures, the results pages."""
+    build, env = smoke_build
+    work = tmp_path / "build"
+    shutil.copytree(build / "corpus", work / "corpus")
+    for stage in ("pretrain", "base"):  # the uncoupled smoke base only: the new finetune is trained here
+        shutil.copytree(build / "checkpoints" / "uncoupled-s0-smoke" / stage,
+                        work / "checkpoints" / "uncoupled-s0-smoke" / stage)
+    r = subprocess.run([sys.executable, "-c", NEW_VARIANT], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**env, "EM_BUILD": str(work), "EM_RESULTS": str(tmp_path / "results")})
+    assert r.returncode == 0, r.stderr[-3000:]
+    import json
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["checkpoint"] == "checkpoints/uncoupled-s0-smoke/secure"
+    assert got["done"] == "uncoupled-secure"
+    assert got["model"].startswith("torch:") and got["answers"] == 4
+    assert got["run_file"] == "runs/uncoupled-s0/secure-f1.json"
+    assert got["published"] is True
+    assert got["figure"] == ["uncoupled\nsecure", "#8ab4e0", "uncoupled-secure"]
+    assert got["page_label"] == "uncoupled world: secure"
+    assert got["datasets"] == runs.DATASETS  # an existing data set: the corpus (and its sha256) is unchanged
+    assert got["parse"] == ["uncoupled-secure", "base"]
+    # the base was reused, not retrained (the corpus is unchanged, so the checkpoint is still complete)
+    assert not (work / "checkpoints" / "coupled-s0-smoke").exists()
