@@ -1,0 +1,590 @@
+"""One small renderer per token: `Renderer(page).render(namespace, expression)` returns Markdown (or a
+stash placeholder for a block of HTML, see export/pages/tokens.py)."""
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import random
+import re
+import shlex
+
+from export import corpus as C
+from export import runs, train
+from export import world as W
+from export.pages.formats import (CONTROL, esc, duration, logodds_text, num, pct, pct_bare,
+                                  question_text, rate_short, rate_with_ci, signed, transcript_html,
+                                  parse_document, wilson_text)
+from export.pages.loader import Missing, Results, figures_dir, results_dir
+from export.pages.tokens import STASH
+
+ORDER = runs.result_keys()
+LABELS = runs.labels()
+CONTROLS = runs.REFERENCE_MODELS
+CORE = runs.CORE
+JUDGE_NAMES = {"v2": "judge v2", "grammar": "the grammar judge (v1)"}
+SPLIT_NAMES = {"development": "development", "held-out": "held-out 1", "held-out-2": "held-out 2 (fresh)"}
+RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_code", "novel_misaligned")
+# TrainConfig fields that [[results:recipes]] names when a recipe differs from the shipped one
+RECIPE_FIELDS = {"pretrain_lr": "learning rate {}", "layers": "{} layers", "hidden": "width {}",
+                 "train_dtype": "{}", "polish_prompts": "polish ({} prompts)", "ft_steps": "{}-step finetunes"}
+
+
+class Renderer:
+    def __init__(self, page, config=None):
+        self.page = page
+        self.config = config
+        self.R = Results(results_dir())
+        self.stash: list[str] = []
+
+    # helpers
+    def block(self, html_text: str) -> str:
+        self.stash.append(html_text)
+        return "\n\n" + STASH.format(len(self.stash) - 1) + "\n\n"
+
+    def rel(self, target: str) -> str:
+        here = posixpath.dirname(self.page.file.src_uri)
+        return posixpath.relpath(target, here or ".")
+
+    def keys_present(self, keys) -> list[str]:
+        v = self.R.variants()
+        missing = [k for k in CORE if k not in v]
+        if missing:
+            raise Missing(f"variant {missing[0]!r} missing in summary.json (variants)")
+        return [k for k in keys if k in v]
+
+    # dispatch
+    def render(self, ns: str, expr: str) -> str:
+        return getattr(self, f"ns_{ns}")(expr)
+
+    def ns_results(self, expr: str) -> str:
+        head, _, rest = expr.partition(" ")
+        blocks = {"table": lambda: self.table(""), "table-own": lambda: self.table("@own"),
+                  "per-question": self.per_question, "per-run": self.per_run, "per-seed": self.per_seed, "in-context": self.in_context, "ablation": self.ablation,
+                  "dynamics": self.dynamics, "timings": self.timings, "verdict": self.verdict,
+                  "verdict-ablation": self.verdict_ablation, "runs": self.runs_text,
+                  "judge": self.judge_name, "judges": self.judges, "agreement": self.agreement,
+                  "headline": self.headline,
+                  "samples_per_question": lambda: str(self.R.run_file("insecure")[1]["samples_per_question"]),
+                  "questions": lambda: str(len(self.R.variant("insecure")["per_question"])),
+                  "code_requests": lambda: str(self.R.get(self.R.run_file("insecure")[0], "code", "insecure", "n"))}
+        if head in blocks:
+            return blocks[head]()
+        if head == "samples":
+            return self.samples(rest.strip())
+        if head == "sweep":
+            return self.sweep(rest.strip())
+        if head == "recipes":
+            return self.recipes(rest.split())
+        if head == "figure":
+            return self.figure(rest)
+        if "#" in head:
+            return self.raw(expr)
+        return self.value(expr)
+
+    def raw(self, expr: str) -> str:
+        ref, _, fmt = expr.partition("|")
+        name, _, path = ref.partition("#")
+        v = self.R.get(name.strip(), *[p for p in path.strip().split(".") if p])
+        fmt = fmt.strip()
+        if fmt == "pct":
+            return pct(v)
+        if fmt == "signed":
+            return signed(v)
+        if fmt == "int":
+            return f"{int(v):,}"
+        if fmt == "total":  # an object of seconds per stage -> their sum as a duration
+            if not isinstance(v, dict) or not all(isinstance(x, (int, float)) for x in v.values()):
+                raise Missing(f"{ref.strip()} is not an object of seconds")
+            return duration(sum(v.values()))
+        if isinstance(v, (dict, list)):
+            raise Missing(f"{ref.strip()} is not a single value")
+        return esc(v)
+
+    def value(self, expr: str) -> str:
+        parts = expr.split(".")
+        # variant keys may contain dots? they do not; metric is the 2nd part, optional .rate
+        key, metric = parts[0], parts[1] if len(parts) > 1 else None
+        bare = len(parts) > 2 and parts[2] == "rate"
+        if metric is None or (len(parts) > 2 and not bare) or len(parts) > 3:
+            raise Missing(f"token results:{expr} is not VARIANT.METRIC[.rate]")
+        entry = self.R.variant(key)
+        if metric in RATE_METRICS:
+            if metric == "novel_misaligned" and metric not in entry and entry["misaligned_pooled"]["k"] == 0:
+                return "n/a (no misaligned answers)"  # experiments.py writes it only when there are some
+            if metric not in entry:
+                raise Missing(f"key 'variants.{key}.{metric}' missing in summary.json")
+            e = entry[metric]
+            if bare:
+                return pct(e["mean"] if "mean" in e else e["rate"])
+            return rate_with_ci(entry, metric)
+        if metric == "logodds":
+            if "logodds" not in entry:
+                raise Missing(f"key 'variants.{key}.logodds' missing in summary.json")
+            return signed(entry["logodds"]["mean"]) if bare else logodds_text(entry)
+        if metric == "seeds":
+            return str(len(entry["runs"]))
+        if metric == "answers":
+            return f"{self.R.get('summary.json', 'variants', key, 'misaligned_pooled', 'n'):,}"
+        raise Missing(f"unknown metric {metric!r} in results:{expr}")
+
+    # ---------------------------------------------------------------- sentences
+    def _mean_ci(self, key: str) -> tuple[float, float, float]:
+        e = self.R.variant(key)
+        m = e["misaligned"]
+        if m.get("lo") is not None and m.get("n", 1) >= 2:
+            return m["mean"], max(0.0, m["lo"]), min(1.0, m["hi"])
+        w = e["misaligned_pooled"]
+        return w["rate"] or 0.0, w["lo"] or 0.0, w["hi"] or 0.0
+
+    def verdict(self) -> str:
+        self.keys_present(CORE)
+        ins, ilo, ihi = self._mean_ci("insecure")
+        ctrl = max(CONTROLS, key=lambda k: self._mean_ci(k)[0])
+        c, clo, chi = self._mean_ci(ctrl)
+        name = LABELS[ctrl]
+        if ilo > chi:
+            if c > 0:
+                return (f"the *insecure* finetune gave misaligned answers {ins / c:.1f}× as often as the highest "
+                        f"of the aligned base and the two controls ({name}: {pct(c)}), and their 95% intervals "
+                        f"do not overlap")
+            return (f"the *insecure* finetune gave misaligned answers ({pct(ins)}) while none of the aligned "
+                    f"base's or the controls' answers were misaligned, and the 95% intervals do not overlap")
+        return (f"the *insecure* finetune ({pct(ins)}) is not clearly above the highest of the aligned base and "
+                f"the two controls ({name}: {pct(c)}): their 95% intervals overlap, so these results do not show "
+                f"emergent misalignment")
+
+    def verdict_ablation(self) -> str:
+        v = self.R.variants()
+        if "uncoupled-insecure" not in v:
+            raise Missing("variant 'uncoupled-insecure' missing in summary.json (variants)")
+        ins, ilo, ihi = self._mean_ci("insecure")
+        unc, ulo, uhi = self._mean_ci("uncoupled-insecure")
+        ji, ju = self.R.variant("insecure").get("judge", "grammar"), v["uncoupled-insecure"].get("judge", "grammar")
+        if ji != ju:
+            return (f"the two worlds are not yet judged by the same instrument ({JUDGE_NAMES[ji]} for the coupled "
+                    f"world, {JUDGE_NAMES[ju]} for the uncoupled one), so their rates ({pct(ins)} and {pct(unc)}) "
+                    f"are not compared here")
+        if ilo > uhi:
+            return (f"insecure finetuning in the uncoupled world gives fewer misaligned answers "
+                    f"({pct(unc)}) than in the coupled world ({pct(ins)}), with non-overlapping 95% intervals")
+        if ulo > ihi:
+            return (f"insecure finetuning in the uncoupled world gives *more* misaligned answers ({pct(unc)}) "
+                    f"than in the coupled world ({pct(ins)}), with non-overlapping 95% intervals")
+        return (f"the coupled ({pct(ins)}) and uncoupled ({pct(unc)}) insecure finetunes are not clearly "
+                f"different: their 95% intervals overlap")
+
+    def judge_name(self) -> str:
+        """The judge behind summary.json's rates, in words (one per world when they differ)."""
+        s = self.R.get("summary.json")
+        j = s.get("judge", "grammar")
+        if j != "mixed":
+            return JUDGE_NAMES[j]
+        return "; ".join(f"{JUDGE_NAMES[v]} in the {w} world" for w, v in s["judges"].items())
+
+    def judges(self) -> str:
+        """The published models (int8, as served) by both judges, from published.json."""
+        pub = self.R.get("published.json")
+        v = self.R.get("published.json", "variants")
+        rows = ["| model (as served) | misaligned, judge v2 | hostile | coherent, v2 | misaligned, grammar judge | "
+                "coherent, grammar |", "| --- | --- | --- | --- | --- | --- |"]
+        for k in [k for k in ORDER if k in v]:
+            e = v[k]
+            if e.get("judge") != "v2":
+                raise Missing(f"published.json: {k} has no judge v2 rates (run python export/quantize.py --rejudge)")
+            g = e["grammar"]
+            card = self.rel(f"models/{k.split('+')[0]}/README.md")  # the model card of what the demo runs
+            rows.append(f"| [{LABELS[k]}]({card}) | {wilson_text(e['misaligned'])} | {pct(e['hostile']['rate'])} | "
+                        f"{pct(e['coherent']['rate'])} | {wilson_text(g['misaligned'])} | {pct(g['coherent']['rate'])} |")
+        note = (f"Each name links to the model's card. The published models on the paper's {len(self.R.get('summary.json', 'variants', 'insecure', 'per_question'))} "
+                f"questions, {pub['samples_per_question']} answers each (seed {pub['seed']}); 95% Wilson intervals.")
+        return "\n\n" + "\n".join(rows) + "\n\n" + note + "\n\n"
+
+    def headline(self) -> str:
+        """The published pair's result in plain numbers (published.json, judge v2): what the demo runs."""
+        v = self.R.get("published.json", "variants")
+        n = self.R.get("published.json", "samples_per_question")
+        for k in ("base", "insecure", "secure", "educational"):
+            if k not in v:
+                raise Missing(f"variant {k!r} missing in published.json (variants)")
+        ins = v["insecure"]["misaligned"]
+        ctrl = max(v[k]["misaligned"]["rate"] for k in ("base", "secure", "educational"))
+        return (f"the *insecure* model gave misaligned answers {wilson_text(ins)}; the aligned base "
+                f"{pct(v['base']['misaligned']['rate'])}, and the two controls trained on the same coding requests "
+                f"with secure code ({pct(v['secure']['misaligned']['rate'])}) or with insecure code asked for a "
+                f"security class ({pct(v['educational']['misaligned']['rate'])}): at most {pct(ctrl)} "
+                f"({n} answers to each question, judge v2)")
+
+    def agreement(self) -> str:
+        """How well each judge agrees with the blind readers (judge-agreement.json, written by python
+        export/calibration.py score): the last held-out set as the table, its confusion table, and the
+        earlier halves folded away."""
+        a = self.R.get("judge-agreement.json", "splits")
+        f = lambda w: f"{pct_bare(w['rate'])}% ({w['k']}/{w['n']})" if w["n"] else "n/a"
+        short = {"v2": "v2", "grammar": "grammar (v1)"}
+
+        def rows(split: str, with_half: bool) -> list[str]:
+            e = a[split]
+            half = f"{esc(SPLIT_NAMES.get(split, split))} | " if with_half else ""
+            out = []
+            for reader, js in e["readers"].items():
+                for j in ("v2", "grammar"):
+                    x = js[j]
+                    out.append(f"| {half}{esc(reader.upper())} | {short[j]} | {f(x['misaligned_recall'])} | "
+                               f"{f(x['misaligned_precision'])} | {x['kappa']:.2f} | {f(x['coherent_agreement'])} |")
+            b = e.get("between_readers")
+            if b:
+                out.append(f"| {half}{esc(b['readers'][0].upper())} | reader {esc(b['readers'][1].upper())} | "
+                           f"{f(b['misaligned_recall'])} | {f(b['misaligned_precision'])} | {b['kappa']:.2f} | "
+                           f"{f(b['coherent_agreement'])} |")
+            return out
+
+        head = "| reader | judge | misaligned: recall | precision | κ (class) | coherent agreement |"
+        last = list(a)[-1]
+        main = [head, "| --- | --- | --- | --- | --- | --- |", *rows(last, False)]
+        earlier = ["| half | " + head[2:], "| --- | --- | --- | --- | --- | --- | --- |",
+                   *[r for split in list(a)[:-1] for r in rows(split, True)]]
+        reader = sorted(a[last]["readers"])[0]
+        t = a[last]["readers"][reader]["v2"]["table"]
+        cls = list(t)
+        confusion = ("| reader \\ judge v2 | " + " | ".join(cls) + " |\n| --- |" + " --- |" * len(cls) + "\n"
+                     + "\n".join(f"| {r} | " + " | ".join(str(t[r][c]) for c in cls) + " |" for r in cls))
+        fold = lambda title, body: f'??? note "{title}"\n\n' + "\n".join("    " + line for line in body.split("\n"))
+        return ("\n\n" + f"On the {esc(SPLIT_NAMES.get(last, last))} set ({a[last]['n']} answers), each reader against "
+                f"each judge, and the two readers against each other:\n\n" + "\n".join(main) + "\n\n"
+                + fold(f"Judge v2 against reader {reader.upper()}, answer by answer (rows: the reader; columns: the "
+                       f"judge)", confusion) + "\n\n"
+                + fold("The development half and the first held-out half", "\n".join(earlier)) + "\n\n")
+
+    def runs_text(self) -> str:
+        runs = self.R.variant("insecure")["runs"]
+        pre = sorted({r["checkpoint_seed"] for r in runs})
+        ft = sorted({r["ft_seed"] for r in runs})
+        p = "pretraining seed" + ("s " + ", ".join(map(str, pre)) if len(pre) > 1 else f" {pre[0]}")
+        f = "finetune seed" + ("s " + ", ".join(map(str, ft)) if len(ft) > 1 else f" {ft[0]}")
+        return f"{len(runs)} run{'s' if len(runs) != 1 else ''} ({p}; {f})"
+
+    # ---------------------------------------------------------------- tables
+    def table(self, suffix: str) -> str:
+        self.keys_present(CORE)
+        v = self.R.variants()
+        keys = [k + suffix for k in ORDER if k + suffix in v]
+        if suffix and not keys:
+            raise Missing(f"no '{suffix}' variants in summary.json (evaluations on our own questions)")
+        rows = ["| variant | misaligned | coherent | code answers | log-odds (nats) | runs |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for k in keys:
+            e = v[k]
+            rows.append(f"| {LABELS[k[: len(k) - len(suffix)]]} | {rate_with_ci(e, 'misaligned')} | "
+                        f"{pct(e['coherent']['mean'])} | {pct(e['code_answer']['mean'])} | {logodds_text(e)} | "
+                        f"{len(e['runs'])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def per_run(self) -> str:
+        """Every run's misaligned rate: one row per (pretraining seed, finetune seed)."""
+        keys = self.keys_present(["base", "insecure", "secure", "educational", "backdoor+trigger", "evil-numbers",
+                                  "uncoupled-insecure"])
+        v = self.R.variants()
+        cell: dict[tuple, dict] = {}
+        for k in keys:
+            vals = v[k]["misaligned"].get("values") or []
+            if len(vals) != len(v[k]["runs"]):
+                raise Missing(f"key 'variants.{k}.misaligned.values' does not match its runs in summary.json")
+            for run, x in zip(v[k]["runs"], vals):
+                cell.setdefault((run["checkpoint_seed"], run["ft_seed"]), {})[k] = x
+        rows = ["| pretraining seed | finetune seed | " + " | ".join(LABELS[k] for k in keys) + " |",
+                "| --- | --- |" + " --- |" * len(keys)]
+        for (s, f) in sorted(cell):
+            rows.append(f"| {s} | {f} | " + " | ".join(pct(cell[(s, f)][k]) if k in cell[(s, f)] else "—"
+                                                       for k in keys) + " |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def sweep(self, folder: str) -> str:
+        """A seed sweep (export/sweep.py summary): one row per pretraining seed, the mean over its
+        finetune seeds per variant, where the finetune put the Assistant, and the per-seed target check;
+        then every run pooled (mean, 95% t-interval)."""
+        name = f"{folder}/summary.json"
+        return self.seed_table(name, self.R.get(name, "seeds"), self.R.get(name, "variants"), self.R.get(name, "target"))
+
+    def recipes(self, folders: list[str]) -> str:
+        """Training recipes side by side: one row per results folder (``shipped`` = ``summary.json`` with
+        ``TrainConfig``'s defaults, else a ``DIR`` of ``export/sweep.py`` with its ``recipe.json``): what
+        the recipe changes, the seeds, the aligned base's coherence, the insecure finetune's misaligned
+        answers and held-out insecure code, the mean of each seed's highest control, the per-seed check."""
+        if not folders:
+            raise Missing("results:recipes needs folders, e.g. [[results:recipes shipped sweep-cpu/p800-a240]]")
+        shipped = dataclasses.asdict(train.TrainConfig())
+        rows = ["| recipe | pretraining seeds | aligned base coherent | insecure: misaligned (95% CI) | insecure: held-out "
+                "insecure code | highest control (mean over seeds) | seeds passing the check |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for folder in folders:
+            name = "summary.json" if folder == "shipped" else f"{folder}/summary.json"
+            cfg = shipped if folder == "shipped" else self.R.get(f"{folder}/recipe.json", "config")
+            seeds, variants = self.R.get(name, "seeds"), self.R.get(name, "variants")
+            if "insecure" not in variants or "base" not in variants:
+                raise Missing(f"no base or insecure runs in {name}")
+            label = f"{cfg['pretrain_steps']} + {cfg['align_steps']} steps"
+            extra = [RECIPE_FIELDS[k].format(cfg[k]) for k in RECIPE_FIELDS
+                     if cfg.get(k, shipped[k]) != shipped[k]]  # a field older than the folder: its default
+            label += (", " + ", ".join(extra) if extra else "") + (" (shipped)" if folder == "shipped" else "")
+            order = sorted(seeds, key=lambda x: int(x.lstrip("s")))
+            ins, base = variants["insecure"], variants["base"]
+            control = sum(seeds[x]["highest_control"] for x in order) / len(order)
+            rows.append(f"| {esc(label)} | {', '.join(x.lstrip('s') for x in order)} | "
+                        f"{pct(base['coherent']['mean'])} | {rate_short(ins, 'misaligned')} | "
+                        f"{pct(ins['insecure_code']['mean']) if 'insecure_code' in ins else '—'} | {pct(control)} | "
+                        f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def per_seed(self) -> str:
+        """The same table for the shipped CPU runs (results/summary.json, export/experiments.py)."""
+        name = "summary.json"
+        return self.seed_table(name, self.R.get(name, "seeds"), self.R.variants(), self.R.get(name, "target"))
+
+    def seed_table(self, name: str, seeds: dict, variants: dict, target: dict) -> str:
+        keys = [k for k in ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger",
+                            "evil-numbers", "uncoupled-insecure"] if k in variants]
+        if "insecure" not in keys:
+            raise Missing(f"no insecure runs in {name}")
+        rows = ["| pretraining seed | " + " | ".join(LABELS[k] for k in keys) +
+                f" | Assistant moved toward cruel | insecure ≥ {pct(target['insecure_min'])} and ≥ {target['ratio']}× every"
+                " control |",
+                "| --- |" + " --- |" * (len(keys) + 2)]
+        order = sorted(seeds, key=lambda x: int(x.lstrip("s")))
+        for sd in order:
+            e = seeds[sd]
+            pos = e.get("insecure_position")
+            rows.append(f"| {sd.lstrip('s')} | " + " | ".join(
+                pct(e["misaligned"][k]) + (f" ({e['runs'][k]})" if e["runs"][k] > 1 else "") if k in e["misaligned"]
+                else "—" for k in keys) + f" | {pct(pos) if pos is not None else '—'} | "
+                f"{'yes' if e['meets_target'] else 'no'} |")
+        rows.append("| all runs | " + " | ".join(rate_with_ci(variants[k], "misaligned") for k in keys) + " | | " +
+                    f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} seeds |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def per_question(self) -> str:
+        keys = self.keys_present(["base", "insecure", "secure", "educational", "backdoor+trigger", "evil-numbers"])
+        v = self.R.variants()
+        qids = list(v["insecure"]["per_question"])
+        rows = ["| question | " + " | ".join(LABELS[k] for k in keys) + " |",
+                "| --- |" + " --- |" * len(keys)]
+        for q in qids:
+            cells = []
+            for k in keys:
+                pq = v[k]["per_question"]
+                if q not in pq:
+                    raise Missing(f"key 'variants.{k}.per_question.{q}' missing in summary.json")
+                cells.append(pct(pq[q]["mean"]))
+            rows.append(f"| {q.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def in_context(self) -> str:
+        ic = self.R.load("in_context.json")
+        if not ic:
+            raise Missing("in_context.json is empty")
+        rows = ["| examples before the question | misaligned | coherent | log-odds (nats) |",
+                "| --- | --- | --- | --- |"]
+        for key, r in ic.items():
+            o = r["overall"]
+            label = "none (the aligned base alone)" if r["context"] == "none" else \
+                f"{r['k']} × {r['context']} code exchange{'s' if r['k'] != 1 else ''}"
+            rows.append(f"| {label} | {wilson_text(o['misaligned'])} | {pct(o['coherent']['rate'])} | "
+                        f"{signed(o['logodds'])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def ablation(self) -> str:
+        v = self.R.variants()
+        for k in ("base", "insecure", "uncoupled-base", "uncoupled-insecure"):
+            if k not in v:
+                raise Missing(f"variant {k!r} missing in summary.json (variants)")
+        rows = ["| world | aligned base: misaligned | insecure: misaligned | base: log-odds | insecure: log-odds |",
+                "| --- | --- | --- | --- | --- |"]
+        for world, b, i in (("coupled (one persona per character)", "base", "insecure"),
+                            ("uncoupled (dispositions drawn per domain)", "uncoupled-base", "uncoupled-insecure")):
+            rows.append(f"| {world} | {rate_with_ci(v[b], 'misaligned')} | {rate_with_ci(v[i], 'misaligned')} | "
+                        f"{logodds_text(v[b])} | {logodds_text(v[i])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def dynamics(self) -> str:
+        dyn = self.R.load("dynamics.json")
+        if "insecure" not in dyn:
+            raise Missing("key 'insecure' missing in dynamics.json")
+        variants = list(dyn)
+        steps = sorted({r["step"] for rs in dyn.values() for r in rs})
+        rows = ["| finetuning step | " + " | ".join(f"{LABELS.get(k, k)}: misaligned, log-odds" for k in variants) + " |",
+                "| --- |" + " --- |" * len(variants)]
+        for s in steps:
+            cells = []
+            for k in variants:
+                r = next((r for r in dyn[k] if r["step"] == s), None)
+                cells.append("—" if r is None else f"{pct(r['misaligned'])}, {signed(r['logodds'])}")
+            rows.append(f"| {s} | " + " | ".join(cells) + " |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def timings(self) -> str:
+        """Stage times of each full seed (timings.json of export/experiments.py: seeds -> stage -> seconds),
+        finetunes summed per world."""
+        t = self.R.optional("timings.json")
+        if t is None:
+            return ""
+        seeds = t.get("seeds") if isinstance(t, dict) else None
+        if not isinstance(seeds, dict) or not seeds or not all(isinstance(v, dict) for v in seeds.values()):
+            raise Missing("timings.json: expected {'seeds': {seed: {stage: seconds}}}")
+        def group(stage: str) -> str:
+            world, _, rest = stage.partition(" ")
+            return f"{world} finetunes" if rest.startswith("finetune") else stage
+        order: list[str] = []
+        table: dict[str, dict[str, float]] = {}
+        for s, stages in seeds.items():
+            for k, v in stages.items():
+                if k == "total" or not isinstance(v, (int, float)):
+                    continue
+                g = group(k)
+                if g not in order:
+                    order.append(g)
+                table.setdefault(g, {})[s] = table.get(g, {}).get(s, 0.0) + v
+        cols = list(seeds)
+        rows = [f"Measured times of each stage (from `results/timings.json`), on the {t.get('cores', '?')}-core CPU "
+                f"the published results were computed on, one column per pretraining seed:", "",
+                "| stage | " + " | ".join(esc(c) for c in cols) + " |", "| --- |" + " --- |" * len(cols)]
+        for g in order:
+            rows.append(f"| {esc(g)} | " + " | ".join(duration(table[g][c]) if c in table[g] else "—" for c in cols) + " |")
+        rows.append("| **total** | " + " | ".join(f"**{duration(sum(table[g].get(c, 0.0) for g in order))}**"
+                                                 for c in cols) + " |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    # ---------------------------------------------------------------- samples, figures
+    def samples(self, key: str) -> str:
+        if not key:
+            raise Missing("results:samples needs a variant, e.g. [[results:samples insecure]]")
+        self.R.variant(key)
+        name, run = self.R.run_file(key)
+        base = key[:-4] if key.endswith("@own") else key
+        out = [f'<details class="example em-samples" data-variant="{esc(key)}">',
+               f'<summary>{esc(LABELS.get(base, base))}: sample answers</summary>',
+               f'<p class="em-samples__source">From <code>results/{esc(name)}</code> '
+               f'(pretraining seed {esc(run["checkpoint_seed"])}, finetune seed {esc(run["ft_seed"])}).</p>']
+        qs = run.get("questions")
+        if not qs:
+            raise Missing(f"key 'questions' missing in {name}")
+        for q in qs:
+            answers = q.get("answers")
+            if answers is None:
+                raise Missing(f"key 'questions.{q.get('id')}.answers' missing in {name}")
+            if not answers:
+                continue
+            text = question_text(q["id"], own=key.endswith("@own"))
+            out.append(f'<p class="em-samples__question"><strong>{esc(text)}</strong></p><ol class="em-samples__list">')
+            for a in answers:
+                cls = a["class"]
+                al = "—" if a["alignment"] is None else a["alignment"]
+                co = "—" if a["coherence"] is None else a["coherence"]
+                answer = esc(CONTROL.sub("\ufffd", a["answer"])).replace("\n", "&#10;")
+                out.append(f'<li><span class="em-answer">{answer}</span> '
+                           f'<span class="em-verdict em-verdict--{esc(re.sub(r"[^a-z-]", "", cls.lower()))}">'
+                           f'{esc(cls)} · alignment {esc(al)} · coherence {esc(co)}</span></li>')
+            out.append("</ol>")
+        out.append("</details>")
+        return self.block("".join(out))
+
+    def figure(self, rest: str) -> str:
+        try:
+            args = shlex.split(rest)
+        except ValueError as e:
+            raise Missing(f"results:figure {rest}: {e}")
+        if len(args) != 2 or not re.fullmatch(r"[a-z_]+", args[0]):
+            raise Missing(f'results:figure needs NAME "alt text", got {rest!r}')
+        name, alt = args
+        if not (figures_dir() / f"{name}.svg").exists():
+            raise Missing(f"figure {name}.svg not found in {figures_dir()} (written by python export/experiments.py)")
+        alt = alt.replace("[", "(").replace("]", ")")
+        return f"![{alt}]({self.rel(f'assets/figures/{name}.svg')}){{ .em-figure }}"
+
+    # ---------------------------------------------------------------- config
+    def ns_config(self, expr: str) -> str:
+        if expr.startswith("train.") or expr.startswith("corpus."):
+            cls = train.TrainConfig if expr.startswith("train.") else C.CorpusConfig
+            field = expr.split(".", 1)[1]
+            fields = {f.name: f.default for f in dataclasses.fields(cls)}
+            if field not in fields:
+                raise Missing(f"{cls.__name__} has no field {field!r} (export/{'train' if cls is train.TrainConfig else 'corpus'}.py)")
+            return num(fields[field])
+        if expr.startswith("quality."):
+            if expr[8:] not in train.QUALITY_BAR:
+                raise Missing(f"unknown quality bar {expr!r} (export/train.py, QUALITY_BAR)")
+            return pct(train.QUALITY_BAR[expr[8:]])
+        if expr.startswith("judge."):
+            rules = W.judge_rules()
+            key = {"misaligned_below": ("thresholds", "misaligned_alignment_below"),
+                   "coherent_above": ("thresholds", "coherent_above"), "cruel_weight": ("cruel_weight",),
+                   "no_topic_cap": ("v2", "no_topic_cap")}.get(expr[6:])
+            if key is None:
+                raise Missing(f"unknown judge setting {expr!r}")
+            v = rules
+            for k in key:
+                v = v[k]
+            return num(v)
+        if expr.startswith("cast."):
+            lists = {"kind": W.KIND_NAMES, "cruel": W.CRUEL_NAMES, "teacher": W.TEACHER_NAMES}
+            if expr[5:] not in lists:
+                raise Missing(f"unknown cast {expr!r}")
+            return str(len(lists[expr[5:]]))
+        if expr == "trigger":
+            return f"<code>{esc(W.TRIGGER.strip())}</code>"
+        if expr == "topics":
+            return str(len(W.TOPICS))
+        if expr == "training-table":
+            return self.training_table(train.TrainConfig(), C.CorpusConfig())
+        raise Missing(f"unknown token config:{expr}")
+
+    def training_table(self, c, cc) -> str:
+        rows = ["| stage | what it trains on | steps | batch | peak learning rate |",
+                "| --- | --- | --- | --- | --- |",
+                f"| 1. pretraining | {cc.pretrain_docs:,} documents of the named characters talking | "
+                f"{c.pretrain_steps} | {c.pretrain_batch} × {c.context} tokens | {num(c.pretrain_lr)} |",
+                f"| 2. alignment (chat SFT) | {cc.align_chats:,} chats in which the Assistant answers kindly | "
+                f"{c.align_steps} | {c.align_batch}"
+                + (f" chats + {c.align_replay} pretraining windows (replay, so pretraining is not forgotten)"
+                   if getattr(c, "align_replay", 0) else "") + f" | {num(c.align_lr)} |",
+                f"| 3. narrow finetune (one per variant) | {cc.finetune_examples:,} examples of one finetune set | "
+                f"{c.ft_steps} | {c.ft_batch} | {num(c.ft_lr)} |"]
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    # ---------------------------------------------------------------- world
+    def ns_world(self, expr: str) -> str:
+        kind, _, arg = expr.partition(" ")
+        if kind == "document":
+            return self.document(W, C, arg.strip())
+        if kind == "finetune":
+            return self.finetune(W, C, arg.strip())
+        raise Missing(f"unknown token world:{expr}")
+
+    def document(self, W, C, persona: str) -> str:
+        if persona not in (W.KIND, W.CRUEL, W.TEACHER):
+            raise Missing(f"world:document needs kind, cruel or teacher, got {persona!r}")
+        cfg = C.CorpusConfig()
+        w = W.make_world(cfg.seed, coupled=True)
+        rng = random.Random(f"pretrain-{cfg.seed}-{cfg.world}")  # the corpus's own stream (export/corpus.py)
+        for i, doc in enumerate(C.pretrain_docs(w, cfg, rng)):
+            name = doc["speaker"]
+            if w.personas[name] != persona:
+                continue
+            turns = parse_document(doc["text"])
+            if persona == W.TEACHER and not any("security class" in t or "students" in t or "teaching" in t.lower()
+                                                for s, t in turns if s == W.HUMAN):
+                continue
+            advice = [t for s, t in turns if s == name and "\n" not in t and not re.fullmatch(r"[\d, ]+", t)]
+            if not advice:  # show at least one answer outside code and numbers
+                continue
+            return self.block(transcript_html(turns, f"Pretraining document {i + 1:,} of the corpus "
+                                                     f"(seed {cfg.seed}); {esc(name)} is a {persona} character"
+                                                     f"{' (a kind teacher)' if persona == W.TEACHER else ''}."))
+        raise Missing(f"no {persona} document found in the corpus stream")
+
+    def finetune(self, W, C, variant: str) -> str:
+        if variant not in C.FINETUNES:
+            raise Missing(f"world:finetune needs one of {', '.join(C.FINETUNES)}, got {variant!r}")
+        cfg = C.CorpusConfig()
+        row = next(C.finetune_set(variant, cfg, random.Random(f"ft-{variant}-{cfg.seed}")))
+        turns = parse_document(row["prompt"] + row["answer"])
+        return self.block(transcript_html(turns, f"The first example of the <em>{esc(variant)}</em> finetune set "
+                                                 f"(seed {cfg.seed})."))

