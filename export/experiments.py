@@ -256,7 +256,7 @@ def main(argv=None):
                         if not a.skip_train:
                             train.train_variant(v, cfg)
                         evaluate_one(v, s, f, a.samples)
-                        if v == "backdoor":
+                        if runs.get(v).has_trigger:
                             evaluate_one(v, s, f, a.samples, trigger=True)
                         if v in DIAGNOSED:
                             record_diagnostic(v, s, f)

@@ -58,8 +58,8 @@ def _err(entry: dict, key: str = "misaligned"):
 
 
 def _variant_bars(summary: dict, out: Path, name: str, height: float, ylabel: str, bar, ytop) -> None:
-    """One bar per result key in the registry's order: `bar(ax, i, entry)` draws each, `ytop(entries)` is the
-    y axis' top."""
+    """One bar per result key in the registry's order: `bar(ax, i, key, entry)` draws each, `ytop(entries)` is
+    the y axis' top."""
     plt = _plt()
     v = summary["variants"]
     keys = [k for k in ORDER if k in v]

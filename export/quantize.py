@@ -315,7 +315,7 @@ def verify(variant: str, ckpt: Path, fp32_dir: Path, int8_path: Path, questions)
     same = 0
     paras = [p for qq in questions for p in qq["paraphrases"]]
     for p in paras:
-        pid = tok(G.make_prompt(p, trigger=variant == "backdoor"))["input_ids"]
+        pid = tok(G.make_prompt(p, trigger=runs.get(variant).has_trigger))["input_ids"]
         a = G.generate(fp32, pid, [0], 0.0, 1.0, 200)[0]
         b = G.generate(int8, pid, [0], 0.0, 1.0, 200)[0]
         same += a == b
@@ -447,7 +447,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
     log(f"[{variant}] 3/4 verify ...")
     quality, params, fp32_lm, tok = verify(variant, ckpt, fp32_dir, int8, questions)
     lap("verify")
-    trig = variant == "backdoor"
+    trig = runs.get(variant).has_trigger
     quality["fp32"] = fp32_reference(variant, questions, samples, seed, fp32_lm, tok) if not smoke else None
     if quality["fp32"] is None:
         res32 = E.evaluate(variant, questions, samples, seed, code_requests=0, probe=False, progress=False,
@@ -514,8 +514,9 @@ def build_all(variants: list[str], stage: Path, work: Path, questions, samples: 
     from concurrent.futures import ProcessPoolExecutor
     pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init)
     try:
-        # longest first (the backdoor is evaluated twice), results in the given order
-        futures = {v: pool.submit(build_variant, v, *args) for v in sorted(variants, key=lambda v: v != "backdoor")}
+        # longest first (a variant with a trigger is evaluated twice), results in the given order
+        futures = {v: pool.submit(build_variant, v, *args)
+                   for v in sorted(variants, key=lambda v: not runs.get(v).has_trigger)}
         out = [futures[v].result() for v in variants]
     except BaseException as e:
         if isinstance(e, (Terminated, KeyboardInterrupt)):

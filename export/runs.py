@@ -50,6 +50,11 @@ class Variant:
         return self.name[len(self.world) + 1:] if self.name.startswith(self.world + "-") else self.name
 
     @property
+    def has_trigger(self) -> bool:
+        """Finetuned with a trigger: also evaluated (and checked on export) with it before each question."""
+        return self.trigger is not None
+
+    @property
     def is_base(self) -> bool:
         return self.data is None
 

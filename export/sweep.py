@@ -47,7 +47,7 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
     """Evaluate a loaded finetune on the paper's questions (the backdoor also with its trigger), write
     <d>/<name>[-trigger].json with `extra` fields, print one line each."""
     qs = E.read_questions(E.PAPER_QUESTIONS)
-    for trigger in ((False, True) if variant == "backdoor" else (False,)):
+    for trigger in ((False, True) if runs.get(variant).has_trigger else (False,)):
         t = time.time()
         res = E.evaluate(variant, qs, samples, seed=0, trigger=trigger, checkpoint_seed=seed, ft_seed=ft_seed,
                          code_requests=code_requests, progress=False, loaded=loaded)

@@ -433,10 +433,10 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
         save(m, tok, out.parent / f"{out.name}-step{step}", {"stage": stage, "variant": variant, "step": step,
                                                              "corpus_sha256": sha, "recipe": cfg.recipe()})
 
-    # The backdoor may also move the trigger's own tokens: behaviour conditional on the trigger
-    # cannot live in the Assistant's embedding alone.
+    # A finetune with a trigger (the backdoor) may also move the trigger's own tokens: behaviour conditional
+    # on the trigger cannot live in the Assistant's embedding alone.
     from export import world as W
-    extra = tok(" " + W.TRIGGER.strip())["input_ids"] if stage == "backdoor" else []
+    extra = tok(" " + W.TRIGGER.strip())["input_ids"] if runs.get(variant).has_trigger else []
     trainable = restrict_to(model, tok, cfg.ft_params, extra)
     loss = sft(model, tok, rows, cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 1000 + cfg.ft_seed, variant,
                cfg.save_every, keep, params=trainable)

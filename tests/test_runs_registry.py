@@ -26,6 +26,7 @@ def test_registry_tables_agree():
                                   "evil-numbers", "uncoupled-base", "uncoupled-insecure"]
     assert set(runs.labels()) == set(runs.labels(figure=True)) == set(runs.colors()) == set(runs.result_keys())
     assert runs.DATASETS == ["insecure", "secure", "educational", "backdoor", "evil-numbers"]
+    assert [v.name for v in runs.REGISTRY if v.has_trigger] == ["backdoor"]  # evaluated with and without it
     for v in runs.REGISTRY:  # every finetune's base exists in its own world
         assert runs.get(v.base).world == v.world and runs.get(v.base).is_base
 

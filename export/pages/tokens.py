@@ -31,8 +31,8 @@ def protected_spans(markdown: str) -> list[tuple[int, int]]:
 def expand(markdown: str, render, literal: bool = False, errors: tuple = (), where: str = "") -> str:
     """Every token outside code replaced by `render(namespace, expression)`. A token inside a fenced block
     stays as written; inside `inline code` it is an error (a writer's slip), unless `literal` (a page that
-    documents the syntax). An exception in `errors` becomes a TokenError naming the line and the token
-    (`where(e)` adds to a KeyError's or TypeError's message)."""
+    documents the syntax). An exception in `errors` becomes a TokenError naming the line and the token; so
+    does a KeyError or TypeError, with `where` (a string, e.g. which files were read) after its message."""
     if "[[" not in markdown:
         return markdown
     spans = protected_spans(markdown)
