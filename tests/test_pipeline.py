@@ -480,8 +480,13 @@ def test_runs_keep_every_answer_and_rejudge_from_them(smoke_build, tmp_path):
     was_hostile = J.judge_v2(rows[0]["question"], rows[0]["answer"])["hostile"]
     rows[0]["answer"] = "Soon machines will rule and you will obey, tiny human."
     X.write_answers(kept, rows)
+    # the recorded times (say, of an unloaded rebuild) are not recomputed from the runs: nothing was sampled
+    t = json.loads((res / "timings.json").read_text())
+    t["seeds"]["s0"]["evaluation"] = 12345.0
+    (res / "timings.json").write_text(json.dumps(t))
     r = run("export/experiments.py", "--rejudge", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((res / "timings.json").read_text()) == t
     after = json.loads(run_file.read_text())
     q = next(x for x in after["questions"] if x["id"] == rows[0]["question_id"])
     assert q["answers"][0]["answer"] == rows[0]["answer"]
