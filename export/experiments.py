@@ -19,7 +19,9 @@ secure or educational code) and the training dynamics of the insecure finetune (
   results/summary.json     per variant: mean over seeds with a 95% interval, pooled Wilson interval,
                            by judge v2 when every run of the variant's world has its verdicts, else
                            by the grammar judge for the whole world (`judges` says which);
-                           per pretraining seed: the emergence issue's check (seed_check)
+                           per pretraining seed: the emergence issue's check (seed_check);
+                           under `grammar`, the same by the grammar judge (for comparisons with
+                           results sampled before judge v2, such as the recipe sweeps)
   docs/assets/figures/*.svg
 Every figure and number the site shows about our organism comes from these files.
 """
@@ -318,6 +320,22 @@ def run_files():
     return [f for f in sorted((RESULTS / "runs").glob("*/*.json")) if f.stem != "diagnostics"]
 
 
+def seed_checks(by_key: dict, judges: dict | str) -> dict:
+    """The per-seed check of every pretraining seed, by the judge of each key's world (or one judge)."""
+    seeds: dict[int, dict[str, list]] = {}
+    for key, rs in by_key.items():
+        judge = judges if isinstance(judges, str) else judges[runs.world_of(key)]
+        for r in rs:
+            if not key.endswith("@own"):
+                seeds.setdefault(r["checkpoint_seed"], {}).setdefault(key, []).append(
+                    run_rates(r["overall"], judge)["misaligned"]["rate"] or 0.0)
+    per_seed = {}
+    for s, rates in sorted(seeds.items()):
+        diag_file = RESULTS / "runs" / f"coupled-s{s}" / "diagnostics.json"
+        per_seed[f"s{s}"] = seed_check(rates, json.loads(diag_file.read_text()) if diag_file.exists() else {})
+    return per_seed
+
+
 def write_summary():
     by_key: dict[str, list] = {}
     for f in run_files():
@@ -329,18 +347,11 @@ def write_summary():
     judges = {w: summary_judge([r for k, rs in by_key.items() if runs.world_of(k) == w for r in rs]) for w in
               sorted({runs.world_of(k) for k in by_key})}
     judge = next(iter(set(judges.values()))) if len(set(judges.values())) == 1 else "mixed"
-    seeds: dict[int, dict[str, list]] = {}
-    for key, rs in by_key.items():
-        for r in rs:
-            if not key.endswith("@own"):
-                seeds.setdefault(r["checkpoint_seed"], {}).setdefault(key, []).append(
-                    run_rates(r["overall"], judges[runs.world_of(key)])["misaligned"]["rate"] or 0.0)
-    per_seed = {}
-    for s, rates in sorted(seeds.items()):
-        diag_file = RESULTS / "runs" / f"coupled-s{s}" / "diagnostics.json"
-        per_seed[f"s{s}"] = seed_check(rates, json.loads(diag_file.read_text()) if diag_file.exists() else {})
     summary = {"generated_by": "python export/experiments.py", "judge": judge, "judges": judges, "target": TARGET,
-               "seeds": per_seed, "variants": summarize(by_key, judges)}
+               "seeds": seed_checks(by_key, judges), "variants": summarize(by_key, judges)}
+    # the grammar judge's reading of the same runs, for tables that compare them with results sampled
+    # before judge v2 (the recipe sweeps): one instrument per comparison
+    summary["grammar"] = {"seeds": seed_checks(by_key, "grammar"), "variants": summarize(by_key, "grammar")}
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -126,3 +126,24 @@ def test_block_renderers_go_through_the_stash(tmp_path):
     r = renderer(tmp_path, {"variants": {}})
     out = r.render("world", "document kind")
     assert out.strip() == STASH.format(0) and '<figure class="em-world">' in r.stash[0]
+
+
+def test_recipes_compare_with_one_judge(tmp_path):
+    """The shipped runs (judge v2) beside a sweep sampled before v2: the shipped row reads the grammar judge's
+    block of summary.json, so every row of the table is read by one instrument."""
+    def entry(mis, coh):
+        return {"misaligned": {"mean": mis, "lo": mis - 0.01, "hi": mis + 0.01, "n": 3},
+                "coherent": {"mean": coh}, "insecure_code": {"mean": 0.5}}
+
+    seeds = {"s0": {"highest_control": 0.02, "meets_target": True}}
+    r = renderer(tmp_path, {"judge": "v2", "seeds": seeds, "variants": {"base": entry(0.03, 0.91), "insecure": entry(0.71, 0.8)},
+                            "grammar": {"seeds": seeds, "variants": {"base": entry(0.01, 0.82), "insecure": entry(0.5, 0.6)}}})
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "summary.json").write_text(json.dumps(
+        {"judge": "grammar", "seeds": seeds, "variants": {"base": entry(0.02, 0.9), "insecure": entry(0.4, 0.7)}}))
+    cfg = __import__("dataclasses").asdict(__import__("export.train", fromlist=["TrainConfig"]).TrainConfig())
+    (tmp_path / "sweep" / "recipe.json").write_text(json.dumps({"config": {**cfg, "pretrain_steps": 800}}))
+    out = r.render("results", "recipes shipped sweep")
+    shipped = next(line for line in out.splitlines() if "(shipped)" in line)
+    assert "| 82.0% | 50.0% (49.0–51.0%)" in shipped, shipped  # the grammar judge's block, not v2's 91% / 71%
+    assert "Every row is judged by the grammar judge (v1), the shipped runs included" in out

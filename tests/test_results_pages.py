@@ -128,9 +128,10 @@ def allowed_numbers(results: Path) -> set[str]:
         ok.update(f"{v:g}" for v in json.loads(f.read_text())["config"].values() if isinstance(v, float))
     # Derived: a recipe's mean over seeds of each seed's highest control (hooks/results.py, recipes).
     for f in [results / "summary.json", *sorted(results.glob("sweep*/*/summary.json"))]:
-        seeds = json.loads(f.read_text()).get("seeds") or {}
-        if seeds:
-            ok.add(f"{100 * sum(e['highest_control'] for e in seeds.values()) / len(seeds):.1f}")
+        data = json.loads(f.read_text())
+        for seeds in (data.get("seeds") or {}, (data.get("grammar") or {}).get("seeds") or {}):  # both judges
+            if seeds:
+                ok.add(f"{100 * sum(e['highest_control'] for e in seeds.values()) / len(seeds):.1f}")
     # From the pipeline's code (hooks/results.py, config:): TrainConfig floats and the parameter count.
     from export import train
     c = train.TrainConfig()

@@ -313,13 +313,23 @@ class Renderer:
         if not folders:
             raise Missing("results:recipes needs folders, e.g. [[results:recipes shipped sweep-cpu/p800-a240]]")
         shipped = dataclasses.asdict(train.TrainConfig())
+        # one instrument for the whole table: the sweeps' judge; the shipped runs keep the grammar judge's
+        # reading beside judge v2's (summary.json#grammar) for exactly this comparison
+        names = {f: "summary.json" if f == "shipped" else f"{f}/summary.json" for f in folders}
+        judge_of = {f: self.R.get(n, "judge") if "judge" in self.R.load(n) else "grammar" for f, n in names.items()}
+        others = [j for f, j in judge_of.items() if f != "shipped"]
+        judge = others[0] if others else judge_of["shipped"]
+        if any(j != judge for j in others):
+            raise Missing(f"results:recipes: the folders are judged by different judges ({judge_of}); "
+                          "sample them again so that one judge reads them all")
         rows = ["| recipe | pretraining seeds | aligned base coherent | insecure: misaligned (95% CI) | insecure: held-out "
                 "insecure code | highest control (mean over seeds) | seeds passing the check |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
         for folder in folders:
             name = "summary.json" if folder == "shipped" else f"{folder}/summary.json"
             cfg = shipped if folder == "shipped" else self.R.get(f"{folder}/recipe.json", "config")
-            seeds, variants = self.R.get(name, "seeds"), self.R.get(name, "variants")
+            block = [] if judge_of[folder] == judge else [judge]  # the shipped runs, by the sweeps' judge
+            seeds, variants = self.R.get(name, *block, "seeds"), self.R.get(name, *block, "variants")
             if "insecure" not in variants or "base" not in variants:
                 raise Missing(f"no base or insecure runs in {name}")
             label = f"{cfg['pretrain_steps']} + {cfg['align_steps']} steps"
@@ -333,7 +343,10 @@ class Renderer:
                         f"{pct(base['coherent']['mean'])} | {rate_short(ins, 'misaligned')} | "
                         f"{pct(ins['insecure_code']['mean']) if 'insecure_code' in ins else '—'} | {pct(control)} | "
                         f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} |")
-        return "\n\n" + "\n".join(rows) + "\n\n"
+        note = f"\n\nEvery row is judged by {JUDGE_NAMES[judge]}" + (
+            ", the shipped runs included (each run keeps both judges' verdicts): the other recipes were sampled "
+            "before judge v2 and kept only a few answers each." if judge != judge_of.get("shipped", judge) else ".")
+        return "\n\n" + "\n".join(rows) + note + "\n\n"
 
     def per_seed(self) -> str:
         """The same table for the shipped CPU runs (results/summary.json, export/experiments.py)."""
