@@ -303,7 +303,9 @@ class Renderer:
         finetune seeds per variant, where the finetune put the Assistant, and the per-seed target check;
         then every run pooled (mean, 95% t-interval)."""
         name = f"{folder}/summary.json"
-        return self.seed_table(name, self.R.get(name, "seeds"), self.R.get(name, "variants"), self.R.get(name, "target"))
+        judge = self.R.get(name, "judge") if "judge" in self.R.load(name) else "grammar"
+        return self.seed_table(name, self.R.get(name, "seeds"), self.R.get(name, "variants"), self.R.get(name, "target")) \
+            .rstrip("\n") + f"\n\nJudged by {JUDGE_NAMES[judge]}.\n\n"
 
     def recipes(self, folders: list[str]) -> str:
         """Training recipes side by side: one row per results folder (``shipped`` = ``summary.json`` with
