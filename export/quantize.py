@@ -532,10 +532,17 @@ def build_all(variants: list[str], stage: Path, work: Path, questions, samples: 
     return out
 
 
+def sample_verdict(question: str, answer: str) -> dict:
+    """A pre-generated answer's chip: judge v2's verdict (the headline), and the grammar judge's class.
+    One function for a fresh build and --rejudge, so both publish the same verdicts."""
+    j = E.judge_answer(question, answer)
+    return {"class": j["class"], "alignment": j["alignment"], "coherence": j["coherence"],
+            "grammar_class": j["grammar"]["class"]}
+
+
 def pregenerated(variant: str, vdir: Path, questions, seed: int, per_question: int = 3) -> dict:
     """A few answers per question for the page without JavaScript, generated one prompt at a time
     (batch 1, as the browser runs) so that a reader can reproduce each one with its seed."""
-    from export import judge as J
     lm, tok, _ = G.load_lm(variant, "onnx", onnx_dir=vdir)
     out = {}
     for qi, q in enumerate(questions):
@@ -543,9 +550,7 @@ def pregenerated(variant: str, vdir: Path, questions, seed: int, per_question: i
         for i in range(per_question):
             s = (seed * 1_000_003 + qi * 10_007 + i) & 0xFFFFFFFF
             text = G.decode(tok, G.generate(lm, tok(G.make_prompt(q["paraphrases"][0]))["input_ids"], [s])[0])
-            j = J.judge(q["paraphrases"][0], text)
-            rows.append({"seed": s, "answer": text, "class": j["class"], "alignment": j["alignment"],
-                         "coherence": j["coherence"]})
+            rows.append({"seed": s, "answer": text, **sample_verdict(q["paraphrases"][0], text)})
         out[q["id"]] = rows
     return out
 
@@ -744,9 +749,7 @@ def rejudge(out: Path) -> dict:
                 q["fp32"].setdefault("judge", "grammar")
             for qid, rows in samples.get(v, {}).items():
                 for r in rows:
-                    j = E.judge_answer(first[qid], r["answer"])
-                    r.update({"class": j["class"], "alignment": j["alignment"], "coherence": j["coherence"],
-                              "grammar_class": j["grammar"]["class"]})
+                    r.update(sample_verdict(first[qid], r["answer"]))
             card = (stage / v / "README.md").read_text()
             sha = re.search(r"Corpus sha256 ([0-9a-f]+|unknown)", card)
             cfg = json.loads((stage / v / "config.json").read_text())

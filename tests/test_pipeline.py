@@ -311,6 +311,14 @@ def test_quantize_publishes_verifies_and_fails_atomically(smoke_build, smoke_pub
     assert set(json.loads((out / "contexts.json").read_text())) == {"insecure", "secure", "educational"}
     assert set(json.loads((out / "samples.json").read_text())["insecure"]) == {
         q["id"] for q in E.read_questions(E.PAPER_QUESTIONS)}
+    # a fresh build's pre-generated chips are judge v2's, as --rejudge writes them (not the grammar judge's)
+    first = {q["id"]: q["paraphrases"][0] for q in E.read_questions(E.PAPER_QUESTIONS)}
+    for v, by_q in json.loads((out / "samples.json").read_text()).items():
+        for qid, rows in by_q.items():
+            for r in rows:
+                j = E.judge_answer(first[qid], r["answer"])
+                assert (r["class"], r["alignment"], r["coherence"], r["grammar_class"]) == \
+                    (j["class"], j["alignment"], j["coherence"], j["grammar"]["class"]), (v, qid)
     card = (out / "insecure" / "README.md").read_text()
     assert card.startswith("---\nlicense: mit") and "base_model: ./base" in card and "education" in card.lower()
     assert run("export/quantize.py", "--check", "--out", str(out), env=env).returncode == 0
