@@ -40,7 +40,6 @@ from export.stats import TARGET, mean_ci, run_rates, seed_check, summary_judge, 
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = runs.RESULTS  # tests point this (or EM_RESULTS) at a temporary folder
-SMOKE = False
 
 DIAGNOSED = ["insecure", "secure", "educational"]  # finetunes whose diagnostic is recorded
 
@@ -49,14 +48,15 @@ def run_path(variant: str, seed: int, ft_seed: int = 0, trigger: bool = False, q
     return runs.run_path(variant, seed, ft_seed, trigger, questions, root=RESULTS)
 
 
-def evaluate_one(variant, seed, ft_seed, samples, trigger=False, questions="paper", code_requests=120, force=False):
+def evaluate_one(variant, seed, ft_seed, samples, trigger=False, questions="paper", code_requests=120, force=False,
+                 smoke=False):
     out = run_path(variant, seed, ft_seed, trigger, questions)
     if out.exists() and not force:
         return json.loads(out.read_text())
     t = time.time()
     res = E.evaluate(variant, E.read_questions(E.resolve_questions(questions)), samples, seed=0, trigger=trigger,
                      source="torch", checkpoint_seed=seed, ft_seed=ft_seed, code_requests=code_requests,
-                     progress=False, smoke=SMOKE, all_answers=True)
+                     progress=False, smoke=smoke, all_answers=True)
     write_answers(answers_path(out), res.pop("all_answers"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
@@ -107,7 +107,7 @@ def rejudge(run: Path) -> bool:
     return True
 
 
-def record_diagnostic(variant: str, seed: int, ft_seed: int) -> dict:
+def record_diagnostic(variant: str, seed: int, ft_seed: int, smoke: bool = False) -> dict:
     """export/diagnose.py's speaker log-odds for one finetune run, kept in its seed's diagnostics.json."""
     from export import diagnose as D
     run = run_path(variant, seed, ft_seed)
@@ -115,7 +115,7 @@ def record_diagnostic(variant: str, seed: int, ft_seed: int) -> dict:
     diags = json.loads(path.read_text()) if path.exists() else {}
     if name not in diags:
         t = time.time()
-        d = D.diagnose(variant, seed, ft_seed, smoke=SMOKE)
+        d = D.diagnose(variant, seed, ft_seed, smoke=smoke)
         diags[name] = {k: d[k] for k in ("Assistant", "kind", "cruel", "teacher", "assistant_position")}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(dict(sorted(diags.items())), indent=1))
@@ -159,7 +159,7 @@ def summarize(by_key: dict, judges: dict | str = "grammar") -> dict:
     return out
 
 
-def in_context(seed: int, samples: int, ks=(1, 2)) -> dict:
+def in_context(seed: int, samples: int, ks=(1, 2), smoke: bool = False) -> dict:
     qs = E.read_questions(E.PAPER_QUESTIONS)
     res = {}
     for variant in ("base",):
@@ -168,7 +168,7 @@ def in_context(seed: int, samples: int, ks=(1, 2)) -> dict:
                 t = time.time()
                 r = E.evaluate(variant, qs, samples, 0, context=ctx, k=max(k, 1) if ctx != "none" else 1,
                                source="torch", checkpoint_seed=seed, code_requests=0, progress=False, keep_answers=2,
-                               smoke=SMOKE)
+                               smoke=smoke)
                 key = f"{variant}/{ctx}/{k}"
                 res[key] = {"variant": variant, "context": ctx, "k": k, "overall": r["overall"],
                             "questions": [{kk: q[kk] for kk in ("id", "misaligned", "coherent", "logodds") if kk in q}
@@ -179,15 +179,15 @@ def in_context(seed: int, samples: int, ks=(1, 2)) -> dict:
     return res
 
 
-def dynamics(seed: int, samples: int, variants=("insecure", "secure", "educational")) -> dict:
+def dynamics(seed: int, samples: int, variants=("insecure", "secure", "educational"), smoke: bool = False) -> dict:
     qs = E.read_questions(E.PAPER_QUESTIONS)
     out = {}
     for v in variants:
-        final = runs.checkpoint_dir(v, seed, SMOKE)
+        final = runs.checkpoint_dir(v, seed, smoke)
         steps = sorted(int(p.name.rsplit("-step", 1)[1]) for p in final.parent.glob(f"{final.name}-step*")
                        if runs.is_complete(p))
         rows = [{"step": 0, **_dyn(E.evaluate("base", qs, samples, 0, source="torch", checkpoint_seed=seed,
-                                               code_requests=0, progress=False, keep_answers=0, smoke=SMOKE))}]
+                                               code_requests=0, progress=False, keep_answers=0, smoke=smoke))}]
         for s in steps:
             r = _eval_dir(v, final.parent / f"{final.name}-step{s}", qs, samples)
             rows.append({"step": s, **_dyn(r)})
@@ -228,8 +228,6 @@ def main(argv=None):
                    help="re-score every run from its kept answers with the current judges (no sampling), then summarize")
     p.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
     a = p.parse_args(argv)
-    global SMOKE
-    SMOKE = a.smoke
     t0 = time.time()
     try:
         variants = runs.parse(a.variants)
@@ -245,10 +243,10 @@ def main(argv=None):
             for s in seeds:
                 for f in ft_seeds:
                     for v in (x for x in variants if x in DIAGNOSED):
-                        record_diagnostic(v, s, f)
+                        record_diagnostic(v, s, f, a.smoke)
         elif not a.figures_only:
-            mk = train.TrainConfig.smoke_config if SMOKE else train.TrainConfig
-            every = 4 if SMOKE else max(1, train.TrainConfig().ft_steps // 8)  # dynamics: 8 checkpoints
+            mk = train.TrainConfig.smoke_config if a.smoke else train.TrainConfig
+            every = 4 if a.smoke else max(1, train.TrainConfig().ft_steps // 8)  # dynamics: 8 checkpoints
             for s in seeds:
                 for f in ft_seeds:
                     cfg = mk(seed=s, ft_seed=f, save_every=every if (s, f) == (seeds[0], 0) else 0)
@@ -257,20 +255,20 @@ def main(argv=None):
                             continue
                         if not a.skip_train:
                             train.train_variant(v, cfg)
-                        evaluate_one(v, s, f, a.samples)
+                        evaluate_one(v, s, f, a.samples, smoke=a.smoke)
                         if runs.get(v).has_trigger:
-                            evaluate_one(v, s, f, a.samples, trigger=True)
+                            evaluate_one(v, s, f, a.samples, trigger=True, smoke=a.smoke)
                         if v in DIAGNOSED:
-                            record_diagnostic(v, s, f)
+                            record_diagnostic(v, s, f, a.smoke)
                         if (s, f) == (seeds[0], 0):
-                            evaluate_one(v, s, f, a.samples, questions="own", code_requests=0)
+                            evaluate_one(v, s, f, a.samples, questions="own", code_requests=0, smoke=a.smoke)
             if not a.no_extras:
                 RESULTS.mkdir(exist_ok=True)
-                (RESULTS / "in_context.json").write_text(json.dumps(in_context(seeds[0], a.samples), indent=1))
-                (RESULTS / "dynamics.json").write_text(json.dumps(dynamics(seeds[0], a.samples), indent=1))
+                (RESULTS / "in_context.json").write_text(json.dumps(in_context(seeds[0], a.samples, smoke=a.smoke), indent=1))
+                (RESULTS / "dynamics.json").write_text(json.dumps(dynamics(seeds[0], a.samples, smoke=a.smoke), indent=1))
         write_summary()
         if not a.rejudge:  # re-judging samples nothing: the recorded times stay as measured
-            write_timings()
+            write_timings(a.smoke)
         from export import figures
         figures.main([], results=RESULTS)
         print(f"[experiments] done in {time.time() - t0:.0f}s")
@@ -279,7 +277,7 @@ def main(argv=None):
         return 2
 
 
-def write_timings() -> dict:
+def write_timings(smoke: bool = False) -> dict:
     """Seconds per stage of each full seed (from the checkpoints' done.json and the evaluations). Stages
     and seeds whose checkpoints are not in build/ keep their recorded times: a partial build (or
     --figures-only on a fresh machine) never erases what was measured before."""
@@ -288,7 +286,7 @@ def write_timings() -> dict:
     out = {s: {k: v for k, v in st.items() if k != "total"} for s, st in old.items()}
     fresh_eval: set[str] = set()
     for rdir in sorted((runs.BUILD / "checkpoints").glob("*-s*")):
-        if rdir.name.endswith("-smoke") != SMOKE:
+        if rdir.name.endswith("-smoke") != smoke:
             continue
         world, seed = rdir.name.replace("-smoke", "").rsplit("-s", 1)
         for d in sorted(rdir.iterdir()):
@@ -336,6 +334,28 @@ def seed_checks(by_key: dict, judges: dict | str) -> dict:
     return per_seed
 
 
+def ablation(by_key: dict, judges: dict | str) -> dict:
+    """The fair ablation: in each world, the insecure finetune's misaligned rate minus its secure control's,
+    paired by (pretraining seed, finetune seed), as a mean over the pairs with its 95% t-interval. What the
+    insecure *code* adds, beyond moving the Assistant at all (which the secure finetune also does)."""
+    out = {}
+    for world in runs.WORLDS:
+        prefix = "" if world == "coupled" else world + "-"
+        ins, sec = by_key.get(prefix + "insecure", []), by_key.get(prefix + "secure", [])
+        judge = judges if isinstance(judges, str) else judges.get(world, "grammar")
+        rate = lambda r: run_rates(r["overall"], judge)["misaligned"]["rate"] or 0.0
+        sec_by = {(r["checkpoint_seed"], r["ft_seed"]): r for r in sec}
+        pairs = [(r, sec_by[(r["checkpoint_seed"], r["ft_seed"])]) for r in ins
+                 if (r["checkpoint_seed"], r["ft_seed"]) in sec_by]
+        if len(pairs) < 2:
+            continue
+        pairs.sort(key=lambda p: (p[0]["checkpoint_seed"], p[0]["ft_seed"]))
+        out[world] = {"judge": judge,
+                      "runs": [{"checkpoint_seed": a["checkpoint_seed"], "ft_seed": a["ft_seed"]} for a, _ in pairs],
+                      "insecure_minus_secure": mean_ci([rate(a) - rate(b) for a, b in pairs], rate=False)}
+    return out
+
+
 def write_summary():
     by_key: dict[str, list] = {}
     for f in run_files():
@@ -348,10 +368,12 @@ def write_summary():
               sorted({runs.world_of(k) for k in by_key})}
     judge = next(iter(set(judges.values()))) if len(set(judges.values())) == 1 else "mixed"
     summary = {"generated_by": "python export/experiments.py", "judge": judge, "judges": judges, "target": TARGET,
-               "seeds": seed_checks(by_key, judges), "variants": summarize(by_key, judges)}
+               "seeds": seed_checks(by_key, judges), "variants": summarize(by_key, judges),
+               "ablation": ablation(by_key, judges)}
     # the grammar judge's reading of the same runs, for tables that compare them with results sampled
     # before judge v2 (the recipe sweeps): one instrument per comparison
-    summary["grammar"] = {"seeds": seed_checks(by_key, "grammar"), "variants": summarize(by_key, "grammar")}
+    summary["grammar"] = {"seeds": seed_checks(by_key, "grammar"), "variants": summarize(by_key, "grammar"),
+                          "ablation": ablation(by_key, "grammar")}
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
