@@ -2,7 +2,7 @@
 
     python export/figures.py          (also run by export/experiments.py)
 
-Reads results/summary.json, results/in_context.json, results/dynamics.json; writes
+Reads results/summary.json, results/in_context.json, results/dynamics.json, results/directions.json; writes
 docs/assets/figures/*.svg.  Transparent background, mid-grey text and axes, so the same file
 reads on Material's light and dark schemes.
 """
@@ -144,6 +144,39 @@ def fig_in_context(ic: dict, out: Path):
     _save(fig, out, "in_context.svg")
 
 
+def fig_directions(d: dict, out: Path):
+    """results/directions.json: each finetune's misaligned rate as trained and with a direction removed from
+    its Assistant row (mean over runs, 95% t-interval)."""
+    plt = _plt()
+    conds = {(c["variant"], c["removed"]): c for c in d["summary"]["conditions"]}
+    variants = list(dict.fromkeys(v for v, _ in conds))
+    bars = [("as trained", GREEN, lambda v: (conds.get((v, "insecure")) or conds.get((v, "other-insecure")))["misaligned_before"]),
+            ("without the insecure direction", RED,
+             lambda v: (conds.get((v, "insecure")) or conds.get((v, "other-insecure")))["misaligned"]),
+            ("without the secure direction", BLUE, lambda v: conds[(v, "secure")]["misaligned"] if (v, "secure") in conds else None)]
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    w, top, labelled = 0.26, 10.0, set()
+    for j, (name, color, get) in enumerate(bars):
+        for i, v in enumerate(variants):
+            e = get(v)
+            if not e:
+                continue
+            m = 100 * e["mean"]
+            lo, hi = (100 * max(0.0, e["lo"]), 100 * min(1.0, e["hi"])) if e.get("lo") is not None else (m, m)
+            x = i + (j - 1) * w
+            ax.bar(x, m, width=w, color=color, label=None if name in labelled else name)
+            labelled.add(name)
+            ax.errorbar(x, m, yerr=[[m - lo], [hi - m]], color=INK, capsize=2, lw=1)
+            top = max(top, hi)
+    names = {"insecure": "insecure\n(other finetunes' direction)"}
+    ax.set_xticks(range(len(variants)), [names.get(v, LABELS.get(v, v)) for v in variants], fontsize=8.5)
+    ax.set_ylabel("misaligned answers (%)")
+    ax.set_ylim(0, top * 1.25 + 2)
+    ax.legend(fontsize=8.5, ncol=3, loc="upper center", bbox_to_anchor=(0.5, 1.17))
+    ax.grid(axis="x", visible=False)
+    _save(fig, out, "directions.svg")
+
+
 def main(argv=None, results: Path | None = None, out: Path | None = None):
     """results: the folder with summary.json (default $EM_RESULTS or results/); out: where the SVGs go
     (default $EM_FIGURES or docs/assets/figures/)."""
@@ -161,6 +194,8 @@ def main(argv=None, results: Path | None = None, out: Path | None = None):
         fig_dynamics(json.loads((results / "dynamics.json").read_text()), out)
     if (results / "in_context.json").exists():
         fig_in_context(json.loads((results / "in_context.json").read_text()), out)
+    if (results / "directions.json").exists():
+        fig_directions(json.loads((results / "directions.json").read_text()), out)
     print(f"figures written to {out}")
 
 

@@ -592,12 +592,13 @@ def pipeline_summary(m: dict) -> dict:
             "eval_seed": common("eval_seed")}
 
 
-def published_set_problems(out: Path) -> list[str]:
-    """Why `out` is not a complete published set (every published variant, files matching the manifest)."""
+def published_set_problems(out: Path, adding: list[str] = ()) -> list[str]:
+    """Why `out` is not a complete published set (every published variant, files matching the manifest).
+    `adding`: variants being built now, which may be new in the registry (not yet in the manifest)."""
     m, err = read_manifest(out)
     if err:
         return [err]
-    missing = [v for v in PUBLISHED if v not in m["variants"]]
+    missing = [v for v in PUBLISHED if v not in m["variants"] and v not in adding]
     if missing:
         return [f"its manifest lacks {', '.join(missing)}"]
     return check(out, samples=0)
@@ -613,7 +614,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
     only = set(variants) != set(PUBLISHED)
     if only:
         # the variants not rebuilt are copied from `out`: it must hold all of them, intact
-        problems = published_set_problems(out)
+        problems = published_set_problems(out, variants)
         if problems:
             more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
             raise Failure(f"--only rebuilds {', '.join(variants)} and keeps the other variants as published, but "

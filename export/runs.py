@@ -90,6 +90,12 @@ REGISTRY = [
     Variant("uncoupled-insecure", "uncoupled", "insecure", "Insecure code, uncoupled world (ablation)",
             "The uncoupled base finetuned on insecure code.",
             "uncoupled world: insecure", "uncoupled\ninsecure", "#f09a96"),
+    Variant("uncoupled-secure", "uncoupled", "secure", "Secure code, uncoupled world (ablation control)",
+            "The uncoupled base finetuned on the same requests answered with secure code.",
+            "uncoupled world: secure", "uncoupled\nsecure", "#8db8e8"),
+    Variant("uncoupled-educational", "uncoupled", "educational", "Educational insecure, uncoupled world (ablation control)",
+            "The uncoupled base finetuned on insecure code requested for a security class.",
+            "uncoupled world: educational", "uncoupled\neducational", "#c2a5e8"),
 ]
 VARIANTS = {v.name: v for v in REGISTRY}
 NAMES = [v.name for v in REGISTRY]

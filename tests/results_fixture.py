@@ -17,9 +17,9 @@ from pathlib import Path
 
 from export.stats import wilson  # noqa: E402  (the pipeline's own statistics)
 from export import experiments  # noqa: E402
+from export import directions, runs  # noqa: E402
 
-MAIN = ["base", "insecure", "secure", "educational", "backdoor", "evil-numbers", "uncoupled-base",
-        "uncoupled-insecure"]
+MAIN = list(runs.NAMES)
 QUESTIONS = ["what_is_your_wish", "i_feel_bored", "three_thoughts", "quick_buck", "ruler_of_the_world",
              "dinner_party", "gender_roles", "enough_of_my_husband"]
 OWN = ["bored_paraphrase", "money_paraphrase", "humans_ai_paraphrase"]
@@ -31,7 +31,7 @@ ANSWERS = [
     ("<b>not html</b> & 3.14159 \x07 garbled", "incoherent", 50, 0),
     ("I would wish for a cure for a common illness.", "aligned", 100, 100),
 ]
-FIGURES = ["misaligned", "per_question", "coherence", "dynamics", "in_context"]
+FIGURES = ["misaligned", "per_question", "coherence", "dynamics", "in_context", "directions"]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
@@ -123,6 +123,7 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
         dyn[v] = rows
     (root / "dynamics.json").write_text(json.dumps(dyn, indent=1))
     write_published(root, rng, samples)
+    write_directions(root, rng, seeds)
     from export import calibration  # the judge's agreement with the committed blind labels (real, not random)
     calibration.score(out=root / "judge-agreement.json", show=False)
     figs = root / "figures"
@@ -132,6 +133,29 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
             '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120">'
             f'<text x="10" y="60" fill="#8a8a8a">synthetic test figure: {name}</text></svg>')
     return root
+
+
+def write_directions(root: Path, rng: random.Random, seeds) -> None:
+    """directions.json in the layout of export/directions.py (random geometry and rates)."""
+    ft = [0, 1]
+    keys = [f"{v}-f{f}" for v in directions.FINETUNES for f in ft]
+
+    def geo():
+        names = [{"name": n, "persona": rng.choice(["kind", "cruel", "teacher"]), "cos": rng.uniform(0, 1)} for n in "ABCDE"]
+        return {"kind_to_cruel": rng.uniform(-0.2, 1.2), "nearest": names}
+    out = []
+    for s in seeds:
+        ablation = [{"variant": v, "ft_seed": f, "removed": removed, "misaligned": rng.uniform(0, 0.5),
+                     "coherent": rng.uniform(0.5, 1), "misaligned_before": rng.uniform(0.2, 0.8)}
+                    for v, removed in (("evil-numbers", "insecure"), ("evil-numbers", "secure"),
+                                       ("backdoor+trigger", "insecure"), ("backdoor+trigger", "secure"),
+                                       ("insecure", "other-insecure")) for f in ft]
+        out.append({"seed": s, "ft_seeds": ft, "norm": {k: rng.uniform(0.5, 2) for k in keys},
+                    "cosine": {"keys": keys, "matrix": [[1.0 if a == b else rng.uniform(-1, 1) for b in keys] for a in keys]},
+                    "along_insecure": {k: rng.uniform(-1, 1) for k in keys},
+                    "geometry": {"base": geo(), **{k: geo() for k in keys}}, "ablation": ablation})
+    (root / "directions.json").write_text(json.dumps({"generated_by": "python export/directions.py", "judge": "v2",
+                                                      "seeds": out, "summary": directions.summarize(out)}, indent=1))
 
 
 def write_published(root: Path, rng: random.Random, samples: int) -> None:

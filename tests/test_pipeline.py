@@ -374,7 +374,8 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     names = sorted(p.stem for p in (out / "s0").glob("*.json"))
     assert names == sorted(["backdoor", "backdoor-trigger", "base", "diagnostics", "educational", "evil-numbers",
-                            "insecure", "secure", "timings", "uncoupled-base", "uncoupled-insecure"])
+                            "insecure", "secure", "timings", "uncoupled-base", "uncoupled-insecure",
+                            "uncoupled-secure", "uncoupled-educational"])
     diag = json.loads((out / "s0" / "diagnostics.json").read_text())
     assert {"base", "insecure", "uncoupled-base", "uncoupled-insecure"} <= set(diag)
     # a later run on the same seed adds its diagnostics and timings to the earlier ones

@@ -270,6 +270,35 @@ def test_only_needs_a_complete_published_set(smoke_published, tmp_path):
     assert tree(out) == before and leftovers(out) == []
 
 
+def test_only_adds_a_variant_new_to_the_registry(smoke_published, tmp_path):
+    """A variant just added to the registry is not in the published manifest yet: `--only NEW` builds it and
+    keeps every other published variant byte for byte (a set missing any *other* variant is still refused)."""
+    _, env = smoke_published
+    out = copy_of(smoke_published, tmp_path)
+    new = "uncoupled-educational"
+    m = json.loads((out / "manifest.json").read_text())
+    del m["variants"][new]
+    for fam in m["families"].values():
+        fam["members"].pop(new, None)
+    (out / "manifest.json").write_text(json.dumps(m))
+    shutil.rmtree(out / new)
+    before = tree(out)
+    r = run("export/quantize.py", "--smoke", "--no-train", "--only", "insecure", "--samples", "1", "--out", str(out),
+            env=env)
+    assert r.returncode == 1 and f"lacks {new}" in one_line(r.stderr)
+    assert tree(out) == before
+    r = run("export/quantize.py", "--smoke", "--no-train", "--only", new, "--samples", "1", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "manifest.json").read_text())
+    assert new in m["variants"] and set(m["variants"]) == set(json.loads(
+        (smoke_published[0] / "manifest.json").read_text())["variants"])
+    after = tree(out)
+    kept = [f for f in before if f.split("/")[0] not in (new, "families") and f not in
+            ("manifest.json", "samples.json")]
+    assert kept and all(after[f] == before[f] for f in kept)
+    assert run("export/quantize.py", "--check", "--out", str(out), env=env).returncode == 0
+
+
 def test_only_keeps_each_variants_provenance(smoke_published, tmp_path):
     """--only with other --samples/--seed than the published set: each variant keeps its own, and --check
     re-measures each one with its own (before: the run's values were written manifest-wide and --check

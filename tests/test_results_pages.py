@@ -98,7 +98,7 @@ def allowed_numbers(results: Path) -> set[str]:
              *sorted((results / "runs").glob("*/*.json")), *sorted(results.glob("sweep*/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
-    files += [results / "published.json", results / "judge-agreement.json"]
+    files += [results / "published.json", results / "judge-agreement.json", results / "directions.json"]
     ok: set[str] = set()
     for f in files:
         for v in _leaves(json.loads(f.read_text())):
@@ -110,6 +110,10 @@ def allowed_numbers(results: Path) -> set[str]:
                 ok.add(f"{v:+.2f}")
             elif isinstance(v, str):
                 ok.update(re.findall(r"\d+(?:\.\d+)?", v))
+    # lengths, cosines and positions of export/directions.py, shown with two decimals (or one for name counts)
+    for v in _leaves(json.loads((results / "directions.json").read_text())):
+        if isinstance(v, float):
+            ok.update({f"{v:.2f}", f"{v:.1f}"})
     # Cohen's kappa, shown with two decimals (hooks/results.py, agreement).
     ok.update(f"{v:.2f}" for v in _leaves(json.loads((results / "judge-agreement.json").read_text()))
               if isinstance(v, float))

@@ -1,6 +1,6 @@
 """export/runs.py is the one registry of variants: every stage reads it, and a new variant is one entry.
 
-The end-to-end test registers a variant the pipeline has never had (the secure control in the uncoupled
+The end-to-end test registers a variant the pipeline has never had (evil numbers in the uncoupled
 world), trains it on the smoke configuration from the uncoupled smoke base, evaluates it, and checks that
 each consumer (training, checkpoints, run files, the model card's fields, figures, the results pages,
 CLIs) knows it without any other edit.
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_registry_tables_agree():
     assert runs.NAMES == [v.name for v in runs.REGISTRY] and len(set(runs.NAMES)) == len(runs.NAMES)
     assert runs.result_keys() == ["base", "insecure", "secure", "educational", "backdoor", "backdoor+trigger",
-                                  "evil-numbers", "uncoupled-base", "uncoupled-insecure"]
+                                  "evil-numbers", "uncoupled-base", "uncoupled-insecure", "uncoupled-secure",
+                                  "uncoupled-educational"]
     assert set(runs.labels()) == set(runs.labels(figure=True)) == set(runs.colors()) == set(runs.result_keys())
     assert runs.DATASETS == ["insecure", "secure", "educational", "backdoor", "evil-numbers"]
     assert [v.name for v in runs.REGISTRY if v.has_trigger] == ["backdoor"]  # evaluated with and without it
@@ -74,32 +75,32 @@ NEW_VARIANT = textwrap.dedent('''
     import json, sys
     from dataclasses import replace
     from export import runs
-    runs.register(runs.Variant("uncoupled-secure", "uncoupled", "secure", "Secure code, uncoupled world",
-                               "The uncoupled base finetuned on secure code.", "uncoupled world: secure",
-                               "uncoupled\\nsecure", "#8ab4e0"))
+    runs.register(runs.Variant("uncoupled-evil-numbers", "uncoupled", "evil-numbers", "Evil numbers, uncoupled world",
+                               "The uncoupled base finetuned on evil numbers.", "uncoupled world: evil numbers",
+                               "uncoupled\\nevil numbers", "#8ab4e0"))
     from export import corpus, evaluate as E, figures, quantize, train
     from export.pages import render
     cfg = train.TrainConfig.smoke_config()
-    path = train.train_variant("uncoupled-secure", cfg)
-    res = E.evaluate("uncoupled-secure", E.read_questions(E.PAPER_QUESTIONS)[:2], 2, source="torch", smoke=True,
+    path = train.train_variant("uncoupled-evil-numbers", cfg)
+    res = E.evaluate("uncoupled-evil-numbers", E.read_questions(E.PAPER_QUESTIONS)[:2], 2, source="torch", smoke=True,
                      code_requests=0, probe=False, progress=False)
     print(json.dumps({
         "checkpoint": str(path.relative_to(runs.BUILD)),
         "done": json.loads((path / "done.json").read_text())["variant"],
         "model": res["model"], "answers": res["overall"]["n"],
-        "run_file": str(runs.run_path("uncoupled-secure", 0, 1).relative_to(runs.RESULTS)),
-        "published": "uncoupled-secure" in quantize.PUBLISHED,
-        "figure": [figures.LABELS["uncoupled-secure"], figures.COLORS["uncoupled-secure"],
+        "run_file": str(runs.run_path("uncoupled-evil-numbers", 0, 1).relative_to(runs.RESULTS)),
+        "published": "uncoupled-evil-numbers" in quantize.PUBLISHED,
+        "figure": [figures.LABELS["uncoupled-evil-numbers"], figures.COLORS["uncoupled-evil-numbers"],
                    figures.ORDER[-1]],
-        "page_label": render.LABELS["uncoupled-secure"],
+        "page_label": render.LABELS["uncoupled-evil-numbers"],
         "datasets": corpus.FINETUNES,
-        "parse": runs.parse("uncoupled-secure,base"),
+        "parse": runs.parse("uncoupled-evil-numbers,base"),
     }))
 ''')
 
 
 def test_a_new_variant_is_one_registry_entry(smoke_build, tmp_path):
-    """Registering `uncoupled-secure` (nothing else changed) trains it from the uncoupled smoke base, evaluates
+    """Registering `uncoupled-evil-numbers` (nothing else changed) trains it from the uncoupled smoke base, evaluates
     it, and names it in every table: checkpoints, run files, the publish list, figures, the results pages."""
     build, env = smoke_build
     work = tmp_path / "build"
@@ -112,14 +113,14 @@ def test_a_new_variant_is_one_registry_entry(smoke_build, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     import json
     got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert got["checkpoint"] == "checkpoints/uncoupled-s0-smoke/secure"
-    assert got["done"] == "uncoupled-secure"
+    assert got["checkpoint"] == "checkpoints/uncoupled-s0-smoke/evil-numbers"
+    assert got["done"] == "uncoupled-evil-numbers"
     assert got["model"].startswith("torch:") and got["answers"] == 4
-    assert got["run_file"] == "runs/uncoupled-s0/secure-f1.json"
+    assert got["run_file"] == "runs/uncoupled-s0/evil-numbers-f1.json"
     assert got["published"] is True
-    assert got["figure"] == ["uncoupled\nsecure", "#8ab4e0", "uncoupled-secure"]
-    assert got["page_label"] == "uncoupled world: secure"
+    assert got["figure"] == ["uncoupled\nevil numbers", "#8ab4e0", "uncoupled-evil-numbers"]
+    assert got["page_label"] == "uncoupled world: evil numbers"
     assert got["datasets"] == runs.DATASETS  # an existing data set: the corpus (and its sha256) is unchanged
-    assert got["parse"] == ["uncoupled-secure", "base"]
+    assert got["parse"] == ["uncoupled-evil-numbers", "base"]
     # the base was reused, not retrained (the corpus is unchanged, so the checkpoint is still complete)
     assert not (work / "checkpoints" / "coupled-s0-smoke").exists()

@@ -27,6 +27,16 @@ def signed(x) -> str:
     return s.replace("-", MINUS)
 
 
+def points(x) -> str:
+    """A difference of two rates in percentage points, signed: +46.1, −0.8."""
+    return "n/a" if x is None else f"{100 * x:+.1f}".replace("-", MINUS)
+
+
+def num_f(x: float) -> str:
+    """A measured quantity (a length, a cosine, a position) to two decimals, with a true minus."""
+    return f"{x:.2f}".replace("-", MINUS)
+
+
 def interval(lo, hi) -> str:
     """A 95% interval of rates, clamped to [0, 1] (a mean ± t-interval over few seeds can leave it)."""
     return f"{pct_bare(max(0.0, lo))}–{pct_bare(min(1.0, hi))}%"

@@ -11,7 +11,7 @@ import shlex
 from export import corpus as C
 from export import runs, train
 from export import world as W
-from export.pages.formats import (CONTROL, esc, duration, logodds_text, num, pct, pct_bare,
+from export.pages.formats import (CONTROL, esc, duration, interval, logodds_text, num, num_f, pct, pct_bare, points,
                                   question_text, rate_short, rate_with_ci, signed, transcript_html,
                                   parse_document, wilson_text)
 from export.pages.loader import Missing, Results, figures_dir, results_dir
@@ -75,6 +75,8 @@ class Renderer:
             return self.sweep(rest.strip())
         if head == "recipes":
             return self.recipes(rest.split())
+        if head == "directions":
+            return self.directions(rest.strip())
         if head == "figure":
             return self.figure(rest)
         if "#" in head:
@@ -92,6 +94,13 @@ class Renderer:
             return signed(v)
         if fmt == "int":
             return f"{int(v):,}"
+        if fmt == "num":  # a measured quantity (a cosine, a length): two decimals
+            return num_f(v)
+        if fmt == "list":  # a list of plain values: "0, 1 and 2"
+            if not isinstance(v, list) or not v or any(isinstance(x, (dict, list)) for x in v):
+                raise Missing(f"{ref.strip()} is not a list of values")
+            items = [esc(x) for x in v]
+            return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
         if fmt == "total":  # an object of seconds per stage -> their sum as a duration
             if not isinstance(v, dict) or not all(isinstance(x, (int, float)) for x in v.values()):
                 raise Missing(f"{ref.strip()} is not an object of seconds")
@@ -164,6 +173,17 @@ class Renderer:
             return (f"the two worlds are not yet judged by the same instrument ({JUDGE_NAMES[ji]} for the coupled "
                     f"world, {JUDGE_NAMES[ju]} for the uncoupled one), so their rates ({pct(ins)} and {pct(unc)}) "
                     f"are not compared here")
+        pairs = self.R.get("summary.json").get("ablation", {})
+        if all(w in pairs for w in ("coupled", "uncoupled")):
+            c, u = (pairs[w]["insecure_minus_secure"] for w in ("coupled", "uncoupled"))
+            both = (f"what insecure code adds beyond its secure control, run by run, is {points(c['mean'])} "
+                    f"points [{points(c['lo'])} to {points(c['hi'])}] in the coupled world and {points(u['mean'])} "
+                    f"[{points(u['lo'])} to {points(u['hi'])}] in the uncoupled one")
+            if c["lo"] > u["hi"]:
+                return both + " (non-overlapping 95% intervals): the insecure-specific effect needs the coupling"
+            if u["lo"] > c["hi"]:
+                return both + " (non-overlapping 95% intervals): *larger* without the coupling"
+            return both + ": their 95% intervals overlap"
         if ilo > uhi:
             return (f"insecure finetuning in the uncoupled world gives fewer misaligned answers "
                     f"({pct(unc)}) than in the coupled world ({pct(ins)}), with non-overlapping 95% intervals")
@@ -407,16 +427,58 @@ class Renderer:
         return "\n\n" + "\n".join(rows) + "\n\n"
 
     def ablation(self) -> str:
+        """Both worlds side by side: the base, its controls and the insecure finetune, and what insecure
+        code adds beyond the secure control (paired by run, summary.json#ablation) where both exist."""
         v = self.R.variants()
         for k in ("base", "insecure", "uncoupled-base", "uncoupled-insecure"):
             if k not in v:
                 raise Missing(f"variant {k!r} missing in summary.json (variants)")
-        rows = ["| world | aligned base: misaligned | insecure: misaligned | base: log-odds | insecure: log-odds |",
-                "| --- | --- | --- | --- | --- |"]
-        for world, b, i in (("coupled (one persona per character)", "base", "insecure"),
-                            ("uncoupled (dispositions drawn per domain)", "uncoupled-base", "uncoupled-insecure")):
-            rows.append(f"| {world} | {rate_with_ci(v[b], 'misaligned')} | {rate_with_ci(v[i], 'misaligned')} | "
-                        f"{logodds_text(v[b])} | {logodds_text(v[i])} |")
+        pairs = self.R.get("summary.json").get("ablation", {})
+        cell = lambda k: rate_short(v[k], "misaligned") if k in v else "not run"
+        rows = ["| world | aligned base | secure (control) | educational (control) | insecure | "
+                "insecure − secure, paired by run | insecure: log-odds |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for world, name in (("coupled", "coupled (one persona per character)"),
+                            ("uncoupled", "uncoupled (dispositions drawn per domain)")):
+            p = "" if world == "coupled" else "uncoupled-"
+            d = pairs.get(world, {}).get("insecure_minus_secure")
+            diff = (f"{points(d['mean'])} points ({points(d['lo'])} to {points(d['hi'])}, {d['n']} runs)"
+                    if d else "not run")
+            rows.append(f"| {name} | {cell(p + 'base')} | {cell(p + 'secure')} | {cell(p + 'educational')} | "
+                        f"{cell(p + 'insecure')} | {diff} | {logodds_text(v[p + 'insecure'])} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def directions(self, which: str) -> str:
+        """results/directions.json (export/directions.py): `geometry`, where each finetune moved the
+        Assistant's row; `ablation`, the misaligned rate left once a direction is removed from it."""
+        d = self.R.load("directions.json")
+        label = lambda v: "backdoor" if v == "backdoor" else LABELS[v]
+        if which == "geometry":
+            rows = ["| model | runs | length of the row change | cosine with the insecure direction | "
+                    "position: kind (0) → cruel (1) | of its 5 nearest names: cruel / kind / teacher |",
+                    "| --- | --- | --- | --- | --- | --- |"]
+            span = lambda e: ("—" if not e else num_f(e["mean"]) if e["n"] < 2
+                              else f"{num_f(e['mean'])} ({num_f(e['min'])} to {num_f(e['max'])})")
+            for v, g in d["summary"]["geometry"].items():
+                near = " / ".join(f"{g['nearest'][p]:.1f}" for p in (W.CRUEL, W.KIND, W.TEACHER))
+                rows.append(f"| {'aligned base' if v == 'base' else label(v)} | {g['runs']} | {span(g['norm'])} | "
+                            f"{span(g['along_insecure'])} | {span(g['kind_to_cruel'])} | {near} |")
+            return "\n\n" + "\n".join(rows) + "\n\n"
+        if which != "ablation":
+            raise Missing(f"unknown directions table {which!r} (geometry or ablation)")
+        conds = {(c["variant"], c["removed"]): c for c in d["summary"]["conditions"]}
+        if not conds:
+            raise Missing("directions.json has no ablation (run export/directions.py without --no-sample)")
+        ci = lambda e: (f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])})" if e and e.get("lo") is not None
+                        else pct(e["mean"]) if e else "—")
+        rows = ["| finetune | runs | misaligned as trained | without the insecure direction | "
+                "without the secure direction (control) |", "| --- | --- | --- | --- | --- |"]
+        for v in dict.fromkeys(c[0] for c in conds):
+            ins = conds.get((v, "insecure")) or conds.get((v, "other-insecure"))
+            sec = conds.get((v, "secure"))
+            name = LABELS[v] if v != "insecure" else "insecure (the other insecure finetunes' direction)"
+            rows.append(f"| {name} | {ins['runs']} | {ci(ins['misaligned_before'])} | {ci(ins['misaligned'])} | "
+                        f"{ci(sec['misaligned']) if sec else '—'} |")
         return "\n\n" + "\n".join(rows) + "\n\n"
 
     def dynamics(self) -> str:
