@@ -63,10 +63,10 @@ def _variant_bars(summary: dict, out: Path, name: str, height: float, ylabel: st
     plt = _plt()
     v = summary["variants"]
     keys = [k for k in ORDER if k in v]
-    fig, ax = plt.subplots(figsize=(8, height))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.85 * len(keys)), height))  # room for each label
     for i, k in enumerate(keys):
         bar(ax, i, k, v[k])
-    ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], fontsize=8.5)
+    ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], fontsize=8.5 if len(keys) <= 9 else 7.5)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, ytop([v[k] for k in keys]))
     ax.grid(axis="x", visible=False)
