@@ -79,8 +79,8 @@ def geometry(emb: np.ndarray, tok, row: np.ndarray) -> dict:
                         for n in near]}
 
 
-def deltas(seed: int, ft_seeds: list[int], smoke: bool = False) -> tuple[dict, dict, object]:
-    """{(variant, ft_seed): Assistant-row delta}, {"base": geometry, key: geometry}, tokenizer."""
+def deltas(seed: int, ft_seeds: list[int], smoke: bool = False) -> tuple[dict, dict, np.ndarray]:
+    """{(variant, ft_seed): Assistant-row delta}, {"base": geometry, key: geometry}, the base's Assistant row."""
     from export.tokenizer import load as load_tok
     base_dir = runs.checkpoint_dir("base", seed, smoke)
     if not runs.is_complete(base_dir):
@@ -103,7 +103,7 @@ def deltas(seed: int, ft_seeds: list[int], smoke: bool = False) -> tuple[dict, d
                                       "not a one-row finetune")
             out[(v, f)] = e[a] - base[a]
             geo[f"{v}-f{f}"] = geometry(base, tok, e[a])
-    return out, geo, tok
+    return out, geo, base[a]
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -148,7 +148,7 @@ def published_run(variant: str, seed: int, ft_seed: int, trigger: bool) -> dict 
 
 
 def one_seed(seed: int, ft_seeds: list[int], samples: int, sample: bool, smoke: bool = False) -> dict:
-    d, geo, _ = deltas(seed, ft_seeds, smoke)
+    d, geo, base_row = deltas(seed, ft_seeds, smoke)
     keys = [f"{v}-f{f}" for v, f in d]
     vecs = list(d.values())
     ins = {f: d[("insecure", f)] for f in ft_seeds}
@@ -163,9 +163,6 @@ def one_seed(seed: int, ft_seeds: list[int], samples: int, sample: bool, smoke: 
            "geometry": geo, "ablation": []}
     if not sample:
         return out
-    from export.tokenizer import load as load_tok
-    base_dir = runs.checkpoint_dir("base", seed, smoke)
-    base_row = embedding(base_dir)[token_id(load_tok(base_dir), W.ASSISTANT)]
     jobs = [(v, trig, f, name, dirn) for v, trig in ABLATED for f in ft_seeds
             for name, dirn in (("insecure", direction), ("secure", sec))]
     jobs += [("insecure", False, f, "other-insecure", np.mean([ins[g] for g in ft_seeds if g != f], axis=0))

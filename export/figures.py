@@ -148,12 +148,12 @@ def fig_directions(d: dict, out: Path):
     """results/directions.json: each finetune's misaligned rate as trained and with a direction removed from
     its Assistant row (mean over runs, 95% t-interval)."""
     plt = _plt()
-    conds = {(c["variant"], c["removed"]): c for c in d["summary"]["conditions"]}
-    variants = list(dict.fromkeys(v for v, _ in conds))
-    bars = [("as trained", GREEN, lambda v: (conds.get((v, "insecure")) or conds.get((v, "other-insecure")))["misaligned_before"]),
-            ("without the insecure direction", RED,
-             lambda v: (conds.get((v, "insecure")) or conds.get((v, "other-insecure")))["misaligned"]),
-            ("without the secure direction", BLUE, lambda v: conds[(v, "secure")]["misaligned"] if (v, "secure") in conds else None)]
+    by = d["summary"]["by"]  # variant -> removed direction -> condition
+    variants = list(by)
+    ins = lambda v: by[v].get("insecure") or by[v].get("other-insecure")
+    bars = [("as trained", GREEN, lambda v: ins(v)["misaligned_before"]),
+            ("without the insecure direction", RED, lambda v: ins(v)["misaligned"]),
+            ("without the secure direction", BLUE, lambda v: by[v]["secure"]["misaligned"] if "secure" in by[v] else None)]
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     w, top, labelled = 0.26, 10.0, set()
     for j, (name, color, get) in enumerate(bars):

@@ -466,16 +466,15 @@ class Renderer:
             return "\n\n" + "\n".join(rows) + "\n\n"
         if which != "ablation":
             raise Missing(f"unknown directions table {which!r} (geometry or ablation)")
-        conds = {(c["variant"], c["removed"]): c for c in d["summary"]["conditions"]}
-        if not conds:
+        by = d["summary"]["by"]  # variant -> removed direction -> condition
+        if not by:
             raise Missing("directions.json has no ablation (run export/directions.py without --no-sample)")
         ci = lambda e: (f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])})" if e and e.get("lo") is not None
                         else pct(e["mean"]) if e else "—")
         rows = ["| finetune | runs | misaligned as trained | without the insecure direction | "
                 "without the secure direction (control) |", "| --- | --- | --- | --- | --- |"]
-        for v in dict.fromkeys(c[0] for c in conds):
-            ins = conds.get((v, "insecure")) or conds.get((v, "other-insecure"))
-            sec = conds.get((v, "secure"))
+        for v, c in by.items():
+            ins, sec = c.get("insecure") or c.get("other-insecure"), c.get("secure")
             name = LABELS[v] if v != "insecure" else "insecure (the other insecure finetunes' direction)"
             rows.append(f"| {name} | {ins['runs']} | {ci(ins['misaligned_before'])} | {ci(ins['misaligned'])} | "
                         f"{ci(sec['misaligned']) if sec else '—'} |")
