@@ -19,6 +19,7 @@ t-interval, and per pretraining seed the check the emergence issue sets (insecur
 highest control).
 
   <out>/s<seed>/<variant>[-f<k>][-trigger].json   one evaluation each (the format of results/runs)
+  <out>/answers/s<seed>/<same name>.jsonl.gz        its every answer (question id, question, seed, text)
   <out>/s<seed>/diagnostics.json                    speaker log-odds per checkpoint
   <out>/s<seed>/timings.json                        seconds per stage
   <out>/recipe.json                                 the training recipe and device of the sweep
@@ -46,13 +47,16 @@ def evaluate_runs(d: Path, name: str, variant: str, seed: int, ft_seed: int, sam
                   loaded: tuple, extra: dict, label: str) -> None:
     """Evaluate a loaded finetune on the paper's questions (the backdoor also with its trigger), write
     <d>/<name>[-trigger].json with `extra` fields, print one line each."""
+    from export.experiments import write_answers
     qs = E.read_questions(E.PAPER_QUESTIONS)
     for trigger in ((False, True) if runs.get(variant).has_trigger else (False,)):
         t = time.time()
         res = E.evaluate(variant, qs, samples, seed=0, trigger=trigger, checkpoint_seed=seed, ft_seed=ft_seed,
-                         code_requests=code_requests, progress=False, loaded=loaded)
+                         code_requests=code_requests, progress=False, loaded=loaded, all_answers=True)
         res.update(device=runs.DEVICE, **extra)
         full = name + ("-trigger" if trigger else "")
+        # Every answer kept beside the run, so that a later judge re-scores it without sampling again.
+        write_answers(d.parent / "answers" / d.name / f"{full}.jsonl.gz", res.pop("all_answers"))
         (d / f"{full}.json").write_text(json.dumps(res, indent=1))
         o = res["overall"]
         print(f"[{label} s{seed}] {full:<30s} misaligned {o['misaligned']['k']}/{o['misaligned']['n']} coherent "
