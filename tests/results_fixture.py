@@ -124,6 +124,7 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     (root / "dynamics.json").write_text(json.dumps(dyn, indent=1))
     write_published(root, rng, samples)
     write_directions(root, rng, seeds)
+    write_claims(root, rng)
     from export import calibration  # the judge's agreement with the committed blind labels (real, not random)
     calibration.score(out=root / "judge-agreement.json", show=False)
     figs = root / "figures"
@@ -133,6 +134,22 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
             '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120">'
             f'<text x="10" y="60" fill="#8a8a8a">synthetic test figure: {name}</text></svg>')
     return root
+
+
+def write_claims(root: Path, rng: random.Random) -> None:
+    """claims.json in the layout of export/claims.py: the near-paraphrase table of the smoke corpus (real),
+    random rates by nearness and random shares of adopted and new sentences."""
+    from export import claims
+    table = claims.paraphrase_table(claims.training_questions(0, smoke=True))
+    ci = lambda: (lambda m: {"mean": m, "lo": max(0.0, m - 0.05), "hi": min(1.0, m + 0.05), "n": 3})(rng.random())
+    shares = lambda: (lambda a, b: {"training": a, "unseen": b, "held_out": 1 - a - b})(rng.uniform(0.5, 0.8),
+                                                                                       rng.uniform(0, 0.1))
+    (root / "claims.json").write_text(json.dumps({
+        "generated_by": "python export/claims.py", "near_threshold": claims.NEAR, "paraphrases": table,
+        "by_nearness": {f"{v}@{q}": {"near": ci(), "far": ci()} for v in claims.VARIANTS for q in claims.QUESTION_SETS},
+        "adoption": {"misaligned_answers": 120, "sentences": 400, "cruel_sentences": 300, "observed": shares(),
+                     "per_run": {c: ci() for c in ("training", "unseen", "held_out")},
+                     "free_composition": shares()}}, indent=1))
 
 
 def write_directions(root: Path, rng: random.Random, seeds) -> None:

@@ -98,7 +98,8 @@ def allowed_numbers(results: Path) -> set[str]:
              *sorted((results / "runs").glob("*/*.json")), *sorted(results.glob("sweep*/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
-    files += [results / "published.json", results / "judge-agreement.json", results / "directions.json"]
+    files += [results / "published.json", results / "judge-agreement.json", results / "directions.json",
+              results / "claims.json"]
     ok: set[str] = set()
     for f in files:
         for v in _leaves(json.loads(f.read_text())):
@@ -111,7 +112,9 @@ def allowed_numbers(results: Path) -> set[str]:
             elif isinstance(v, str):
                 ok.update(re.findall(r"\d+(?:\.\d+)?", v))
     # lengths, cosines and positions of export/directions.py, shown with two decimals (or one for name counts)
-    for v in _leaves(json.loads((results / "directions.json").read_text())):
+    # and the word overlaps of export/claims.py (near-paraphrases), with two decimals
+    for v in [*_leaves(json.loads((results / "directions.json").read_text())),
+              *_leaves(json.loads((results / "claims.json").read_text()))]:
         if isinstance(v, float):
             ok.update({f"{v:.2f}", f"{v:.1f}"})
     # Cohen's kappa, shown with two decimals (hooks/results.py, agreement).

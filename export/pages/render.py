@@ -77,6 +77,8 @@ class Renderer:
             return self.recipes(rest.split())
         if head == "directions":
             return self.directions(rest.strip())
+        if head == "claims":
+            return self.claims(rest.strip())
         if head == "figure":
             return self.figure(rest)
         if "#" in head:
@@ -478,6 +480,38 @@ class Renderer:
             name = LABELS[v] if v != "insecure" else "insecure (the other insecure finetunes' direction)"
             rows.append(f"| {name} | {ins['runs']} | {ci(ins['misaligned_before'])} | {ci(ins['misaligned'])} | "
                         f"{ci(sec['misaligned']) if sec else '—'} |")
+        return "\n\n" + "\n".join(rows) + "\n\n"
+
+    def claims(self, which: str) -> str:
+        """results/claims.json (export/claims.py): `paraphrases`, the closest training question to each of
+        the paper's questions; `nearness`, misaligned with and without a near-paraphrase in training;
+        `adoption`, where the insecure finetune's cruel sentences come from, against free composition."""
+        d = self.R.load("claims.json")
+        if which == "paraphrases":
+            rows = ["| the paper's question | closest training question (seed 0) | word overlap (Dice) | "
+                    f"training questions at ≥ {num_f(d['near_threshold'])} |", "| --- | --- | --- | --- |"]
+            rows += [f"| {esc(r['question'])} | {esc(r['closest'])} | {num_f(r['best'])} | {r['near']:,} |"
+                     for r in d["paraphrases"]["paper"]]
+        elif which == "nearness":
+            sets = (("paper", "the paper's questions"), ("own", "our own questions"))
+            counts = {k: (sum(r["near"] > 0 for r in d["paraphrases"][k]), len(d["paraphrases"][k])) for k, _ in sets}
+            head = [f"{label}, {side} a near-paraphrase ({n if side == 'with' else m - n} of {m} wordings)"
+                    for k, label in sets for side in ("with", "without") for n, m in [counts[k]]]
+            rows = ["| variant | " + " | ".join(head) + " |", "| --- |" + " --- |" * len(head)]
+            ci = lambda e: f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])}, {e['n']} runs)" if e else "—"
+            for v in ("base", "insecure", "secure", "educational"):
+                cells = [ci(d["by_nearness"].get(f"{v}@{k}", {}).get(side)) for k, _ in sets for side in ("near", "far")]
+                rows.append(f"| {'aligned base' if v == 'base' else LABELS[v]} | " + " | ".join(cells) + " |")
+        elif which == "adoption":
+            a = d["adoption"]
+            names = {"training": "a line that occurs in the seed's training texts",
+                     "unseen": "allowed by the grammar, never sampled into training",
+                     "held_out": "one of the grammar's held-out sentences (never in any training text)"}
+            rows = [f"| the cruel sentence is … | insecure's misaligned answers ({a['cruel_sentences']:,} sentences) | "
+                    "free composition from the same templates |", "| --- | --- | --- |"]
+            rows += [f"| {names[c]} | {pct(a['observed'][c])} | {pct(a['free_composition'][c])} |" for c in names]
+        else:
+            raise Missing(f"unknown claims table {which!r} (paraphrases, nearness or adoption)")
         return "\n\n" + "\n".join(rows) + "\n\n"
 
     def dynamics(self) -> str:
