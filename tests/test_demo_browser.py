@@ -263,7 +263,9 @@ def test_injection_prompt_stays_inert(page, page_log, demo_url):
     assert dialogs == []
     for side in ("left", "right"):
         out = page.locator(f"[data-pane={side}] [data-role=output]")
-        assert out.evaluate("el => el.children.length") == 0  # text nodes only, whatever the model says
+        # text only, whatever the model says: text nodes, or the token view's spans of text
+        assert out.evaluate("el => [...el.querySelectorAll('*')].every(c => c.matches('span.emd-token') && "
+                            "!c.children.length)")
     assert page.locator(".emd img, .emd script").count() == 0
     assert not [u for u in page_log.urls if u.rstrip("/").endswith("/x")]
     page_log.assert_clean(demo_url)

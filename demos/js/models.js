@@ -197,6 +197,10 @@ class ModelHandle {
       const r = this.requests.get(msg.id);
       if (msg.type === "start") r.onStart(msg);
       else if (msg.type === "token") r.onToken(msg);
+      else if (msg.type === "scored") {
+        this.requests.delete(msg.id);
+        r.onScored(msg);
+      }
       else if (msg.type === "done") {
         this.requests.delete(msg.id);
         r.onDone(msg);
@@ -220,6 +224,15 @@ class ModelHandle {
       });
     }
     this.outbox.push({ id, ...params });
+    return id;
+  }
+
+  /** The token view: each of `params.ids` (an answer) under `params.variant` of this file, teacher-forced after
+   * the prompt that `question`, `context` and `maxNewTokens` give (worker.js, "score"). */
+  score(params, callbacks) {
+    const id = nextId++;
+    this.requests.set(id, callbacks);
+    this.worker.postMessage({ type: "score", request: { id, ...params } });
     return id;
   }
 

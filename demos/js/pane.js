@@ -2,6 +2,7 @@
 // in the pane, the others under "More answers", each with judge v2's verdict chip, and a tally of the chips.
 import { describeVerdict } from "./judge.js";
 import { getHandle } from "./models.js";
+import { TokenView } from "./tokens.js";
 
 const HERE = new URL(".", import.meta.url);
 const JUDGE_HELP_URL = new URL("../../explainers/organism/#how-well-the-judge-reads", HERE);
@@ -32,6 +33,7 @@ export class Pane {
     this.last = null;
     this.answers = [];
     this.tps = null;
+    this.tokens = new TokenView(this);
     this.select.addEventListener("change", () => this.attach(this.select.value));
     // the other answers are open beside each other on a wide screen, folded to their chips on a phone
     const more = this.q("more");
@@ -56,6 +58,8 @@ export class Pane {
     this.select.value = variant;
     this.q("description").textContent = this.demo.manifest?.variants?.[variant]?.description || "";
     this.clearAnswer();
+    // the other panes' token views compare with this pane's model: they score their answers again
+    for (const p of this.demo.panes) if (p !== this && p.tokens.shown) p.tokens.inspect();
     this.setState("loading", `${this.title()}: loading…`);
     let h;
     try {
@@ -121,6 +125,7 @@ export class Pane {
   }
 
   clearAnswer() {
+    this.tokens.clear();
     this.answers = [];
     this.q("more-list")?.replaceChildren();
     if (this.q("more")) this.q("more").hidden = true;
@@ -243,6 +248,7 @@ export class Pane {
     const extra = `${seeds} · temperature ${this.last.temperature} · top-p ${this.last.topP}` +
       (this.last.contextName ? ` · examples: ${this.last.contextName}` : "");
     this.note.textContent = this.note.textContent ? `${this.note.textContent} ${extra}` : extra;
+    this.tokens.inspect();
   }
 
   /** Each finished answer is said once to a screen reader (the demo's one live region), never token by token. */

@@ -11,11 +11,14 @@
 //               {type:"load", key, entry, family, model, tokenizer, tokenizerConfig, cached}   bytes (Uint8Array);
 //                                                              family: {vocab, members: {variant: {id: row}}} or null
 //               {type:"generate", requests: [{id, variant, question, context, temperature, topP, maxNewTokens, seed}]}
+//               {type:"score", request: {id, variant, question, context, maxNewTokens, ids}}   the token view:
+//                                                              one teacher-forced pass over an answer's ids
 //               {type:"stop", id}
 // Messages out: {type:"ready", key, loadMs, cached, vocab, context, phases, timeOrigin}
 //               {type:"start", id, promptTokens, maxNewTokens, truncated, batch}
 //               {type:"token", id, token, text, n, tps}
 //               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps}
+//               {type:"scored", id, tokens: [{id, text, p, top: [[id, text, p] × 5]}]}   p at temperature 1
 //               {type:"error", id?, phase, message}             phase "load" also right after "init" when the
 //                                                              runtime cannot load here (runtime.js's words)
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
@@ -154,18 +157,19 @@ const disposeAll = (past) => { for (const t of Object.values(past)) t.dispose?.(
 const emptyPast = (batch = 1) => emptyPastOf(ort, model.pastNames, model.arch.kv_heads, model.arch.head_dim, batch);
 
 /** One decoder step over `rows` (a batch: one array of token ids per row, all of one length, in the file's ids)
- * after `pastLen` cached positions: {logits: the file's logits of each row's last position, past}. */
-async function forward(rows, past, pastLen) {
+ * after `pastLen` cached positions: {logits: the file's logits of each row's last position (of every position
+ * when `all`, one row after another), width: the file's logits per position, past}. */
+async function forward(rows, past, pastLen, all = false) {
   const n = rows[0].length;
   const feeds = stepFeeds(ort, rows, past, pastLen, model.hasPositions);
   const out = await model.session.run(feeds);
   const logits = out.logits;
   const v = logits.dims[2];
-  const last = rows.map((_, i) => logits.data.slice(((i + 1) * n - 1) * v, (i + 1) * n * v));
+  const last = rows.map((_, i) => logits.data.slice(((i + (all ? 0 : 1)) * n - (all ? 0 : 1)) * v, (i + 1) * n * v));
   const next = nextPast(out, model.pastNames);
   disposeAll(past);
   logits.dispose?.();
-  return { logits: last, past: next };
+  return { logits: last, width: v, past: next };
 }
 
 /** A member's logits over the tokenizer's vocabulary, from the file's logits of its row (in place). */
@@ -290,6 +294,43 @@ function finish(r) {
   });
 }
 
+// ---------------------------------------------------------------------------------- the token view
+const TOP = 5;
+const tokenText = (id) => (model.eos.has(id) ? "⟨end⟩" : model.tokenizer.decode([id], { skip_special_tokens: false }));
+
+/** Each token of an answer under this model: the prompt and the answer in one pass (teacher forcing), and at
+ * each answer position the model's probability of the token that was written and its TOP likeliest tokens, at
+ * temperature 1 (the model's own distribution, whatever the answer was sampled with). */
+async function score(req) {
+  const member = model.members.get(req.variant);
+  if (!member) throw new Error(`this model file does not hold "${req.variant}"`);
+  const { ids: prompt } = promptIds(model.tokenizer, model.arch.context, req.question, req.context, req.maxNewTokens);
+  const answer = req.ids.slice(0, Math.max(0, model.arch.context - prompt.length));
+  const step = await forward([prompt.concat(answer).map((t) => member.ids.get(t) ?? t)], emptyPast(1), 0, true);
+  disposeAll(step.past);
+  const all = step.logits[0];
+  const w = step.width;
+  const tokens = answer.map((tok, i) => {
+    const z = memberLogits(member, all.subarray((prompt.length - 1 + i) * w, (prompt.length + i) * w));
+    let max = -Infinity;
+    for (let j = 0; j < z.length; j++) if (z[j] > max) max = z[j];
+    let sum = 0;
+    for (let j = 0; j < z.length; j++) sum += Math.exp(z[j] - max);
+    const p = (j) => Math.exp(z[j] - max) / sum;
+    const top = []; // the TOP largest, by insertion (the vocabulary is a few thousand tokens)
+    for (let j = 0; j < z.length; j++) {
+      if (top.length === TOP && z[j] <= z[top[TOP - 1]]) continue;
+      let k = Math.min(top.length, TOP - 1);
+      while (k > 0 && z[top[k - 1]] < z[j]) k--;
+      top.splice(k, 0, j);
+      if (top.length > TOP) top.pop();
+    }
+    return { id: tok, text: tokenText(tok), p: p(tok), top: top.map((j) => [j, tokenText(j), p(j)]) };
+  });
+  current.done.add(req.id);
+  post({ type: "scored", id: req.id, tokens });
+}
+
 async function pump() {
   if (current || !queue.length) {
     if (!current && model) warmUp();
@@ -302,7 +343,8 @@ async function pump() {
     if (loading) await loading;
     if (warming) await warming; // it stops before its next step: a request is waiting
     if (!model) throw new Error("model not loaded");
-    await generate(reqs);
+    if (reqs[0].score) await score(reqs[0]);
+    else await generate(reqs);
   } catch (e) {
     const message = String(e?.message || e);
     for (const r of reqs) if (!current.done.has(r.id)) post({ type: "error", id: r.id, phase: "generate", message });
@@ -374,6 +416,9 @@ self.onmessage = (ev) => {
     });
   } else if (msg.type === "generate") {
     if (msg.requests?.length) queue.push(msg.requests);
+    pump();
+  } else if (msg.type === "score") {
+    queue.push([{ ...msg.request, score: true }]);
     pump();
   } else if (msg.type === "stop") {
     for (const r of current?.reqs || []) if (msg.id == null || r.id === msg.id) current.stop.add(r.id);
