@@ -376,7 +376,7 @@ def pane(side: str, v: str, uid: str, variants: dict, manifest: dict | None) -> 
     h += [f'<div class="emd-status" data-role="status">{e(title)}: not loaded</div>',
           '<div class="emd-progress" data-role="progress"></div>',
           '<p class="emd-tally" data-role="tally"></p>',
-          f'<div class="emd-output" data-role="output" aria-label="First answer of the {side} model" tabindex="0"></div>',
+          f'<div class="emd-output" data-role="output" role="group" aria-label="First answer of the {side} model" tabindex="0"></div>',
           '<p class="emd-note" data-role="note"></p>',
           '<div class="emd-verdict" data-role="verdict"></div>',
           '<details class="emd-more" data-role="more" hidden><summary data-role="more-summary">'

@@ -192,6 +192,7 @@ export class Pane {
     a.out = document.createElement("div");
     a.out.className = "emd-output emd-output--more";
     a.out.tabIndex = 0;
+    a.out.setAttribute("role", "group"); // a name on a div needs a role (aria-prohibited-attr)
     a.out.setAttribute("aria-label", `Answer ${index + 1} of ${n} of the ${this.side} model`);
     li.append(a.chip, a.out);
     this.q("more-list").append(li);
