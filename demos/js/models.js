@@ -1,43 +1,41 @@
 // One Web Worker per loaded model file (worker.js), started early and reused across pages: the runtime's .wasm is
-// compiled once by the page and handed to every worker; a ModelHandle loads a model file into its worker and
+// compiled once, by the first worker, and handed to every other one; a ModelHandle loads a model file into its worker and
 // sends it the requests of one task (a click that starts both panes) together, as one batch.
 import { fileMeta, forgetFile, getFile, getModel, getOwnFile, intact, MODELS_URL } from "./files.js";
-import { compileRuntime as loadRuntime } from "./runtime.js";
 
 const HERE = new URL(".", import.meta.url);
 const WORKER_URL = new URL("./worker.js", HERE);
 
 // ------------------------------------------------------------------------------------ workers
-// The runtime's .wasm is compiled once per page, here, as soon as the first worker is started (streaming
-// compilation runs off the main thread, while the worker is still loading its scripts), and every worker gets
-// the WebAssembly.Module (they share its machine code); if the page cannot compile it, each worker compiles
-// its own. Workers are started when a demo comes near the viewport, before the manifest has arrived (a
+// The runtime's .wasm is compiled once per page, by the first worker started (never by the page: streaming
+// compilation consumes each downloaded chunk on the thread that asked for it, ~0.4 s of the page's main thread
+// on a phone, tests/bench/lighthouse.py), which sends the WebAssembly.Module back; every other worker gets it
+// (they share its machine code). If the first worker cannot compile it in a way another could (a network
+// error), each worker compiles its own; if no worker could (its file missing or damaged, no WebAssembly), every
+// pane says so. Workers are started when a demo comes near the viewport, before the manifest has arrived (a
 // worker needs its model only later, with "load"), so their scripts and the runtime load while the page
 // fetches the files.
 const RUNTIME_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", HERE);
-let runtimeModule = null; // Promise<{module: WebAssembly.Module|null, ms}>
+/** Promise<{module, ms, error}> from the first worker ("runtime" message): error (the reader's words) when the
+ * runtime cannot load in this browser at all: every pane says so, and no other worker tries. Otherwise (module
+ * null: a network error, or a policy that another worker's script may not have) each worker tries on its own,
+ * and reports what fails as soon as it fails (runtime.js). */
+let runtimeModule = null;
+let runtimeFrom = null; // resolves runtimeModule
 const spares = []; // started, not yet given a model
-
-/** {module, ms, error}: error (the reader's words) when the runtime cannot load in this browser at all (its file
- * missing or damaged, no WebAssembly): every pane says so, and no worker tries. Otherwise (module null: a network
- * error, or the page's policy, which a worker's own script may not have) each worker tries on its own, and reports
- * what fails as soon as it fails (runtime.js). */
-function compileRuntime() {
-  const t = performance.now();
-  const ms = () => Math.round((performance.now() - t) * 10) / 10;
-  return loadRuntime(RUNTIME_URL)
-    .then((module) => ({ module, ms: ms(), error: null }))
-    .catch((e) => ({ module: null, ms: ms(), error: e?.definitive ? e.message : null }));
-}
 
 function spawnWorker() {
   const worker = new Worker(WORKER_URL, { type: "module", name: "model" });
   worker.onmessage = (ev) => {
     const msg = ev.data || {};
-    if (worker.handle) worker.handle.onMessage(msg);
+    if (msg.type === "runtime") {
+      runtimeFrom?.({ module: msg.module || null, ms: msg.ms, error: msg.definitive ? msg.error : null });
+      runtimeFrom = null;
+    } else if (worker.handle) worker.handle.onMessage(msg);
     else if (msg.type === "error" && msg.phase === "load") worker.failed = msg.message; // its runtime, before a model
   };
   const report = (message) => {
+    noRuntime();
     worker.failed = message;
     if (worker.handle) worker.handle.fail(message);
     else if (spares.includes(worker)) spares.splice(spares.indexOf(worker), 1);
@@ -55,16 +53,29 @@ function spawnWorker() {
         : "The model's worker script could not be loaded (worker.js or a module it imports)."));
   };
   worker.onmessageerror = () => worker.handle?.fail("The model's worker sent an unreadable message.");
-  worker.release = () => worker.terminate();
-  const first = !runtimeModule; // the worker that warms the shared code up (worker.js warmUp)
-  if (first) runtimeModule = compileRuntime();
+  const first = !runtimeModule; // it compiles the runtime and warms the shared code up (worker.js warmUp)
+  // the first worker fails or is let go before it sent the runtime back: every other worker compiles its own
+  const noRuntime = () => {
+    if (!first || !runtimeFrom) return;
+    runtimeFrom({ module: null, ms: null, error: null });
+    runtimeFrom = null;
+  };
+  worker.release = () => {
+    noRuntime();
+    worker.terminate();
+  };
+  if (first) {
+    runtimeModule = new Promise((resolve) => { runtimeFrom = resolve; });
+    worker.postMessage({ type: "init", compile: true, share: true });
+    return worker;
+  }
   runtimeModule.then(({ module, ms, error }) => {
     if (error) {
       worker.failed = error;
       worker.handle?.fail(error);
       return;
     }
-    worker.postMessage(module ? { type: "init", module, warm: first, compileMs: ms } : { type: "init", compile: true });
+    worker.postMessage(module ? { type: "init", module, compileMs: ms } : { type: "init", compile: true });
   });
   return worker;
 }

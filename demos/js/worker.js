@@ -5,16 +5,19 @@
 // that one session runs every member, and requests that come together (the two panes of one demo) run as
 // one batch, one decoder step for all of them.
 //
-// Messages in:  {type:"init", module, warm, compileMs}         the runtime, compiled by the page (warm: this
-//                                                              worker warms its shared code up, see warmUp)
-//               {type:"init", compile:true}                    compile the runtime here (the page could not)
+// Messages in:  {type:"init", module, warm, compileMs}         the runtime, compiled by the page's first worker
+//                                                              (warm: this worker warms its shared code up)
+//               {type:"init", compile:true, share}             compile the runtime here (the page's first worker,
+//                                                              share: send the module back for the others; or
+//                                                              another, when the first could not compile it)
 //               {type:"load", key, entry, family, model, tokenizer, tokenizerConfig, cached}   bytes (Uint8Array);
 //                                                              family: {vocab, members: {variant: {id: row}}} or null
 //               {type:"generate", requests: [{id, variant, question, context, temperature, topP, maxNewTokens, seed}]}
 //               {type:"score", request: {id, variant, question, context, maxNewTokens, ids}}   the token view:
 //                                                              one teacher-forced pass over an answer's ids
 //               {type:"stop", id}
-// Messages out: {type:"ready", key, loadMs, cached, vocab, context, phases, timeOrigin}
+// Messages out: {type:"runtime", module, ms} | {type:"runtime", error, definitive}   after init with share
+//               {type:"ready", key, loadMs, cached, vocab, context, phases, timeOrigin}
 //               {type:"start", id, promptTokens, maxNewTokens, truncated, batch}
 //               {type:"token", id, token, text, n, tps}
 //               {type:"done", id, ids, text, reason, promptTokens, truncated, seed, ms, firstTokenMs, tps}
@@ -69,7 +72,7 @@ function useCompiledRuntime(module) {
   ort.env.wasm.wasmBinary = placeholder;
 }
 
-/** The runtime compiled here (the page could not), or a RuntimeLoadError in the reader's words (runtime.js): never
+/** The runtime compiled here (the page's first worker, or one whose shared module did not come), or a RuntimeLoadError in the reader's words (runtime.js): never
  * left to onnxruntime-web's own fetch, whose failure is an Emscripten abort and a session that never answers. */
 async function compileRuntime() {
   const t = performance.now();
@@ -80,10 +83,18 @@ async function compileRuntime() {
   }
 }
 
-async function initRuntime({ compile, module, warm, compileMs }) {
+async function initRuntime({ compile, share, module, warm, compileMs }) {
   phases.initAt = at();
+  if (compile) {
+    try {
+      module = await compileRuntime();
+      if (share) post({ type: "runtime", module, ms: phases.compile });
+    } catch (e) {
+      if (share) post({ type: "runtime", error: String(e?.message || e), definitive: Boolean(e?.definitive) });
+      throw e;
+    }
+  }
   if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
-  if (compile) module = await compileRuntime();
   else phases.compile = compileMs; // by the page, from about when this worker was started
   if (warm || compile || !(module instanceof WebAssembly.Module)) warmLeft = WARM_STEPS; // its own code: warm it
   ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
