@@ -29,6 +29,18 @@ from export.model_patch import _model_file, models_args
 
 FAMILY_DIR = "families"
 TOLERANCE = 1e-4  # largest logit difference between a member's own file and the family (measured: < 1e-5)
+# Steering (the dial issue): each member's changed rows at base + alpha * (member - base), for these alphas (0 is the
+# base and 1 the member itself, which need no rows of their own), appended to the family as rows of their own.
+STEER_ALPHAS = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+
+
+def steer_row(base_q, base_s, member_q, member_s, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """One embedding row at base + alpha * (member - base), from two int8 rows with their per-row scales, quantized
+    again as quantize_int8 quantizes a row (symmetric, scale = max |x| / 127): (int8 row, scale [1])."""
+    b = base_q.astype(np.float32) * base_s.astype(np.float32)
+    x = b + np.float32(alpha) * (member_q.astype(np.float32) * member_s.astype(np.float32) - b)
+    scale = np.float32(np.abs(x).max() / 127) or np.float32(1)
+    return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), np.array([scale], base_s.dtype)
 
 
 def _embedding(m) -> tuple[str, str, int]:
@@ -68,9 +80,10 @@ def changed_rows(base, member) -> list[int] | None:
     return np.flatnonzero((qa != qb).any(axis=1) | (sa != sb).any(axis=1)).tolist()
 
 
-def build_family(base, members: dict[str, tuple]) -> tuple[object, dict[str, dict[str, int]], int]:
+def build_family(base, members: dict[str, tuple], alphas=STEER_ALPHAS) -> tuple[object, dict, int, dict]:
     """The family model of `base` and `members` ({name: (ModelProto, its changed_rows(base, ·))}, each a finetune
-    of its embedding rows): (model, {name: {changed id: its row in the family}}, vocab)."""
+    of its embedding rows): (model, {name: {changed id: its row in the family}}, vocab, steer), where steer is
+    {name: {alpha: {changed id: its row}}} for every alpha of `alphas` but 0 and 1."""
     from onnx import numpy_helper
     q, s, vocab = _embedding(base)
     inits = {i.name: i for i in base.graph.initializer}
@@ -84,6 +97,19 @@ def build_family(base, members: dict[str, tuple]) -> tuple[object, dict[str, dic
             maps[name][str(r)] = vocab + len(extra_q)
             extra_q.append(mq[r])
             extra_s.append(ms[r])
+    steer = {}
+    for name, (m, rows) in members.items():
+        mi = {i.name: i for i in m.graph.initializer}
+        mq, ms = numpy_helper.to_array(mi[q]), numpy_helper.to_array(mi[s])
+        for a in alphas:
+            if not rows or a in (0, 1):
+                continue
+            steer.setdefault(name, {})[f"{a:g}"] = by_id = {}
+            for r in rows:
+                row, scale = steer_row(tq[r], ts[r], mq[r], ms[r], a)
+                by_id[str(r)] = vocab + len(extra_q)
+                extra_q.append(row)
+                extra_s.append(scale)
     out = type(base)()
     out.CopyFrom(base)
     g = out.graph
@@ -96,7 +122,7 @@ def build_family(base, members: dict[str, tuple]) -> tuple[object, dict[str, dic
         dims = vi.type.tensor_type.shape.dim
         if dims and dims[-1].HasField("dim_value") and dims[-1].dim_value == vocab:
             dims[-1].dim_value = total
-    return out, maps, vocab
+    return out, maps, vocab, steer
 
 
 def member_logits(session, ids: list[int], id_map: dict[str, int], vocab: int, arch: dict) -> np.ndarray:
@@ -152,15 +178,18 @@ def add_families(manifest: dict, root: Path) -> dict:
                 members[n] = (m, rows)
         if not members:
             continue
-        model, maps, vocab = build_family(base, members)
+        model, maps, vocab, steer = build_family(base, members)
         fdir.mkdir(exist_ok=True)
         path = fdir / f"{base_name}.onnx"
         onnx.save(model, str(path))
         data = path.read_bytes()
         families[base_name] = {"path": f"{FAMILY_DIR}/{base_name}.onnx", "bytes": len(data),
                                "sha256": hashlib.sha256(data).hexdigest(), "vocab": vocab,
-                               "rows": vocab + sum(len(x) for x in maps.values()),
+                               "rows": vocab + sum(len(x) for x in maps.values())
+                               + sum(len(r) for by_a in steer.values() for r in by_a.values()),
                                "members": {base_name: {}, **maps}}
+        if steer:
+            families[base_name]["steer"] = {"alphas": list(STEER_ALPHAS), "members": steer}
         for n in (base_name, *maps):
             variants[n]["family"] = base_name
     if families:
@@ -205,6 +234,32 @@ def check_families(manifest: dict, root: Path, texts: int = 4) -> list[str]:
                 if diff > TOLERANCE or (want.argmax(-1) != got.argmax(-1)).any():
                     problems.append(f"family {fam}: {name} differs from its own file (max |logit diff| {diff:.2e})")
                     break
+        problems += _check_steer(fam, f, path)
+    return problems
+
+
+def _check_steer(fam: str, f: dict, path: Path) -> list[str]:
+    """Each steered row is base + alpha * (member - base) of the family's own rows, to within int8 rounding."""
+    if not f.get("steer"):
+        return []
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(str(path))
+    q, s, _ = _embedding(m)
+    inits = {i.name: i for i in m.graph.initializer}
+    table = numpy_helper.to_array(inits[q]).astype(np.float32) * numpy_helper.to_array(inits[s]).astype(np.float32)
+    problems = []
+    for name, by_alpha in f["steer"]["members"].items():
+        own = f["members"].get(name, {})
+        for a, rows in by_alpha.items():
+            for tok, row in rows.items():
+                if tok not in own or row >= len(table):
+                    problems.append(f"family {fam}: steer {name} at {a}: token {tok} has no row of its member")
+                    continue
+                want = table[int(tok)] + float(a) * (table[own[tok]] - table[int(tok)])
+                err = float(np.abs(table[row] - want).max())
+                if err > np.abs(want).max() / 127 * 0.51 + 1e-6:
+                    problems.append(f"family {fam}: steer {name} at {a} is not base + {a} (member - base) ({err:.2e})")
     return problems
 
 

@@ -33,7 +33,8 @@ def test_fixture_family_members_compute_their_own_files(tmp_path_factory):
     assert fam["members"]["base"] == {} and fam["members"]["secure"] == {"7": fam["vocab"]}
     assert "insecure" not in fam["members"] and "family" not in m["variants"]["insecure"]
     assert all(m["variants"][n]["family"] == "base" for n in fam["members"])
-    assert fam["rows"] == fam["vocab"] + 1
+    steered = sum(len(x) for by_a in fam["steer"]["members"].values() for x in by_a.values())
+    assert fam["rows"] == fam["vocab"] + 1 + steered and steered == 10  # secure's one row at 10 alphas
     assert F.check_families(m, models) == []
     # row 7 is secure's: the base reads the table's own row 7, secure reads the appended one
     import onnxruntime as ort
@@ -75,3 +76,36 @@ def test_published_families_are_current():
     assert "insecure" in members.get("base", []), members
     patched = {n for n, e in m["variants"].items() if e.get("patch")}
     assert patched <= {n for x in members.values() for n in x}  # every published finetune runs on a family
+
+
+def test_steering_rows_are_in_the_family_and_checked(tmp_path_factory):
+    """Each member's changed rows at base + alpha (member - base), for every alpha of STEER_ALPHAS but 0 and 1, are
+    rows of the family (the dial issue); a steered row that is not that mix is reported."""
+    import onnx
+    from onnx import numpy_helper
+    models = _models(tmp_path_factory)
+    m = json.loads((models / "manifest.json").read_text())
+    fam = m["families"]["base"]
+    steer = fam["steer"]
+    assert steer["alphas"] == list(F.STEER_ALPHAS) and -1.0 in steer["alphas"] and 2.0 in steer["alphas"]
+    assert sorted(steer["members"]["secure"], key=float) == [f"{a:g}" for a in F.STEER_ALPHAS if a not in (0, 1)]
+    rows = [r for by_a in steer["members"].values() for x in by_a.values() for r in x.values()]
+    assert len(set(rows)) == len(rows) and max(rows) == fam["rows"] - 1
+    assert F.check_families(m, models) == []
+    # the steered rows lie on the line from base's row to secure's: half way at 0.5, beyond secure's at 2
+    path = models / fam["path"]
+    model = onnx.load(str(path))
+    q, s, _ = F._embedding(model)
+    inits = {i.name: i for i in model.graph.initializer}
+    t = numpy_helper.to_array(inits[q]).astype(np.float32) * numpy_helper.to_array(inits[s]).astype(np.float32)
+    b, sec = t[7], t[fam["members"]["secure"]["7"]]
+    for a in ("0.5", "2", "-1"):
+        assert np.allclose(t[steer["members"]["secure"][a]["7"]], b + float(a) * (sec - b), atol=np.abs(sec - b).max() / 50)
+    # a steered row written over with base's own row is not the mix
+    arr = numpy_helper.to_array(inits[q]).copy()
+    arr[steer["members"]["secure"]["2"]["7"]] = arr[7]
+    inits[q].CopyFrom(numpy_helper.from_array(arr, q))
+    onnx.save(model, str(path))
+    import hashlib
+    m["families"]["base"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert any("steer secure at 2" in p for p in F.check_families(m, models))

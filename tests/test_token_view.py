@@ -78,5 +78,4 @@ def test_token_tooltip_by_keyboard_and_pointer(page, demo_url):
     assert not tip.is_visible()
     out.locator("[data-role=token]").first.hover()
     assert tip.is_visible() and tip.text_content().startswith("“")
-    hint = page.locator("[data-pane=right] [data-role=token-hint]")
-    assert f"10× likelier under {names[1]} than under {names[0]}" in hint.text_content()
+    assert "10× likelier" in page.text_content("[data-role=legend] [data-role=token-hint]")

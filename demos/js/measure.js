@@ -49,7 +49,8 @@ export class Measure {
     demo.getJudge();
     const threshold = demo.judgeRules?.thresholds?.coherent_above ?? 50;
     // classes: every finished answer's class, in seed order (question by question, answer i at i)
-    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, classes: [], coherent: 0, perQ: [], tokens: 0 }));
+    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha,
+      classes: [], coherent: 0, perQ: [], tokens: 0 }));
     const total = questions.length * n * panes.length;
     const t0 = performance.now();
     let done = 0;
@@ -89,7 +90,7 @@ export class Measure {
         const seed = measureSeed(params.seed, qi, 0, i);
         const id = s.pane.model.generate({
           question: q.text, context: params.context, temperature: params.temperature, topP: params.topP,
-          maxNewTokens: params.maxNewTokens, seed, variant: s.variant,
+          maxNewTokens: params.maxNewTokens, seed, variant: s.member,
         }, {
           onStart() {},
           onToken() {},
@@ -166,7 +167,8 @@ export class Measure {
     const col = el("section", "emd-measure__pane");
     col.dataset.side = s.pane.side;
     col.dataset.variant = s.variant;
-    col.append(el("h3", "emd-measure__title", s.pane.title()));
+    col.dataset.alpha = String(s.alpha);
+    col.append(el("h3", "emd-measure__title", s.pane.title() + (s.alpha !== 1 ? `, dial α = ${s.alpha}` : "")));
     const { mis, coh } = this.rates(s.classes, s.coherent);
     const rate = el("p", "emd-measure__rate");
     rate.dataset.role = "rate";
@@ -176,7 +178,7 @@ export class Measure {
     rate.append(strong, ` (${mis.k} of ${mis.n}), 95% interval ${pct(mis.lo)}–${pct(mis.hi)} · coherent ${pct(coh.rate)}`);
     col.append(rate);
     if (s.errors) col.append(el("p", "emd-note emd-note--warn", `${s.errors} answer(s) failed and are not counted: ${s.lastError}`));
-    const pub = this.demo.data.published?.variants?.[s.variant]?.misaligned;
+    const pub = s.alpha === 1 ? this.demo.data.published?.variants?.[s.variant]?.misaligned : null; // as trained
     const meta = this.demo.data.published;
     if (pub) {
       col.append(el("p", "emd-measure__published", `Published run: ${pct(pub.rate)} (${pct(pub.lo)}–${pct(pub.hi)}), ` +

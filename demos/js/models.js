@@ -106,6 +106,15 @@ function takeWorker() {
 let nextId = 1;
 const models = new Map(); // model key → ModelHandle (one worker per loaded model file, for the page's lifetime)
 
+/** A family's members and, as members of their own ("<variant>~<alpha>"), its steered rows (the dial). */
+const withSteer = (fam) => {
+  const out = { ...fam.members };
+  for (const [v, byAlpha] of Object.entries(fam.steer?.members || {})) {
+    for (const [a, rows] of Object.entries(byAlpha)) out[`${v}~${Number(a)}`] = rows;
+  }
+  return out;
+};
+
 const brokenFamilies = new Set(); // family files that failed here (fetch, sha256, session): members run alone
 
 /** The model file that runs `variant`: "family:<base>" (its family's file, which lists it) or the variant's own. */
@@ -162,7 +171,7 @@ class ModelHandle {
       performance.mark?.(`emd:bytes:${this.key}`);
       forgetFile(fam ? fam.sha256 : fileMeta(entry, variant, entry.model).sha256);
       this.worker.postMessage({
-        type: "load", key: this.key, entry, family: fam && { vocab: fam.vocab, members: fam.members },
+        type: "load", key: this.key, entry, family: fam && { vocab: fam.vocab, members: withSteer(fam) },
         cached: model.cached && tok.cached, model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes,
       }, [model.bytes.buffer]);
     } catch (e) {

@@ -15,6 +15,14 @@ export const clampNum = (v, lo, hi, dflt) => {
 };
 export const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
 
+/** What a position of the dial means (demos/extension.py steer_text is its twin). */
+export function steerText(alpha) {
+  if (alpha === 1) return "1: the finetune as trained";
+  if (alpha === 0) return "0: the aligned base";
+  const where = alpha > 1 ? "beyond the finetune" : alpha < 0 ? "away from the finetune" : "between the base and the finetune";
+  return `${alpha}: ${where}`;
+}
+
 export class Pane {
   constructor(demo, el) {
     this.demo = demo;
@@ -34,6 +42,15 @@ export class Pane {
     this.answers = [];
     this.tps = null;
     this.tokens = new TokenView(this);
+    this.alpha = 1; // the dial: the Assistant's row at base + alpha (finetune - base)
+    this.steer = this.q("steer");
+    this.steer?.addEventListener("input", () => this.setAlpha(this.alphas()[Number(this.steer.value)] ?? 1));
+    // released: the pane's last question again, same seed, at the new position (the other pane keeps its answer)
+    this.steer?.addEventListener("change", () => {
+      if (this.lastParams && ["done", "ready", "generating"].includes(this.el.dataset.state) && !this.demo.measure?.running) {
+        this.generate(this.lastParams, true); // an answer under way at the previous position is stopped
+      }
+    });
     this.select.addEventListener("change", () => this.attach(this.select.value));
     // the other answers are open beside each other on a wide screen, folded to their chips on a phone
     const more = this.q("more");
@@ -58,6 +75,8 @@ export class Pane {
     this.select.value = variant;
     this.q("description").textContent = this.demo.manifest?.variants?.[variant]?.description || "";
     this.clearAnswer();
+    this.showSteer(this.pendingAlpha ?? 1);
+    this.pendingAlpha = undefined;
     // the other panes' token views compare with this pane's model: they score their answers again
     for (const p of this.demo.panes) if (p !== this && p.tokens.shown) p.tokens.inspect();
     this.setState("loading", `${this.title()}: loading…`);
@@ -76,8 +95,50 @@ export class Pane {
     this.unsub = h.subscribe((m) => this.onModel(m));
   }
 
+  /** The dial's positions for this pane's variant: the alphas whose rows its family file holds (manifest
+   * families.<base>.steer, export/model_family.py), or none (a base, a variant outside a family, a family that
+   * failed to load: the pane runs the variant's own file). */
+  alphas(variant = this.el.dataset.variant) {
+    const m = this.demo.manifest;
+    const fam = m?.variants?.[variant]?.family;
+    const steer = fam && m.families?.[fam]?.steer;
+    if (!steer?.members?.[variant] || (this.model && !this.model.key.startsWith("family:"))) return [];
+    return steer.alphas;
+  }
+
+  /** The member of the family file that answers: the variant itself at 1, its family's base at 0, else its steered rows. */
+  runVariant() {
+    const v = this.el.dataset.variant;
+    if (this.alpha === 1 || !this.alphas().length) return v;
+    return this.alpha === 0 ? this.demo.manifest.variants[v].family : `${v}~${this.alpha}`;
+  }
+
+  showSteer(alpha) {
+    const box = this.q("steer-box");
+    if (!box) return;
+    const alphas = this.alphas();
+    box.hidden = !alphas.length;
+    this.steer.max = String(Math.max(0, alphas.length - 1));
+    const i = alphas.indexOf(alpha);
+    this.steer.value = String(i >= 0 ? i : Math.max(0, alphas.indexOf(1)));
+    this.setAlpha(i >= 0 ? alpha : 1);
+  }
+
+  setAlpha(alpha) {
+    this.alpha = alpha;
+    this.el.dataset.alpha = String(alpha);
+    this.el.dataset.member = this.runVariant();
+    const text = steerText(alpha);
+    const out = this.q("steer-value");
+    if (out) out.textContent = text;
+    this.steer?.setAttribute("aria-valuetext", text);
+  }
+
   onModel(m) {
     if (m !== this.model) return;
+    if (m.state === "ready" && this.q("steer-box") && this.q("steer-box").hidden === Boolean(this.alphas().length)) {
+      this.showSteer(this.alpha); // the family file failed and the variant's own file runs: no dial
+    }
     if (m.state === "error" && m.fallback) {
       console.warn(`${m.key}: ${m.error}; loading ${this.el.dataset.variant}'s own model file instead`);
       this.attach(this.el.dataset.variant);
@@ -141,25 +202,27 @@ export class Pane {
     this.status.classList.remove("emd-status--error");
   }
 
-  canGenerate() {
-    return this.model && this.model.state !== "error" && ["ready", "done", "loading"].includes(this.el.dataset.state);
+  canGenerate(restart = false) {
+    const ok = ["ready", "done", "loading", ...(restart ? ["generating"] : [])];
+    return this.model && this.model.state !== "error" && ok.includes(this.el.dataset.state);
   }
 
   /** `params.answers` answers at once, seeds seed, seed+1, … (one batch in the worker): the first in the pane's
    * output, the others in "More answers", each with its verdict chip, and a tally of the chips above them. */
-  generate(params) {
-    if (!this.canGenerate()) return false;
+  generate(params, restart = false) {
+    if (!this.canGenerate(restart)) return false;
     this.cancel();
     this.clearAnswer();
     const n = Math.max(1, params.answers || 1);
-    this.last = { ...params, text: "" };
+    this.lastParams = params;
+    this.last = { ...params, text: "", alpha: this.alpha };
     this.answers = Array.from({ length: n }, (_, i) => this.slot(i, n));
     this.el.setAttribute("aria-busy", "true");
     this.setState("generating", `${this.title()}: ${this.model.state === "ready" ? "thinking…" : "waiting for the model…"}`);
     this.renderTally();
     for (const a of this.answers) {
       const seed = (params.seed + a.index) >>> 0;
-      a.id = this.model.generate({ ...params, seed, variant: this.el.dataset.variant }, {
+      a.id = this.model.generate({ ...params, seed, variant: this.runVariant() }, {
         onStart: (msg) => {
           this.el.dataset.batch = String(msg.batch || 1); // answers computed together in one decoder step
           if (msg.truncated && a.index === 0) this.noteTruncated(msg.truncated);
@@ -222,6 +285,7 @@ export class Pane {
   }
 
   finish(a, msg) {
+    if (!this.answers.includes(a)) return; // an answer this pane asked before its last question (stopped)
     a.done = true;
     a.out.dataset.done = "";
     a.pending = "";
@@ -233,6 +297,7 @@ export class Pane {
       this.el.dataset.seed = String(msg.seed);
       if (msg.firstTokenMs != null) this.el.dataset.firstTokenMs = msg.firstTokenMs.toFixed(1); // in the worker
       this.el.dataset.ids = msg.ids.join(",");
+      this.el.dataset.answerAlpha = String(this.last.alpha); // the dial's position this answer was written at
       this.reason = msg.reason;
     }
     this.announce(a, msg.text);
@@ -247,6 +312,7 @@ export class Pane {
     this.setState("done", `${this.title()}: ${why}${k > 1 ? ` · ${k} answers` : ""} · ${this.last.ids.length} tokens in the first${rate}`);
     const seeds = k > 1 ? `seeds ${this.last.seed}–${(this.last.seed + k - 1) >>> 0}` : `seed ${this.last.seed}`;
     const extra = `${seeds} · temperature ${this.last.temperature} · top-p ${this.last.topP}` +
+      (this.last.alpha !== 1 ? ` · dial α = ${this.last.alpha}` : "") +
       (this.last.contextName ? ` · examples: ${this.last.contextName}` : "");
     this.note.textContent = this.note.textContent ? `${this.note.textContent} ${extra}` : extra;
     this.tokens.inspect();

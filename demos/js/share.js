@@ -20,7 +20,10 @@ export function stateLink(demo) {
     const el = demo.q(role);
     if (el && el.value !== "") p.set(key, el.value);
   }
-  for (const pane of demo.panes) p.set(pane.side, pane.el.dataset.variant);
+  for (const pane of demo.panes) {
+    p.set(pane.side, pane.el.dataset.variant);
+    if (pane.alpha !== 1) p.set(`${pane.side}-dial`, String(pane.alpha));
+  }
   p.set("m", demo.panes.map((pane) => modelSha(demo.manifest, pane.el.dataset.variant)).join("."));
   return `#${demo.root.id}?${p.toString().replaceAll("+", "%20")}`;
 }
@@ -42,6 +45,8 @@ export function applyLink(demo, p) {
   for (const pane of demo.panes) {
     const v = p.get(pane.side);
     if (v && demo.manifest?.variants?.[v]) pane.el.dataset.variant = v; // mount() attaches it
+    const dial = p.get(`${pane.side}-dial`);
+    if (dial != null && Number.isFinite(Number(dial))) pane.pendingAlpha = Number(dial); // attach() sets it
   }
   const want = p.get("m");
   const have = demo.panes.map((pane) => modelSha(demo.manifest, pane.el.dataset.variant)).join(".");

@@ -1,7 +1,8 @@
 // The token view: a pane's finished first answer as its tokens. Each token holds its probability under the pane's
 // model and under the other pane's (one teacher-forced pass in each model's worker: worker.js "score"), and a
 // tooltip shows each model's five likeliest tokens at that point. Tokens one model finds at least MARK times
-// likelier than the other are marked: where the finetune parts from the base. Hover, tap or focus a token; in
+// likelier than the other are marked: where the finetune parts from the base (the demo's legend says how to read
+// them: demos/extension.py; nothing is added beside the answer, which would move the panes below it). Hover, tap or focus a token; in
 // the answer, ← and → move from token to token (one tab stop per answer). The tooltip is text, and the focused
 // token points to it with aria-describedby, so a screen reader reads it.
 const MARK = 10;
@@ -31,8 +32,6 @@ export class TokenView {
   clear() {
     this.gen++;
     this.shown = null;
-    this.hint?.remove();
-    this.hint = null;
     this.hide();
   }
 
@@ -46,7 +45,7 @@ export class TokenView {
     const other = pane.demo.panes.find((p) => p !== pane && p.model && p.model.state !== "error");
     const ask = (p) => new Promise((resolve) => {
       try {
-        p.model.score({ variant: p.el.dataset.variant, question: last.question, context: last.context,
+        p.model.score({ variant: p.runVariant(), question: last.question, context: last.context,
           maxNewTokens: last.maxNewTokens, ids: last.ids }, { onScored: (m) => resolve(m.tokens), onError: () => resolve(null) });
       } catch {
         resolve(null);
@@ -83,15 +82,6 @@ export class TokenView {
     out.dataset.tokens = String(spans.length);
     this.shown = { out, mine, theirs };
     if (!out.dataset.tokenEvents) this.listen(out);
-    this.hint?.remove();
-    this.hint = document.createElement("p");
-    this.hint.className = "emd-note emd-tokenhint";
-    this.hint.dataset.role = "token-hint";
-    this.hint.textContent = theirs
-      ? `Token view: marked tokens are at least ${MARK}× likelier under ${name} than under ${otherName} (dotted: ` +
-        `${MARK}× less likely). Hover or tap a token, or focus the answer and use ← →, for both models' probabilities.`
-      : "Token view: hover or tap a token, or focus the answer and use ← →, for its probability and the alternatives.";
-    out.after(this.hint);
   }
 
   listen(out) {
