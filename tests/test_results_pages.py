@@ -200,7 +200,9 @@ def test_values_tables_and_figures_rendered(synthetic_site, synthetic):
     assert f"{100 * ins['mean']:.1f}% (95% CI {100 * max(0, ins['lo']):.1f}–{100 * min(1, ins['hi']):.1f}%, 2 runs)" in html
     assert "[[" not in page_text(html), "an unrendered token"
     for name in ("misaligned", "per_question", "coherence", "dynamics", "in_context"):
-        assert re.search(rf'<img alt="[^"]{{20,}}" class="em-figure" src="\.\./\.\./assets/figures/{name}\.svg"', html), name
+        m = re.search(rf'<img alt="[^"]{{20,}}" class="em-figure" height="(\d+)" (loading="lazy" )?'
+                      rf'src="\.\./\.\./assets/figures/{name}\.svg" width="(\d+)"', html)
+        assert m and int(m[1]) > 0 and int(m[3]) > 0, name  # sized: its box is reserved before it loads
         assert (synthetic_site / "assets" / "figures" / f"{name}.svg").exists()
     assert html.count('class="example em-samples"') == 9
     # answers are text, never markup; control characters are replaced

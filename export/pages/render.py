@@ -607,7 +607,13 @@ class Renderer:
         if not (figures_dir() / f"{name}.svg").exists():
             raise Missing(f"figure {name}.svg not found in {figures_dir()} (written by python export/experiments.py)")
         alt = alt.replace("[", "(").replace("]", ")")
-        return f"![{alt}]({self.rel(f'assets/figures/{name}.svg')}){{ .em-figure }}"
+        # its size from the SVG (the page reserves its box before it loads: no layout shift), and every figure
+        # after a page's first loaded lazily (Lighthouse: unsized images, the organism page's largest paint)
+        box = re.search(r'viewBox="[\d.]+ [\d.]+ ([\d.]+) ([\d.]+)"', (figures_dir() / f"{name}.svg").read_text()[:2000])
+        size = f' width="{round(float(box[1]))}" height="{round(float(box[2]))}"' if box else ""
+        self.figures = getattr(self, "figures", 0) + 1
+        lazy = ' loading="lazy"' if self.figures > 1 else ""
+        return f"![{alt}]({self.rel(f'assets/figures/{name}.svg')}){{ .em-figure{size}{lazy} }}"
 
     # ---------------------------------------------------------------- config
     def ns_config(self, expr: str) -> str:
