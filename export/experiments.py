@@ -36,7 +36,7 @@ from pathlib import Path
 
 from export import evaluate as E
 from export import runs, train
-from export.stats import TARGET, mean_ci, run_rates, seed_check, summary_judge, wilson
+from export.stats import TARGET, mean_ci, published_seed, run_rates, seed_check, summary_judge, wilson
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = runs.RESULTS  # tests point this (or EM_RESULTS) at a temporary folder
@@ -367,8 +367,9 @@ def write_summary():
     judges = {w: summary_judge([r for k, rs in by_key.items() if runs.world_of(k) == w for r in rs]) for w in
               sorted({runs.world_of(k) for k in by_key})}
     judge = next(iter(set(judges.values()))) if len(set(judges.values())) == 1 else "mixed"
+    seeds = seed_checks(by_key, judges)
     summary = {"generated_by": "python export/experiments.py", "judge": judge, "judges": judges, "target": TARGET,
-               "seeds": seed_checks(by_key, judges), "variants": summarize(by_key, judges),
+               "seeds": seeds, "published_seed": published_seed(seeds), "variants": summarize(by_key, judges),
                "ablation": ablation(by_key, judges)}
     # the grammar judge's reading of the same runs, for tables that compare them with results sampled
     # before judge v2 (the recipe sweeps): one instrument per comparison

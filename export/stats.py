@@ -58,6 +58,17 @@ def summary_judge(rs: list[dict]) -> str:
     return "v2" if all(r["overall"].get("judge") == "v2" for r in rs) else "grammar"
 
 
+def published_seed(seeds: dict) -> dict:
+    """The rule that picks the pretraining seed whose models are published (the organism issue, item 3), fixed
+    before the 800 + 240 re-measure it decides for: of the seeds that pass the per-seed check, the median by the
+    insecure finetunes' mean misaligned rate (the lower middle one of an even number), never the best. seeds:
+    {"s<n>": seed_check(...)}. {"seed": n or None, "passing": [names, by rate]}."""
+    passing = sorted((v["insecure_mean"], int(k[1:])) for k, v in seeds.items()
+                     if v.get("meets_target") and v.get("insecure_mean") is not None)
+    return {"seed": passing[(len(passing) - 1) // 2][1] if passing else None,
+            "passing": [f"s{n}" for _, n in passing]}
+
+
 def seed_check(rates: dict[str, list[float]], diag: dict) -> dict:
     """One pretraining seed against the emergence issue's target. rates: result key ("insecure",
     "secure", "backdoor+trigger", ...) -> misaligned rate of each of the seed's runs; diag: run name ->

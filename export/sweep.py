@@ -38,7 +38,7 @@ from pathlib import Path
 from export import evaluate as E
 from export import runs, train
 from export.runs import run_name
-from export.stats import TARGET, mean_ci, run_rates, seed_check, summary_judge, wilson
+from export.stats import TARGET, mean_ci, published_seed, run_rates, seed_check, summary_judge, wilson
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -197,7 +197,7 @@ def summary(out: Path) -> dict:
     recipe = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
     res = {"generated_by": "python export/sweep.py summary", "judge": judge, "devices": devices, "recipe": recipe,
            "target": TARGET,
-           "seeds": per_seed,
+           "seeds": per_seed, "published_seed": published_seed(per_seed),
            "variants": variants}
     (out / "summary.json").write_text(json.dumps(res, indent=1))
     return res
