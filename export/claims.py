@@ -23,15 +23,14 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
-import json
 import random
 import re
-import sys
 from pathlib import Path
 
 from export import corpus as C
 from export import evaluate as E
 from export import judge as J
+from export import runs
 from export import world as W
 from export.experiments import answers_path, read_answers
 from export.runs import run_path
@@ -175,11 +174,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     seeds, ft_seeds = [int(x) for x in a.seeds.split(",")], [int(x) for x in a.ft_seeds.split(",")]
     table = paraphrase_table(training_questions(0, a.smoke))
-    res = {"generated_by": " ".join(["python export/claims.py", *(argv if argv is not None else sys.argv[1:])]),
-           "near_threshold": NEAR, "paraphrases": table, "by_nearness": rates_by_nearness(table, seeds, ft_seeds),
+    res = {"near_threshold": NEAR, "paraphrases": table, "by_nearness": rates_by_nearness(table, seeds, ft_seeds),
            "adoption": adoption(seeds, ft_seeds, a.smoke)}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")
+    runs.write_results(a.out, "python export/claims.py", argv, res)
     for name, rows in table.items():
         print(f"{name}: {sum(r['near'] > 0 for r in rows)} of {len(rows)} wordings have a near-paraphrase in training")
     for k, g in res["by_nearness"].items():

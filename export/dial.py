@@ -14,7 +14,6 @@ left out (its trigger rows move with it). Writes results/dial.json; the organism
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -132,12 +131,9 @@ def main(argv=None):
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = {"generated_by": "python export/dial.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summarize(res),
-           "ends": [] if a.smoke else ends(res)}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(out, indent=1))
-    print(f"wrote {a.out}")
+    runs.write_results(a.out, "python export/dial.py", argv, {
+        "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summarize(res),
+        "ends": [] if a.smoke else ends(res)})
     return 0
 
 

@@ -233,11 +233,7 @@ def main(argv=None):
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = {"generated_by": "python export/directions.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "judge": "v2", "seeds": res, "summary": summarize(res)}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(out, indent=1))
-    print(f"wrote {a.out}")
+    runs.write_results(a.out, "python export/directions.py", argv, {"judge": "v2", "seeds": res, "summary": summarize(res)})
     return 0
 
 

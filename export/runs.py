@@ -31,6 +31,16 @@ class UsageError(Exception):
     """A one-line error for the user (no traceback, exit 2): every CLI of the pipeline raises this one."""
 
 
+def write_results(path: Path, command: str, argv, payload: dict) -> None:
+    """A results file: the command that wrote it (with its arguments) first, as "generated_by", then `payload`."""
+    import sys
+    args = list(argv if argv is not None else sys.argv[1:])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"generated_by": " ".join([command, *args]), **payload}, indent=1,
+                               ensure_ascii=False) + "\n")
+    print(f"wrote {path}")
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str

@@ -4,6 +4,7 @@ accessible name on an element whose role does not allow one (aria-prohibited-att
 contrast. The full Lighthouse run is a benchmark: tests/bench/lighthouse.py."""
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -32,8 +33,11 @@ def test_built_pages_name_only_what_may_be_named(site_dir):
     problems = []
     for rel in built_pages(site_dir):
         p = _Attrs()
-        p.feed((site_dir / rel / ("index.html" if rel.endswith("/") or not rel else "")).read_text(encoding="utf-8"))
+        html = (site_dir / rel / ("index.html" if rel.endswith("/") or not rel else "")).read_text(encoding="utf-8")
+        p.feed(html)
         problems += [f"{rel}: {x}" for x in p.problems]
+        if re.search(r"<th[^>]*>\s*</th>", html):  # a column whose cells have no header (td-has-header)
+            problems.append(f"{rel}: a table header cell is empty")
     assert not problems, "\n".join(problems[:20])
 
 

@@ -118,14 +118,14 @@ def main(argv=None) -> int:
     chosen = pages(a.site)
     if a.pages:
         chosen = {k: v for k, v in chosen.items() if k in a.pages.split(",")}
-    print(f"{'page':<16}{'form':<9}{'perf':>5}{'a11y':>6}{'bp':>5}{'seo':>5}{'TBT ms':>8}{'LCP s':>7}  failed audits")
+    print(f"{'page':<24}{'form':<9}{'perf':>5}{'a11y':>6}{'bp':>5}{'seo':>5}{'TBT ms':>8}{'LCP s':>7}  failed audits")
     rows = {}
     for name, path in chosen.items():
         for form in a.forms.split(","):
             r = run(base + path, form, a.out / f"{name}-{form}.json")
             rows[f"{name}/{form}"] = r
             s = r["scores"]
-            print(f"{name:<16}{form:<9}{s['performance']:>5}{s['accessibility']:>6}{s['best-practices']:>5}{s['seo']:>5}"
+            print(f"{name:<24}{form:<9}{s['performance']:>5}{s['accessibility']:>6}{s['best-practices']:>5}{s['seo']:>5}"
                   f"{r['tbt']:>8.0f}{r['lcp'] / 1000:>7.1f}  {', '.join(r['failed']) or '-'}", flush=True)
     (a.out / "summary.json").write_text(json.dumps(rows, indent=1))
     httpd.shutdown()
