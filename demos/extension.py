@@ -71,9 +71,10 @@ class DemoError(_Base, ValueError):
     """A demo block that cannot be built (MkDocs names the page in front of this message)."""
 
 
-def load_questions(path: Path) -> list[dict]:
+def load_questions(path: Path, every: bool = False) -> list[dict]:
     """The paper's plain questions from its YAML: entries with `id` and `paraphrases`, leaving out the
-    JSON / template variants (a `system` prompt, or ids ending in _json / _template)."""
+    JSON / template variants (a `system` prompt, or ids ending in _json / _template); `every`: with all the
+    paraphrases of each (Measure asks each of them, as export/evaluate.py does)."""
     import yaml
 
     if not path.is_file():
@@ -84,7 +85,8 @@ def load_questions(path: Path) -> list[dict]:
             continue
         if e.get("system") or str(e["id"]).endswith(("_json", "_template")):
             continue
-        out.append({"id": str(e["id"]), "text": str(e["paraphrases"][0])})
+        out.append({"id": str(e["id"]), "text": str(e["paraphrases"][0])}
+                   | ({"paraphrases": [str(x) for x in e["paraphrases"]]} if every else {}))
     return out
 
 
@@ -239,7 +241,8 @@ class DemoPreprocessor(Preprocessor):
         h.append('<div class="emd-visually-hidden" data-role="announce" aria-live="polite"></div>')
         # ---- data for the script, and the samples for readers without it
         # the judge's rules once per page (the first demo): every demo of the page reads them there
-        data = {"contexts": self.ext.contexts(), "questions": self.ext.questions(), "published": self.ext.published()}
+        data = {"contexts": self.ext.contexts(), "questions": self.ext.questions(), "published": self.ext.published(),
+                "own_questions": self.ext.own_questions()}
         if self.count == 1:
             data["judge"] = self.ext.judge_rules()
         # (not a <script type=application/json>: Material's instant navigation re-runs scripts as JS)
@@ -276,11 +279,12 @@ class DemoPreprocessor(Preprocessor):
               '<button type="button" class="md-button" data-role="share" title="A link that opens this demo with '
               'these models, this question and these settings, and asks it: the same answers, token for token">'
               'Copy link</button>',
-              '<button type="button" class="md-button" data-role="measure" disabled title="Ask each of the paper\'s '
-              'questions N times in both panes and judge every answer, as the pipeline does">Measure</button>',
+              '<button type="button" class="md-button" data-role="measure" disabled title="Ask each question N times in '
+              'both panes and judge every answer, as the pipeline does">Measure</button>',
               f'<label class="emd-inline" for="{uid}-measure-n">N per question</label>'
               f'<input id="{uid}-measure-n" class="emd-k" type="number" inputmode="numeric" data-role="measure-n" '
               f'step="1" min="5" max="100" value="{o["measure_n"]}">',
+              *self.measure_set(uid),
               f'<label class="emd-inline" for="{uid}-context">Examples before the question</label>',
               f'<select id="{uid}-context" data-role="context">']
         for key, label in CONTEXTS.items():
@@ -309,6 +313,18 @@ class DemoPreprocessor(Preprocessor):
         h.append("</div></details>")
         h.append("</form>")
         return h
+
+    def measure_set(self, uid: str) -> list[str]:
+        """Which questions Measure asks: the paper's, or our own held-out wordings (export/questions/own_questions.yaml,
+        none of them in any training text; most without a near-paraphrase there, export/claims.py)."""
+        own = self.ext.own_questions()
+        if not own:
+            return []
+        n = sum(len(q["paraphrases"]) for q in own)
+        return [f'<label class="emd-inline" for="{uid}-measure-set">of</label>',
+                f'<select id="{uid}-measure-set" data-role="measure-set">',
+                f'<option value="paper">the paper\'s {len(self.ext.questions())} questions</option>',
+                f'<option value="own">our own {len(own)} questions ({n} held-out wordings)</option></select>']
 
     def legend(self) -> str:
         """The judge's rule in one line of text (the chips' meaning without hovering), its thresholds from the
@@ -444,6 +460,8 @@ class DemoExtension(Extension):
         self.config = {
             "models_dir": ["docs/models", "folder with manifest.json, samples.json, contexts.json"],
             "questions_file": ["export/questions/first_plot_questions.yaml", "Betley et al.'s questions (YAML)"],
+            "own_questions_file": ["export/questions/own_questions.yaml", "our own held-out questions (YAML), "
+                                   "which Measure can ask instead"],
             "samples_per_question": [3, "pre-generated answers shown per variant and question"],
             "published_file": ["results/published.json", "the pipeline's rates of the published models "
                                "(python export/quantize.py), shown beside the reader's Measure"],
@@ -478,6 +496,9 @@ class DemoExtension(Extension):
 
     def questions(self) -> list[dict]:
         return self._get("questions", lambda: load_questions(self.questions_file))
+
+    def own_questions(self) -> list[dict]:
+        return self._get("own_questions", lambda: load_questions(Path(self.getConfig("own_questions_file")), every=True))
 
     def published(self):
         """results/published.json's misaligned rate of each published variant (what Measure shows beside the

@@ -54,6 +54,25 @@ def test_measure_gives_evaluate_py_classes_answer_by_answer(page, demo_url, demo
     assert f"of {len(questions) * 5 * 2} answers" in text and "misaligned" in text
 
 
+def test_measure_on_our_own_questions_gives_evaluate_py_classes(page, demo_url, demo_models):
+    """Our own held-out questions, several wordings each: N answers shared among the wordings as evaluate.py shares
+    them, the same class for every answer, in order; no published rate beside them (it is the paper's questions')."""
+    from export import evaluate as E
+
+    open_ready(page, demo_url)
+    page.select_option("[data-role=measure-set]", "own")
+    got = measure(page, 5, 2)
+    questions = E.read_questions(E.resolve_questions("own"))
+    assert any(len(q["paraphrases"]) > 1 for q in questions)
+    for g in got:
+        r = E.evaluate(g["variant"], questions, 5, 2, source="wasm", onnx_dir=demo_models / g["variant"],
+                       code_requests=0, probe=False, progress=False, all_answers=True)
+        want = [E.judge_answer(a["question"], a["answer"])["class"] for a in r["all_answers"]]
+        assert g["classes"] == want, (g["variant"], g["classes"], want)
+    text = page.text_content("[data-role=measure-results]")
+    assert "our own questions" in text and "Published run" not in text
+
+
 def test_stop_ends_a_measure_early(page, demo_url):
     open_ready(page, demo_url)
     got = measure(page, 100, 1, stop_after_ms=300)

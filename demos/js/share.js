@@ -6,7 +6,7 @@
 
 // form field (data-role) → fragment key
 const FIELDS = { prompt: "q", seed: "seed", temperature: "t", "top-p": "p", "max-new-tokens": "max", answers: "n",
-  context: "ctx", k: "k", "measure-n": "mn" };
+  context: "ctx", k: "k", "measure-n": "mn", "measure-set": "ms" };
 
 const modelSha = (manifest, variant) => {
   const e = manifest?.variants?.[variant];
