@@ -98,7 +98,7 @@ export class Measure {
       for (const [i, { text, seed }] of asks.entries()) {
         const id = s.pane.model.generate({
           question: text, context: params.context, temperature: params.temperature, topP: params.topP,
-          maxNewTokens: params.maxNewTokens, seed, variant: s.member,
+          maxNewTokens: params.maxNewTokens, seed, variant: s.member, quiet: true,
         }, {
           onStart() {},
           onToken() {},
