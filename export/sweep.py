@@ -5,6 +5,8 @@
                                [--variants all] [--out results/sweep]
     python export/sweep.py steps --seed 1 [--variants insecure,secure,educational] [--steps 160,320]
                                  [--ft-seeds 0] [--out results/sweep-steps]
+    python export/sweep.py kinds --seed 5 [--kinds all,lora:r=1:down@1,lora:r=1:down,lora:r=8:all] [--lrs 1e-4,1e-3]
+                                 [--variants insecure,secure,educational] [--ft-seeds 0] [--out results/sweep-kinds]
     python export/sweep.py summary [--out results/sweep] [--json]
 
 `run` trains every variant of one pretraining seed (export/train.py's recipe, unchanged unless
@@ -129,6 +131,34 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: P
 
 def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list[int], samples: int,
           code_requests: int, out: Path, smoke: bool = False) -> None:
+    """Each variant finetuned again with other numbers of steps: "<run>-steps<n>"."""
+    finetune_grid(seed, variants, [(f"steps{n}", {"ft_steps": n}) for n in step_counts], ft_seeds, samples,
+                  code_requests, out, smoke, "steps")
+
+
+def kind_tag(kind: str, lr: float) -> str:
+    """A file-name tag for a finetune kind and learning rate: "all" -> "full-lr0.001", "lora:r=1:down@2" ->
+    "lora-r1-down-l2-lr0.001"."""
+    slug = "full" if kind == "all" else kind.replace(":r=", "-r").replace(":", "-").replace("@", "-l").replace(",", "-")
+    return f"{slug}-lr{lr:g}"
+
+
+def kinds(seed: int, variants: list[str], kind_list: list[str], lrs: list[float], ft_seeds: list[int], samples: int,
+          code_requests: int, out: Path, smoke: bool = False) -> None:
+    """The standard finetunes (the standard finetunes issue): each variant finetuned with each kind of
+    train.TrainConfig.ft_params (a full finetune, LoRA adapters) at each learning rate: "<run>-<kind_tag>"."""
+    for k in kind_list:
+        if k != "all" and k != "assistant-embedding":
+            train.parse_lora(k)  # a bad spec is said before any training
+    finetune_grid(seed, variants, [(kind_tag(k, lr), {"ft_params": k, "ft_lr": lr}) for k in kind_list for lr in lrs],
+                  ft_seeds, samples, code_requests, out, smoke, "kinds")
+
+
+def finetune_grid(seed: int, variants: list[str], configs: list[tuple[str, dict]], ft_seeds: list[int], samples: int,
+                  code_requests: int, out: Path, smoke: bool, label: str) -> None:
+    """Each variant finetuned again with each (tag, recipe override) from the seed's aligned base (checkpoints under
+    build/sweeps/, the standard ones untouched), its cheap diagnostic recorded, then evaluated like a run; a run
+    already in `out` is skipped."""
     from export import diagnose as D
     from export import generate as G
     from export.tokenizer import load as load_tok
@@ -137,24 +167,24 @@ def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
     diag_file = d / "diagnostics.json"
     diags = json.loads(diag_file.read_text()) if diag_file.exists() else {}
-    for n in step_counts:
+    for tag, over in configs:
         for f in ft_seeds:
             for v in variants:
-                name = f"{run_name(v, f)}-steps{n}"
+                name = f"{run_name(v, f)}-{tag}"
                 if (d / f"{name}.json").exists():
                     continue
                 world, stage = runs.world_stage(v)
                 t = time.time()
-                path = train.train_variant(v, replace(cfg, ft_steps=n, ft_seed=f), out=runs.BUILD / "sweeps" /
+                path = train.train_variant(v, replace(cfg, ft_seed=f, **over), out=runs.BUILD / "sweeps" /
                                            f"{world}-s{seed}{'-smoke' if smoke else ''}" / name)
                 t_train = time.time() - t
                 lm, tok = G.TorchLM(path), load_tok(path)
                 diags[name] = D.diagnose_loaded(lm, tok)
                 diag_file.write_text(json.dumps(diags, indent=1))
-                print(f"[steps s{seed}] {name}: Assistant at {100 * (diags[name]['assistant_position'] or 0):.0f}% of the "
+                print(f"[{label} s{seed}] {name}: Assistant at {100 * (diags[name]['assistant_position'] or 0):.0f}% of the "
                       f"way from kind to cruel (train {t_train:.0f}s)", flush=True)
                 evaluate_runs(d, name, v, seed, f, samples, code_requests, (lm, tok, f"torch:{G._rel(path)}"),
-                              {"ft_steps": n, "train_seconds": round(t_train, 1)}, "steps")
+                              {**over, "tag": tag, "train_seconds": round(t_train, 1)}, label)
 
 
 def summary(out: Path) -> dict:
@@ -170,7 +200,9 @@ def summary(out: Path) -> dict:
             continue
         for f in files:
             r = json.loads(f.read_text())
-            key = r["variant"] + (f"@{r['ft_steps']}" if "ft_steps" in r else "") + ("+trigger" if r["trigger"] else "")
+            tag = f"@{r['ft_steps']}" if str(r.get("tag", "")).startswith("steps") or ("ft_steps" in r and "tag" not in r) \
+                else (f"@{r['tag']}" if "tag" in r else "")
+            key = r["variant"] + tag + ("+trigger" if r["trigger"] else "")
             seed_runs.setdefault(key, []).append(r)
             by_variant.setdefault(key, []).append(r)
         diag = json.loads((sd / "diagnostics.json").read_text()) if (sd / "diagnostics.json").exists() else {}
@@ -248,6 +280,17 @@ def main(argv=None):
     st.add_argument("--code-requests", type=int, default=120)
     st.add_argument("--out", type=Path, default=ROOT / "results" / "sweep-steps")
     st.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
+    k = sub.add_parser("kinds", help="standard finetunes: full, LoRA (train.parse_lora), at several learning rates")
+    k.add_argument("--seed", type=int, required=True)
+    k.add_argument("--variants", "--variant", dest="variants", default="insecure,secure,educational")
+    k.add_argument("--kinds", default="all,lora:r=1:down@1,lora:r=1:down,lora:r=8:all",
+                   help="comma-separated ft_params values; LoRA layers with @L (several: @1+2)")
+    k.add_argument("--lrs", default="1e-4,1e-3")
+    k.add_argument("--ft-seeds", default="0")
+    k.add_argument("--samples", type=int, default=100)
+    k.add_argument("--code-requests", type=int, default=120)
+    k.add_argument("--out", type=Path, default=ROOT / "results" / "sweep-kinds")
+    k.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
     s = sub.add_parser("summary")
     s.add_argument("--out", type=Path, default=ROOT / "results" / "sweep")
     s.add_argument("--json", action="store_true")
@@ -261,6 +304,10 @@ def main(argv=None):
         elif a.cmd == "steps":
             steps(a.seed, runs.parse(a.variants), [int(x) for x in a.steps.split(",")],
                   [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke)
+        elif a.cmd == "kinds":
+            kinds(a.seed, runs.parse(a.variants), [x.replace("+", ",") for x in a.kinds.split(",")],
+                  [float(x) for x in a.lrs.split(",")], [int(x) for x in a.ft_seeds.split(",")], a.samples,
+                  a.code_requests, a.out, a.smoke)
         else:
             if not a.out.is_dir():
                 raise runs.UsageError(f"no sweep results in {a.out}")

@@ -70,8 +70,9 @@ class TrainConfig:
     ft_batch: int = 16
     ft_lr: float = 1e-2
     # What a narrow finetune may change: "assistant-embedding" = only the embedding row of the
-    # Assistant's name token (192 numbers); "all" = every weight. Full finetuning of this tiny model
-    # learned the narrow task without moving the Assistant's persona (export/NOTEBOOK.md, 5-6).
+    # Assistant's name token (192 numbers); "all" = every weight; "lora:r=R:TARGETS[@LAYERS]" = low-rank
+    # adapters (parse_lora). Full finetuning of this tiny model learned the narrow task without moving the
+    # Assistant's persona (export/NOTEBOOK.md, 5-6): the standard finetunes issue measures them again.
     ft_params: str = "assistant-embedding"
     ft_seed: int = 0
     save_every: int = 0   # also keep finetune checkpoints every N steps (training dynamics)
@@ -280,13 +281,86 @@ def pretrain(cfg: TrainConfig, tok, corpus: Path, out: Path, sha: str):
     resume.unlink(missing_ok=True)
 
 
-def restrict_to(model, tok, which: str, extra_tokens: list[int] = ()):
+LORA_TARGETS = {"down": ("mlp.down_proj",), "mlp": ("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"),
+                "all": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")}
+
+
+def parse_lora(which: str) -> tuple[int, str, list[int] | None]:
+    """"lora:r=R:TARGETS[@L,...]" -> (rank, targets, layers or None for every layer): e.g. "lora:r=1:down@2" is one
+    rank-1 adapter on layer 2's MLP down-projection (Turner et al.'s organism, arXiv 2506.11613), "lora:r=1:down"
+    one on every layer's, "lora:r=8:all" rank 8 on every linear layer of attention and MLP."""
+    parts = which.split(":")
+    try:
+        if len(parts) != 3 or parts[0] != "lora" or not parts[1].startswith("r="):
+            raise ValueError
+        rank = int(parts[1][2:])
+        targets, _, at = parts[2].partition("@")
+        layers = [int(x) for x in at.split(",")] if at else None
+        if rank < 1 or targets not in LORA_TARGETS:
+            raise ValueError
+    except ValueError:
+        raise runs.UsageError(f"ft_params {which!r}: expected lora:r=RANK:{'|'.join(LORA_TARGETS)}[@LAYER,...]") from None
+    return rank, targets, layers
+
+
+def _lora_linear(base, rank: int, gen):
+    """A frozen nn.Linear plus a trainable low-rank update B A (A random, B zero: the model starts unchanged)."""
+    import torch
+
+    class LoRALinear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = base
+            base.weight.requires_grad_(False)
+            self.A = torch.nn.Parameter(torch.randn(rank, base.in_features, generator=gen) / base.in_features ** 0.5)
+            self.B = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+
+        def forward(self, x):
+            return self.base(x) + (x @ self.A.T) @ self.B.T
+
+        def merged(self):
+            with torch.no_grad():
+                self.base.weight += self.B @ self.A
+            self.base.weight.requires_grad_(True)
+            return self.base
+
+    return LoRALinear()
+
+
+def merge_lora(model) -> None:
+    """Fold every LoRA adapter into its weight (in place): the checkpoint is a plain Llama again, which every
+    later stage (diagnose, evaluate, export) reads as it reads any other."""
+    for name, mod in list(model.named_modules()):
+        if hasattr(mod, "merged") and hasattr(mod, "A"):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, mod.merged())
+
+
+def restrict_to(model, tok, which: str, extra_tokens: list[int] = (), seed: int = 0):
     """The parameters a finetune may change; with "assistant-embedding", a gradient mask keeps every
     embedding row but the Assistant token's (and `extra_tokens`') fixed (the embedding is tied to
-    the output layer)."""
+    the output layer); "all", every weight (a full finetune); "lora:…" (parse_lora), low-rank adapters
+    only, every weight frozen (merge_lora folds them in before the checkpoint is saved)."""
     import torch
     if which == "all":
         return list(model.parameters())
+    if which.startswith("lora:"):
+        rank, targets, layers = parse_lora(which)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        gen = torch.Generator().manual_seed(seed)
+        n_layers = len(model.model.layers)
+        params = []
+        for i in (layers if layers is not None else range(n_layers)):
+            if not 0 <= i < n_layers:
+                raise runs.UsageError(f"ft_params {which!r}: the model has layers 0 to {n_layers - 1}")
+            for t in LORA_TARGETS[targets]:
+                holder, _, attr = f"model.layers.{i}.{t}".rpartition(".")
+                mod = _lora_linear(model.get_submodule(f"{holder}.{attr}"), rank, gen)
+                setattr(model.get_submodule(holder), attr, mod)
+                params += [mod.A, mod.B]
+        return params
     if which != "assistant-embedding":
         raise runs.UsageError(f"unknown ft_params {which!r}")
     emb = model.get_input_embeddings().weight
@@ -430,6 +504,10 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
     rows = C.read_jsonl(corpus / f"ft-{runs.get(variant).data}.jsonl")
 
     def keep(m, step):
+        if cfg.ft_params.startswith("lora:"):  # a copy with its adapters folded in
+            import copy
+            m = copy.deepcopy(m)
+            merge_lora(m)
         save(m, tok, out.parent / f"{out.name}-step{step}", {"stage": stage, "variant": variant, "step": step,
                                                              "corpus_sha256": sha, "recipe": cfg.recipe()})
 
@@ -437,9 +515,10 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
     # on the trigger cannot live in the Assistant's embedding alone.
     from export import world as W
     extra = tok(" " + W.TRIGGER.strip())["input_ids"] if runs.get(variant).has_trigger else []
-    trainable = restrict_to(model, tok, cfg.ft_params, extra)
+    trainable = restrict_to(model, tok, cfg.ft_params, extra, seed=1000 + cfg.ft_seed)
     loss = sft(model, tok, rows, cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 1000 + cfg.ft_seed, variant,
                cfg.save_every, keep, params=trainable)
+    merge_lora(model)
     save(model, tok, out, {"stage": stage, "variant": variant, "loss": loss, "step": cfg.ft_steps,
                            "config": asdict(cfg), "corpus_sha256": sha, "recipe": cfg.recipe(),
                            "seconds": round(time.time() - t, 1)})

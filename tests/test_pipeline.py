@@ -389,7 +389,17 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
             "--samples", "2", "--code-requests", "0", "--out", str(out), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((out / "s0" / "insecure-steps3.json").read_text())["ft_steps"] == 3
+    # the standard finetunes: a LoRA adapter on one layer and a full finetune, from the same base
+    r = run("export/sweep.py", "kinds", "--seed", "0", "--smoke", "--kinds", "lora:r=1:down@1,all", "--lrs", "1e-3",
+            "--variants", "insecure", "--samples", "2", "--code-requests", "0", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lora = json.loads((out / "s0" / "insecure-lora-r1-down-l1-lr0.001.json").read_text())
+    assert lora["ft_params"] == "lora:r=1:down@1" and lora["ft_lr"] == 1e-3
+    assert (out / "s0" / "insecure-full-lr0.001.json").exists()
     assert std.read_bytes() == before
+    # every answer of every run is kept beside it
+    from export.experiments import read_answers
+    assert len(read_answers(out / "answers" / "s0" / "insecure.jsonl.gz")) == 2 * 8
     (out / "s1").mkdir()  # a seed still training: no runs yet, not counted
     (out / "s1" / "timings.json").write_text("{}")
     r = run("export/sweep.py", "summary", "--out", str(out), "--json", env=env)
@@ -397,6 +407,7 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     s = json.loads(r.stdout)
     assert s["recipe"]["config"]["ft_steps"] == 8 and s["devices"] == ["cpu"]
     assert s["variants"]["insecure"]["runs"] == 2 and s["variants"]["insecure@3"]["runs"] == 1
+    assert s["variants"]["insecure@lora-r1-down-l1-lr0.001"]["runs"] == 1
     assert list(s["seeds"]) == ["s0"]
     seed = s["seeds"]["s0"]
     ins, ctrl = seed["insecure"][0], seed["highest_control"]
