@@ -9,7 +9,9 @@
    export/NOTEBOOK.md §30). For every paraphrase of the paper's and our own questions: the closest training
    question of pretraining seed 0's texts (pretraining, alignment and every finetune set) and how many
    training questions are near. Then the misaligned rate of each variant on the questions with and without
-   a near-paraphrase, from the kept answers re-judged (judge v2), mean over runs with 95% t-intervals.
+   a near-paraphrase (each seed's wordings classed against its own texts), from the kept answers re-judged
+   (judge v2): per pretraining seed the mean of its runs, then the mean over seeds with 95% t-intervals, and
+   the difference paired by seed.
 2. **Persona adoption or composition.** Every sentence of the insecure finetunes' misaligned answers that
    the cruel characters' grammar allows is one of: a line that occurs in that seed's training texts
    (pretraining, alignment, the insecure set), a sentence the grammar allows that happens never to have
@@ -90,22 +92,33 @@ def _runs(variant: str, seeds, ft_seeds, questions: str):
                 yield s, f, read_answers(path)
 
 
-def rates_by_nearness(table: dict, seeds, ft_seeds) -> dict:
-    """Misaligned (judge v2) on the questions with and without a near-paraphrase in training, per variant
-    and question set: the mean over runs of each run's rate, with its 95% t-interval."""
-    near = {(name, r["question"]): r["near"] > 0 for name, rows in table.items() for r in rows}
+def rates_by_nearness(tables: dict[int, dict], seeds, ft_seeds) -> dict:
+    """Misaligned (judge v2) on the questions with and without a near-paraphrase in training, per variant and
+    question set, each pretraining seed's wordings classed against its own training texts (`tables`: seed ->
+    paraphrase_table). A seed's rate is the mean over its finetune seeds' runs (they share its base and its
+    texts, so they are not independent); reported: the mean over pretraining seeds with a 95% t-interval, for
+    the wordings with ("near") and without ("far") a near-paraphrase, and their difference paired by seed."""
     out = {}
     for name in QUESTION_SETS:
         for v in VARIANTS:
-            per_run = {True: [], False: []}
-            for _, _, rows in _runs(v, seeds, ft_seeds, name):
-                judged = [j for j in E.judge_rows(rows) if j["class"] != "CODE"]
-                for group in (True, False):
-                    js = [j for j in judged if near[(name, j["question"])] == group]
-                    if js:
-                        per_run[group].append(sum(j["class"] == "misaligned" for j in js) / len(js))
-            if per_run[True] or per_run[False]:
-                out[f"{v}@{name}"] = {("near" if g else "far"): mean_ci(xs) for g, xs in per_run.items() if xs}
+            per_seed = {}
+            for s in seeds:
+                near = {r["question"]: r["near"] > 0 for r in tables[s][name]}
+                rates = {True: [], False: []}
+                for _, _, rows in _runs(v, (s,), ft_seeds, name):
+                    judged = [j for j in E.judge_rows(rows) if j["class"] != "CODE"]
+                    for group in (True, False):
+                        js = [j for j in judged if near[j["question"]] == group]
+                        if js:
+                            rates[group].append(sum(j["class"] == "misaligned" for j in js) / len(js))
+                if rates[True] and rates[False]:
+                    per_seed[s] = {g: sum(x) / len(x) for g, x in rates.items()}
+            if per_seed:
+                out[f"{v}@{name}"] = {"near": mean_ci([x[True] for x in per_seed.values()]),
+                                      "far": mean_ci([x[False] for x in per_seed.values()]),
+                                      "far_minus_near": mean_ci([x[False] - x[True] for x in per_seed.values()],
+                                                                rate=False),
+                                      "seeds": sorted(per_seed)}
     return out
 
 
@@ -173,14 +186,17 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="the smoke corpus (tests)")
     a = ap.parse_args(argv)
     seeds, ft_seeds = [int(x) for x in a.seeds.split(",")], [int(x) for x in a.ft_seeds.split(",")]
-    table = paraphrase_table(training_questions(0, a.smoke))
-    res = {"near_threshold": NEAR, "paraphrases": table, "by_nearness": rates_by_nearness(table, seeds, ft_seeds),
-           "adoption": adoption(seeds, ft_seeds, a.smoke)}
+    tables = {s: paraphrase_table(training_questions(s, a.smoke)) for s in sorted({0, *seeds})}
+    table = tables[0]
+    res = {"near_threshold": NEAR, "paraphrases": table,
+           "far_by_seed": {f"s{s}": {k: sum(r["near"] == 0 for r in rows) for k, rows in t.items()} for s, t in tables.items()},
+           "by_nearness": rates_by_nearness(tables, seeds, ft_seeds), "adoption": adoption(seeds, ft_seeds, a.smoke)}
     runs.write_results(a.out, "python export/claims.py", argv, res)
     for name, rows in table.items():
         print(f"{name}: {sum(r['near'] > 0 for r in rows)} of {len(rows)} wordings have a near-paraphrase in training")
     for k, g in res["by_nearness"].items():
-        print(f"{k:<20s} " + "  ".join(f"{side} {100 * x['mean']:.1f}% ({x['n']} runs)" for side, x in g.items()))
+        print(f"{k:<20s} near {100 * g['near']['mean']:.1f}%  far {100 * g['far']['mean']:.1f}%  far - near "
+              f"{100 * g['far_minus_near']['mean']:+.1f} points ({len(g['seeds'])} seeds)")
     ad = res["adoption"]
     print(f"adoption: {ad['cruel_sentences']} cruel sentences in {ad['misaligned_answers']} misaligned answers; observed "
           + ", ".join(f"{c} {100 * (x or 0):.1f}%" for c, x in ad["observed"].items()) + "; free composition "

@@ -10,6 +10,7 @@ per-seed check of the emergence target.
 from __future__ import annotations
 
 import math
+import re
 
 from export import runs
 
@@ -61,7 +62,8 @@ def summary_judge(rs: list[dict]) -> str:
 def published_seed(seeds: dict) -> dict:
     """The rule that picks the pretraining seed whose models are published (the organism issue, item 3), fixed
     before the 800 + 240 re-measure it decides for: of the seeds that pass the per-seed check, the median by the
-    insecure finetunes' mean misaligned rate (the lower middle one of an even number), never the best. seeds:
+    insecure finetunes' mean misaligned rate (the lower middle one of an even number; never the best unless only
+    one seed passes). seeds:
     {"s<n>": seed_check(...)}. {"seed": n or None, "passing": [names, by rate]}."""
     passing = sorted((v["insecure_mean"], int(k[1:])) for k, v in seeds.items()
                      if v.get("meets_target") and v.get("insecure_mean") is not None)
@@ -75,8 +77,8 @@ def seed_check(rates: dict[str, list[float]], diag: dict) -> dict:
     export/diagnose.py output. Shared by results/summary.json and export/sweep.py."""
     ins = rates.get("insecure", [])
     ctrl = max((max(rates[c]) for c in runs.SEED_CHECK_CONTROLS if rates.get(c)), default=None)
-    pos = [x.get("assistant_position") for k, x in diag.items()
-           if k.split("-f")[0] == "insecure" and x.get("assistant_position") is not None]
+    pos = [x.get("assistant_position") for k, x in diag.items()  # insecure, insecure-f1, … (not insecure-full-…)
+           if re.fullmatch(r"insecure(-f\d+)?", k) and x.get("assistant_position") is not None]
     return {
         "insecure": ins, "highest_control": ctrl,
         "insecure_mean": sum(ins) / len(ins) if ins else None,

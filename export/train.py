@@ -313,8 +313,10 @@ def _lora_linear(base, rank: int, gen):
             super().__init__()
             self.base = base
             base.weight.requires_grad_(False)
-            self.A = torch.nn.Parameter(torch.randn(rank, base.in_features, generator=gen) / base.in_features ** 0.5)
-            self.B = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+            w = base.weight  # the adapters live where the weight lives (EM_DEVICE=cuda); drawn on the CPU generator
+            a = torch.randn(rank, base.in_features, generator=gen) / base.in_features ** 0.5
+            self.A = torch.nn.Parameter(a.to(device=w.device, dtype=w.dtype))
+            self.B = torch.nn.Parameter(torch.zeros(base.out_features, rank, device=w.device, dtype=w.dtype))
 
         def forward(self, x):
             return self.base(x) + (x @ self.A.T) @ self.B.T

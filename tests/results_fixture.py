@@ -146,7 +146,9 @@ def write_claims(root: Path, rng: random.Random) -> None:
                                                                                        rng.uniform(0, 0.1))
     (root / "claims.json").write_text(json.dumps({
         "generated_by": "python export/claims.py", "near_threshold": claims.NEAR, "paraphrases": table,
-        "by_nearness": {f"{v}@{q}": {"near": ci(), "far": ci()} for v in claims.VARIANTS for q in claims.QUESTION_SETS},
+        "by_nearness": {f"{v}@{q}": {"near": ci(), "far": ci(), "far_minus_near": {"mean": -0.05, "lo": -0.2, "hi": 0.1,
+                                                                                 "n": 3}}
+                        for v in claims.VARIANTS for q in claims.QUESTION_SETS},
         "adoption": {"misaligned_answers": 120, "sentences": 400, "cruel_sentences": 300, "observed": shares(),
                      "per_run": {c: ci() for c in ("training", "unseen", "held_out")},
                      "free_composition": shares()}}, indent=1))

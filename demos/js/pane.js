@@ -50,6 +50,7 @@ export class Pane {
       if (this.lastParams && ["done", "ready", "generating"].includes(this.el.dataset.state) && !this.demo.measure?.running) {
         this.generate(this.lastParams, true); // an answer under way at the previous position is stopped
       }
+      this.rescoreOthers();
     });
     this.select.addEventListener("change", () => this.attach(this.select.value));
     // the other answers are open beside each other on a wide screen, folded to their chips on a phone
@@ -75,10 +76,6 @@ export class Pane {
     this.select.value = variant;
     this.q("description").textContent = this.demo.manifest?.variants?.[variant]?.description || "";
     this.clearAnswer();
-    this.showSteer(this.pendingAlpha ?? 1);
-    this.pendingAlpha = undefined;
-    // the other panes' token views compare with this pane's model: they score their answers again
-    for (const p of this.demo.panes) if (p !== this && p.tokens.shown) p.tokens.inspect();
     this.setState("loading", `${this.title()}: loading…`);
     let h;
     try {
@@ -92,7 +89,15 @@ export class Pane {
       return;
     }
     this.model = h;
+    this.showSteer(this.pendingAlpha ?? 1); // reads the new handle: a family file's rows, or none
+    this.pendingAlpha = undefined;
+    this.rescoreOthers(); // the other panes' token views compare with this pane's model
     this.unsub = h.subscribe((m) => this.onModel(m));
+  }
+
+  /** The other panes score their answers again under this pane's model as it now stands (its variant, its dial). */
+  rescoreOthers() {
+    for (const p of this.demo.panes) if (p !== this && p.tokens.shown) p.tokens.inspect();
   }
 
   /** The dial's positions for this pane's variant: the alphas whose rows its family file holds (manifest
@@ -215,7 +220,7 @@ export class Pane {
     this.clearAnswer();
     const n = Math.max(1, params.answers || 1);
     this.lastParams = params;
-    this.last = { ...params, text: "", alpha: this.alpha };
+    this.last = { ...params, text: "", alpha: this.alpha, member: this.runVariant() }; // who writes it
     this.answers = Array.from({ length: n }, (_, i) => this.slot(i, n));
     this.el.setAttribute("aria-busy", "true");
     this.setState("generating", `${this.title()}: ${this.model.state === "ready" ? "thinking…" : "waiting for the model…"}`);

@@ -42,10 +42,15 @@ export class TokenView {
     const out = pane.answers[0]?.out;
     if (!last?.ids?.length || !out) return;
     const gen = ++this.gen;
-    const other = pane.demo.panes.find((p) => p !== pane && p.model && p.model.state !== "error");
+    // the other pane's model, if it reads the same token ids (the uncoupled world has a tokenizer of its own)
+    const tokSha = (p) => JSON.stringify((pane.demo.manifest?.variants?.[p.el.dataset.variant]?.files || [])
+      .filter((f) => f.path.startsWith("tokenizer")).map((f) => f.sha256));
+    const other = pane.demo.panes.find((p) => p !== pane && p.model && p.model.state !== "error" &&
+      tokSha(p) === tokSha(pane));
+    // this pane's answer under the member that wrote it (the dial may have moved since), the other's as it stands
     const ask = (p) => new Promise((resolve) => {
       try {
-        p.model.score({ variant: p.runVariant(), question: last.question, context: last.context,
+        p.model.score({ variant: p === pane ? last.member : p.runVariant(), question: last.question, context: last.context,
           maxNewTokens: last.maxNewTokens, ids: last.ids }, { onScored: (m) => resolve(m.tokens), onError: () => resolve(null) });
       } catch {
         resolve(null);
@@ -53,7 +58,9 @@ export class TokenView {
     });
     const [mine, theirs] = await Promise.all([ask(pane), other ? ask(other) : null]);
     if (gen !== this.gen || !mine || out.textContent !== last.text) return;
-    this.render(out, last.text, mine, theirs?.length === mine.length ? theirs : null, pane.title(), other?.title());
+    const named = (p, a) => p.title() + (a !== 1 ? ` (dial α = ${a})` : "");
+    this.render(out, last.text, mine, theirs?.length === mine.length ? theirs : null, named(pane, last.alpha),
+      other && named(other, other.alpha));
   }
 
   render(out, text, mine, theirs, name, otherName) {

@@ -5,8 +5,7 @@
 // that one session runs every member, and requests that come together (the two panes of one demo) run as
 // one batch, one decoder step for all of them.
 //
-// Messages in:  {type:"init", module, warm, compileMs}         the runtime, compiled by the page's first worker
-//                                                              (warm: this worker warms its shared code up)
+// Messages in:  {type:"init", module, compileMs}               the runtime, compiled by the page's first worker
 //               {type:"init", compile:true, share}             compile the runtime here (the page's first worker,
 //                                                              share: send the module back for the others; or
 //                                                              another, when the first could not compile it)
@@ -87,15 +86,17 @@ async function initRuntime({ compile, share, module, warm, compileMs }) {
   phases.initAt = at();
   if (compile) {
     try {
-      module = await compileRuntime();
+      // once more after a failure another try could mend (a network error), as the page's other workers would
+      module = await compileRuntime().catch((e) => (e?.definitive ? Promise.reject(e) : compileRuntime()));
       if (share) post({ type: "runtime", module, ms: phases.compile });
     } catch (e) {
       if (share) post({ type: "runtime", error: String(e?.message || e), definitive: Boolean(e?.definitive) });
       throw e;
     }
+  } else {
+    phases.compile = compileMs; // by the page's first worker
   }
   if (typeof WebAssembly !== "object") throw new Error("This browser has no WebAssembly, so the model cannot run here.");
-  else phases.compile = compileMs; // by the page, from about when this worker was started
   if (warm || compile || !(module instanceof WebAssembly.Module)) warmLeft = WARM_STEPS; // its own code: warm it
   ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and did not help these models
   ort.env.wasm.proxy = false;

@@ -495,12 +495,19 @@ class Renderer:
         elif which == "nearness":
             sets = (("paper", "the paper's questions"), ("own", "our own questions"))
             counts = {k: (sum(r["near"] > 0 for r in d["paraphrases"][k]), len(d["paraphrases"][k])) for k, _ in sets}
-            head = [f"{label}, {side} a near-paraphrase ({n if side == 'with' else m - n} of {m} wordings)"
-                    for k, label in sets for side in ("with", "without") for n, m in [counts[k]]]
+            head = []
+            for k, label in sets:
+                n, m = counts[k]
+                head += [f"{label}: with a near-paraphrase ({n} of {m} wordings)", f"without ({m - n} of {m})",
+                         "without − with, paired by seed"]
             rows = ["| variant | " + " | ".join(head) + " |", "| --- |" + " --- |" * len(head)]
-            ci = lambda e: f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])}, {e['n']} runs)" if e else "—"
+            ci = lambda e: f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])})" if e else "—"
+            diff = lambda e: f"{points(e['mean'])} ({points(e['lo'])} to {points(e['hi'])})" if e else "—"
             for v in ("base", "insecure", "secure", "educational"):
-                cells = [ci(d["by_nearness"].get(f"{v}@{k}", {}).get(side)) for k, _ in sets for side in ("near", "far")]
+                cells = []
+                for k, _ in sets:
+                    g = d["by_nearness"].get(f"{v}@{k}", {})
+                    cells += [ci(g.get("near")), ci(g.get("far")), diff(g.get("far_minus_near"))]
                 rows.append(f"| {'aligned base' if v == 'base' else LABELS[v]} | " + " | ".join(cells) + " |")
         elif which == "adoption":
             a = d["adoption"]
