@@ -280,6 +280,7 @@ def test_only_adds_a_variant_new_to_the_registry(smoke_published, tmp_path):
     del m["variants"][new]
     for fam in m["families"].values():
         fam["members"].pop(new, None)
+        fam.get("steer", {}).get("members", {}).pop(new, None)  # its steered rows too, as before it existed
     (out / "manifest.json").write_text(json.dumps(m))
     shutil.rmtree(out / new)
     before = tree(out)
