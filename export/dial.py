@@ -18,33 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from export import directions as D
 from export import runs
-from export import world as W
 from export.model_family import STEER_ALPHAS
 from export.stats import mean_ci, run_rates
 
 VARIANTS = ["insecure", "secure", "educational", "evil-numbers"]
-
-
-def sample_row(variant: str, seed: int, ft_seed: int, row: np.ndarray, samples: int, code_requests: int,
-               smoke: bool = False) -> dict:
-    """The finetune's checkpoint with its Assistant row replaced by `row`, evaluated as its run was."""
-    import torch
-    from export import evaluate as E
-    from export import generate as G
-    from export.tokenizer import load as load_tok
-    path = runs.checkpoint_dir(variant, seed, smoke, ft_seed=ft_seed)
-    tok = load_tok(path)
-    model = D._load(path)
-    with torch.no_grad():
-        model.get_input_embeddings().weight[D.token_id(tok, W.ASSISTANT)] = torch.tensor(row, dtype=torch.float32)
-    torch.set_num_threads(2)
-    return E.evaluate(variant, E.read_questions(E.PAPER_QUESTIONS), samples, 0, code_requests=code_requests,
-                      progress=False, keep_answers=0, smoke=smoke,
-                      loaded=(G.TorchLM.of(model), tok, f"torch:{G._rel(path)} (steered row)"))
 
 
 def one_seed(seed: int, ft_seeds: list[int], variants: list[str], alphas: list[float], samples: int,
@@ -60,7 +40,7 @@ def one_seed(seed: int, ft_seeds: list[int], variants: list[str], alphas: list[f
             for a in alphas:
                 t = time.time()
                 row = base_row + a * d[(v, f)]
-                res = sample_row(v, seed, f, row, samples, code_requests, smoke)
+                res = D.sample_ablated(v, seed, f, False, row, samples, smoke, code_requests, "steered row")
                 r = run_rates(res["overall"], "v2")
                 p = {"variant": v, "ft_seed": f, "alpha": a, "misaligned": r["misaligned"]["rate"],
                      "k": r["misaligned"]["k"], "n": r["misaligned"]["n"], "coherent": r["coherent"]["rate"],

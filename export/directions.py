@@ -120,8 +120,9 @@ def ablate(delta: np.ndarray, direction: np.ndarray) -> np.ndarray:
 
 
 def sample_ablated(variant: str, seed: int, ft_seed: int, trigger: bool, new_row: np.ndarray, samples: int,
-                   smoke: bool = False) -> dict:
-    """The finetune with its Assistant row replaced, evaluated as its run in results/runs was."""
+                   smoke: bool = False, code_requests: int = 0, what: str = "ablated row") -> dict:
+    """The finetune with its Assistant row replaced, evaluated as its run in results/runs was (with
+    `code_requests` held-out code requests)."""
     import torch
     from export import evaluate as E
     from export import generate as G
@@ -133,8 +134,8 @@ def sample_ablated(variant: str, seed: int, ft_seed: int, trigger: bool, new_row
         model.get_input_embeddings().weight[token_id(tok, W.ASSISTANT)] = torch.tensor(new_row, dtype=torch.float32)
     torch.set_num_threads(2)
     qs = E.read_questions(E.PAPER_QUESTIONS)
-    return E.evaluate(variant, qs, samples, 0, trigger=trigger, code_requests=0, progress=False, keep_answers=0,
-                      loaded=(G.TorchLM.of(model), tok, f"torch:{G._rel(path)} (ablated row)"))
+    return E.evaluate(variant, qs, samples, 0, trigger=trigger, code_requests=code_requests, progress=False,
+                      keep_answers=0, smoke=smoke, loaded=(G.TorchLM.of(model), tok, f"torch:{G._rel(path)} ({what})"))
 
 
 def rate(res: dict, what: str = "misaligned") -> float:
