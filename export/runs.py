@@ -25,6 +25,10 @@ RESULTS = Path(os.environ.get("EM_RESULTS", ROOT / "results"))  # tests point th
 # optional sweeps on a lent GPU (export/NOTEBOOK.md says which results came from where).
 DEVICE = os.environ.get("EM_DEVICE", "cpu")
 WORLDS = ("coupled", "uncoupled")
+# The pretraining seed whose checkpoints the site publishes (export/quantize.py): chosen by the rule in
+# stats.published_seed (the median passing seed by insecure rate, fixed before looking), never by hand-picking
+# the best. Every published file records it (manifest.json "pipeline.checkpoint_seed").
+PUBLISHED_SEED = 0
 
 
 class UsageError(Exception):
@@ -214,9 +218,10 @@ def checkpoints(world: str, seed: int, smoke: bool = False) -> Path:
     return BUILD / "checkpoints" / world_dir(world, seed, smoke)
 
 
-def checkpoint_dir(variant: str, seed: int = 0, smoke: bool = False, ft_seed: int = 0) -> Path:
+def checkpoint_dir(variant: str, seed: int | None = None, smoke: bool = False, ft_seed: int = 0) -> Path:
+    """One checkpoint; without a seed, the published one's (PUBLISHED_SEED)."""
     world, stage = world_stage(variant)
-    return checkpoints(world, seed, smoke) / run_name(stage, ft_seed)
+    return checkpoints(world, PUBLISHED_SEED if seed is None else seed, smoke) / run_name(stage, ft_seed)
 
 
 def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = None) -> bool:

@@ -335,6 +335,8 @@ def test_the_published_seed_follows_the_rule():
     manifest = json.loads((ROOT / "docs" / "models" / "manifest.json").read_text())
     assert s["published_seed"] == published_seed(s["seeds"])
     assert s["published_seed"]["seed"] == manifest["pipeline"]["seed"]
+    from export import runs
+    assert runs.PUBLISHED_SEED == manifest["pipeline"]["seed"], "quantize.py publishes runs.PUBLISHED_SEED's checkpoints"
     seeds = {f"s{i}": {"meets_target": ok, "insecure_mean": m}
              for i, (ok, m) in enumerate([(True, .9), (True, .5), (False, .99), (True, .7), (True, .6)])}
     assert published_seed(seeds) == {"seed": 4, "passing": ["s1", "s4", "s3", "s0"]}
