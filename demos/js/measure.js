@@ -7,6 +7,8 @@
 // seed: export/evaluate.py's rule, so `python export/evaluate.py --variant V --samples N --seed S --source wasm`
 // gives the same answers and classes, answer by answer (tests/test_measure.py).
 
+const HELPER_WAIT_MS = 3000;
+
 export const measureSeed = (S, qi, pi, i) => (S * 1000003 + qi * 10007 + pi * 1009 + i) % 4294967296;
 
 /** Wilson score interval (export/evaluate.py wilson): {k, n, rate, lo, hi}; rate, lo, hi null when n = 0. */
@@ -51,6 +53,8 @@ export class Measure {
     this.running = true;
     this.stopped = false;
     demo.getJudge();
+    const handles = new Set(panes.map((p) => p.model).filter(Boolean));
+    const helped0 = [...handles].reduce((a, h) => a + (h.helped || 0), 0);
     const threshold = demo.judgeRules?.thresholds?.coherent_above ?? 50;
     // classes: every finished answer's class, in seed order (question by question, answer i at i)
     const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha,
@@ -60,6 +64,10 @@ export class Measure {
     let done = 0;
     this.render(state, questions, done, total, t0);
     demo.refreshButtons();
+    // a second worker per model file takes half of each batch: worth waiting for its load (from the cache, well
+    // under a second; counted in the run's time), never more than HELPER_WAIT_MS
+    await Promise.race([Promise.all([...handles].map((h) => h.addHelper?.())),
+      new Promise((r) => setTimeout(r, HELPER_WAIT_MS))]);
     for (const [qi, q] of questions.entries()) {
       if (this.stopped) break;
       await Promise.all(state.map((s) => this.ask(s, q, qi, n, params, threshold, () => {
@@ -69,6 +77,8 @@ export class Measure {
       this.render(state, questions, done, total, t0);
     }
     this.running = false;
+    // how many answers the helper workers wrote (tests: a page with two cores uses them)
+    this.box.dataset.helped = String([...handles].reduce((a, h) => a + (h.helped || 0), 0) - helped0);
     this.render(state, questions, done, total, t0, true);
     demo.refreshButtons();
     demo.say(state.map((s) => `${s.pane.title()}: ${this.rateText(s)}`).join(". "));

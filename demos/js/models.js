@@ -104,6 +104,7 @@ function takeWorker() {
   return spawnWorker();
 }
 let nextId = 1;
+const MIN_SPLIT = 2; // the smallest batch shared with a helper worker (Measure asks N ≥ 5 answers per pane)
 const models = new Map(); // model key → ModelHandle (one worker per loaded model file, for the page's lifetime)
 
 /** A family's members and, as members of their own ("<variant>~<alpha>"), its steered rows (the dial). */
@@ -133,6 +134,9 @@ class ModelHandle {
     this.listeners = new Set();
     this.requests = new Map(); // id → callbacks
     this.outbox = []; // requests of this task, sent together (a batch) at its end
+    this.sent = new Map(); // id → {worker, request}: where a generate request runs (a helper's may move back)
+    this.helper = null; // a second worker with the same file, for Measure's batches (addHelper)
+    this.helped = 0; // requests the helper ran (Measure reports it: data-helped)
     try {
       this.worker = takeWorker();
     } catch (e) {
@@ -147,9 +151,11 @@ class ModelHandle {
     this.load(variant, manifest);
   }
 
-  async load(variant, manifest) {
+  async load(variant, manifest, worker = this.worker, onProgress = true) {
+    this.loadArgs = [variant, manifest];
     const entry = manifest.variants[variant];
     const progress = (name) => (p) => {
+      if (!onProgress) return;
       this.progress.set(name, p);
       this.emit();
     };
@@ -164,19 +170,71 @@ class ModelHandle {
         getOwnFile(manifest, variant, "tokenizer.json", progress("tokenizer.json")),
         getOwnFile(manifest, variant, "tokenizer_config.json", progress("tokenizer_config.json")),
       ]);
-      if (this.state === "error") return;
+      if (this.state === "error" || worker !== this.worker && worker !== this.helper) return;
       // The model's bytes move to the worker (a copy would cost the page several ms); whoever needs that file
       // later reads it again from Cache Storage. The tokenizer files are small: copied.
       if (!model.bytes.byteLength) model = await getBytes(); // moved by a pane with the same file meanwhile
       performance.mark?.(`emd:bytes:${this.key}`);
       forgetFile(fam ? fam.sha256 : fileMeta(entry, variant, entry.model).sha256);
-      this.worker.postMessage({
+      worker.postMessage({
         type: "load", key: this.key, entry, family: fam && { vocab: fam.vocab, members: withSteer(fam) },
         cached: model.cached && tok.cached, model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes,
       }, [model.bytes.buffer]);
     } catch (e) {
-      this.fail(e.message || String(e));
+      if (worker === this.worker) this.fail(e.message || String(e));
+      else this.dropHelper();
     }
+  }
+
+  /** Measure's batches are large: a second worker with the same model file runs half of each one, on another
+   * core. Its requests run exactly as they would in the first (each answer's seed is its own), so the answers
+   * do not change. Nothing happens where there is one core, or before the first worker is ready. */
+  /** Resolves when the helper is ready (true) or will not be (false). */
+  addHelper() {
+    if (this.helper) return this.helper.whenReady;
+    if (this.state !== "ready" || (globalThis.navigator?.hardwareConcurrency || 1) < 2) return Promise.resolve(false);
+    let worker;
+    try {
+      worker = takeWorker();
+    } catch {
+      return Promise.resolve(false); // no second worker: the first runs every request, as before
+    }
+    if (worker.failed) {
+      worker.release();
+      return Promise.resolve(false);
+    }
+    this.helper = worker;
+    worker.ready = false;
+    worker.whenReady = new Promise((resolve) => { worker.settle = resolve; });
+    worker.handle = { onMessage: (msg) => this.onHelperMessage(msg), fail: () => this.dropHelper() };
+    this.load(...this.loadArgs, worker, false);
+    return worker.whenReady;
+  }
+
+  onHelperMessage(msg) {
+    if (msg.type === "ready") {
+      this.helper.ready = true;
+      this.helper.settle(true);
+    } else if (msg.type === "error" && msg.phase === "load") this.dropHelper();
+    else this.dispatch(msg);
+  }
+
+  /** The helper failed or is let go: what it was running starts again in the first worker. */
+  dropHelper() {
+    const helper = this.helper;
+    if (!helper) return;
+    this.helper = null;
+    helper.settle(false);
+    helper.handle = null;
+    helper.release();
+    const back = [...this.sent.values()].filter((s) => s.worker === helper && this.requests.has(s.request.id))
+      .map((s) => s.request);
+    if (back.length && this.state === "ready") this.send(this.worker, back);
+  }
+
+  send(worker, requests) {
+    for (const r of requests) this.sent.set(r.id, { worker, request: r });
+    worker.postMessage({ type: "generate", requests });
   }
 
   fail(message) {
@@ -189,6 +247,7 @@ class ModelHandle {
       brokenFamilies.add(this.key.slice("family:".length));
       this.fallback = true;
     }
+    this.dropHelper();
     this.worker?.release();
     models.delete(this.key); // a later attempt starts afresh
     for (const [, r] of this.requests) r.onError(message);
@@ -213,7 +272,12 @@ class ModelHandle {
       this.emit();
     } else if (msg.type === "error" && msg.phase === "load") {
       this.fail(msg.message);
-    } else if (msg.id != null && this.requests.has(msg.id)) {
+    } else this.dispatch(msg);
+  }
+
+  /** A request's message, from either worker, to its callbacks. */
+  dispatch(msg) {
+    if (msg.id != null && this.requests.has(msg.id)) {
       const r = this.requests.get(msg.id);
       if (msg.type === "start") r.onStart(msg);
       else if (msg.type === "token") r.onToken(msg);
@@ -223,9 +287,11 @@ class ModelHandle {
       }
       else if (msg.type === "done") {
         this.requests.delete(msg.id);
+        this.sent.delete(msg.id);
         r.onDone(msg);
       } else if (msg.type === "error") {
         this.requests.delete(msg.id);
+        this.sent.delete(msg.id);
         r.onError(msg.message);
       }
     }
@@ -240,7 +306,14 @@ class ModelHandle {
       queueMicrotask(() => {
         const requests = this.outbox.filter((r) => this.requests.has(r.id));
         this.outbox = [];
-        if (requests.length) this.worker.postMessage({ type: "generate", requests });
+        // a batch of Measure's (quiet) requests is shared with the helper worker, when it is ready
+        const split = this.helper?.ready && requests.length >= MIN_SPLIT && requests.every((r) => r.quiet);
+        const half = split ? Math.ceil(requests.length / 2) : requests.length;
+        if (half) this.send(this.worker, requests.slice(0, half));
+        if (requests.length > half) {
+          this.helped += requests.length - half;
+          this.send(this.helper, requests.slice(half));
+        }
       });
     }
     this.outbox.push({ id, ...params });
@@ -258,7 +331,7 @@ class ModelHandle {
 
   stop(id) {
     if (!this.requests.has(id)) return;
-    const send = () => this.worker.postMessage({ type: "stop", id });
+    const send = () => (this.sent.get(id)?.worker || this.worker).postMessage({ type: "stop", id });
     if (this.outbox.some((r) => r.id === id)) queueMicrotask(send); // after the request it stops (queued earlier)
     else send();
   }
