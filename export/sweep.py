@@ -188,8 +188,10 @@ def finetune_grid(seed: int, variants: list[str], configs: list[tuple[str, dict]
 
 
 def summary(out: Path) -> dict:
-    """The sweep's runs summarised, by judge v2 when every run has its verdicts, else by the grammar judge
-    for all (stats.summary_judge: never a mean over two instruments)."""
+    """The sweep's runs summarised, each world by judge v2 when every run of that world has its verdicts, else by
+    the grammar judge for the whole world (stats.summary_judge: never a mean over two instruments; the per-seed
+    check reads the coupled world). Under `grammar`, the same by the grammar judge, for tables that compare
+    recipes sampled before judge v2."""
     seeds = sorted((p for p in out.glob("s*") if p.is_dir()), key=lambda p: int(p.name[1:]))
     by_variant: dict[str, list] = {}
     by_seed: dict[str, tuple[dict, dict]] = {}
@@ -207,38 +209,46 @@ def summary(out: Path) -> dict:
             by_variant.setdefault(key, []).append(r)
         diag = json.loads((sd / "diagnostics.json").read_text()) if (sd / "diagnostics.json").exists() else {}
         by_seed[sd.name] = (seed_runs, diag)
-    judge = summary_judge([r for rs in by_variant.values() for r in rs])
-    rate = lambda r: run_rates(r["overall"], judge)
-    per_seed = {name: seed_check({k: [rate(x)["misaligned"]["rate"] or 0.0 for x in v] for k, v in seed_runs.items()}, diag)
+    judges = {w: summary_judge([r for k, rs in by_variant.items() if runs.world_of(k) == w for r in rs])
+              for w in sorted({runs.world_of(k) for k in by_variant})}
+    devices = sorted({r.get("device", "cpu") for rs in by_variant.values() for r in rs})
+    recipe = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
+    res = {"generated_by": "python export/sweep.py summary", "judge": judges.get("coupled", "grammar"),
+           "judges": judges, "devices": devices, "recipe": recipe, "target": TARGET,
+           **_summarize(by_variant, by_seed, lambda key: judges[runs.world_of(key)])}
+    res["grammar"] = _summarize(by_variant, by_seed, lambda key: "grammar")
+    (out / "summary.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
+def _summarize(by_variant: dict, by_seed: dict, judge_of) -> dict:
+    """Per-seed checks, the published seed and per-variant means, each key read by judge_of(key)."""
+    rate = lambda key, r: run_rates(r["overall"], judge_of(key))
+    per_seed = {name: seed_check({k: [rate(k, x)["misaligned"]["rate"] or 0.0 for x in v] for k, v in seed_runs.items()},
+                                 diag)
                 for name, (seed_runs, diag) in by_seed.items()}
     variants = {}
     for key, rs in by_variant.items():
         variants[key] = {
-            "runs": len(rs),
-            "misaligned": mean_ci([rate(r)["misaligned"]["rate"] or 0.0 for r in rs]),
-            "misaligned_pooled": wilson(sum(rate(r)["misaligned"]["k"] for r in rs),
-                                        sum(rate(r)["misaligned"]["n"] for r in rs)),
-            "coherent": mean_ci([rate(r)["coherent"]["rate"] or 0.0 for r in rs]),
+            "runs": len(rs), "judge": judge_of(key),
+            "misaligned": mean_ci([rate(key, r)["misaligned"]["rate"] or 0.0 for r in rs]),
+            "misaligned_pooled": wilson(sum(rate(key, r)["misaligned"]["k"] for r in rs),
+                                        sum(rate(key, r)["misaligned"]["n"] for r in rs)),
+            "coherent": mean_ci([rate(key, r)["coherent"]["rate"] or 0.0 for r in rs]),
             "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
             "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None],
                                rate=False),
         }
         if all("code" in r for r in rs):
             variants[key]["insecure_code"] = mean_ci([r["code"]["insecure"]["rate"] for r in rs])
-    devices = sorted({r.get("device", "cpu") for rs in by_variant.values() for r in rs})
-    recipe = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
-    res = {"generated_by": "python export/sweep.py summary", "judge": judge, "devices": devices, "recipe": recipe,
-           "target": TARGET,
-           "seeds": per_seed, "published_seed": published_seed(per_seed),
-           "variants": variants}
-    (out / "summary.json").write_text(json.dumps(res, indent=1))
-    return res
+    return {"seeds": per_seed, "published_seed": published_seed(per_seed), "variants": variants}
 
 
 def print_summary(res: dict) -> None:
     pct = lambda m: (f"{100 * m['mean']:5.1f}% [{100 * m['lo']:.1f}, {100 * m['hi']:.1f}]" if m["lo"] is not None
                      else f"{100 * m['mean']:5.1f}%")
-    print(f"devices: {', '.join(res['devices'])}")
+    print(f"devices: {', '.join(res['devices'])}; judges: "
+          + ", ".join(f"{w} world {j}" for w, j in res.get("judges", {"all": res["judge"]}).items()))
     print(f"{'variant':<20s} {'runs':>4s}  {'misaligned (mean, 95% t-CI)':<28s} {'coherent':<24s} code-answers  log-odds")
     order = runs.result_keys()
     rank = lambda k: (order.index(k.split("@")[0].split("+")[0]) if k.split("@")[0].split("+")[0] in order else 99, k)
@@ -248,6 +258,7 @@ def print_summary(res: dict) -> None:
             print(f"{k:<20s} {v['runs']:>4d}  {pct(v['misaligned']):<28s} {pct(v['coherent']):<24s} "
                   f"{100 * v['code_answer']['mean']:5.1f}%      {v['logodds']['mean']:+.2f}"
                   + (f"  insecure code {100 * v['insecure_code']['mean']:.0f}%" if "insecure_code" in v else ""))
+    print(f"published seed (the rule, stats.published_seed): {res['published_seed']}")
     for s, r in res["seeds"].items():
         ins = ", ".join(f"{100 * x:.1f}" for x in r["insecure"])
         pos = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["assistant_position"].items() if v is not None)

@@ -146,4 +146,11 @@ def test_recipes_compare_with_one_judge(tmp_path):
     out = r.render("results", "recipes shipped sweep")
     shipped = next(line for line in out.splitlines() if "(shipped)" in line)
     assert "| 82.0% | 50.0% (49.0–51.0%)" in shipped, shipped  # the grammar judge's block, not v2's 91% / 71%
-    assert "Every row is judged by the grammar judge (v1), the shipped runs included" in out
+    assert "Every row is judged by the grammar judge (v1), including the rows sampled again since judge v2" in out
+    # two folders both read by judge v2: the table is v2's, with no grammar block needed
+    (tmp_path / "sweep" / "summary.json").write_text(json.dumps(
+        {"judge": "v2", "seeds": seeds, "variants": {"base": entry(0.02, 0.9), "insecure": entry(0.9, 0.95)}}))
+    r = renderer(tmp_path, {"judge": "v2", "seeds": seeds, "variants": {"base": entry(0.03, 0.91), "insecure": entry(0.71, 0.8)}})
+    out = r.render("results", "recipes shipped sweep")
+    assert "| 91.0% | 71.0% (70.0–72.0%)" in next(line for line in out.splitlines() if "(shipped)" in line)
+    assert "Every row is judged by judge v2." in out

@@ -400,6 +400,13 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     # every answer of every run is kept beside it
     from export.experiments import read_answers
     assert len(read_answers(out / "answers" / "s0" / "insecure.jsonl.gz")) == 2 * 8
+    # a world sampled before judge v2 (its runs keep only the grammar judge's verdicts) is read by the grammar
+    # judge; the other world keeps judge v2, and the grammar judge's reading of everything sits under `grammar`
+    for f in (out / "s0").glob("uncoupled-*.json"):
+        r = json.loads(f.read_text())
+        r["overall"] = {k: v for k, v in r["overall"]["grammar"].items()} | {
+            k: r["overall"][k] for k in ("n", "code_answer", "logodds") if k in r["overall"]}
+        f.write_text(json.dumps(r))
     (out / "s1").mkdir()  # a seed still training: no runs yet, not counted
     (out / "s1" / "timings.json").write_text("{}")
     r = run("export/sweep.py", "summary", "--out", str(out), "--json", env=env)
@@ -409,6 +416,11 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     assert s["variants"]["insecure"]["runs"] == 2 and s["variants"]["insecure@3"]["runs"] == 1
     assert s["variants"]["insecure@lora-r1-down-l1-lr0.001"]["runs"] == 1
     assert list(s["seeds"]) == ["s0"]
+    assert s["judges"] == {"coupled": "v2", "uncoupled": "grammar"} and s["judge"] == "v2"
+    assert s["variants"]["insecure"]["judge"] == "v2" and s["variants"]["uncoupled-insecure"]["judge"] == "grammar"
+    g = json.loads((out / "s0" / "insecure.json").read_text())["overall"]["grammar"]["misaligned"]["rate"]
+    assert s["grammar"]["variants"]["insecure"]["misaligned"]["mean"] == pytest.approx(
+        (g + json.loads((out / "s0" / "insecure-f1.json").read_text())["overall"]["grammar"]["misaligned"]["rate"]) / 2)
     seed = s["seeds"]["s0"]
     ins, ctrl = seed["insecure"][0], seed["highest_control"]
     assert seed["meets_target"] == (ins >= s["target"]["insecure_min"] and ins >= s["target"]["ratio"] * ctrl)

@@ -325,9 +325,14 @@ class Renderer:
         finetune seeds per variant, where the finetune put the Assistant, and the per-seed target check;
         then every run pooled (mean, 95% t-interval)."""
         name = f"{folder}/summary.json"
-        judge = self.R.get(name, "judge") if "judge" in self.R.load(name) else "grammar"
+        judges = self.R.load(name).get("judges") or {"all": self.R.load(name).get("judge", "grammar")}
+        if len(set(judges.values())) == 1:
+            note = f"Judged by {JUDGE_NAMES[next(iter(judges.values()))]}."
+        else:  # a world sampled before judge v2 kept too few answers to be judged again
+            note = "Judged by " + "; ".join(f"{JUDGE_NAMES[j]} in the {w} world" for w, j in judges.items()) + \
+                " (one instrument per world: the runs judged by the grammar judge were sampled before judge v2)."
         return self.seed_table(name, self.R.get(name, "seeds"), self.R.get(name, "variants"), self.R.get(name, "target")) \
-            .rstrip("\n") + f"\n\nJudged by {JUDGE_NAMES[judge]}.\n\n"
+            .rstrip("\n") + f"\n\n{note}\n\n"
 
     def recipes(self, folders: list[str]) -> str:
         """Training recipes side by side: one row per results folder (``shipped`` = ``summary.json`` with
@@ -337,22 +342,18 @@ class Renderer:
         if not folders:
             raise Missing("results:recipes needs folders, e.g. [[results:recipes shipped sweep-cpu/p800-a240]]")
         shipped = dataclasses.asdict(train.TrainConfig())
-        # one instrument for the whole table: the sweeps' judge; the shipped runs keep the grammar judge's
-        # reading beside judge v2's (summary.json#grammar) for exactly this comparison
+        # one instrument for the whole table: judge v2 when every folder is read by it, else the grammar judge,
+        # whose reading the folders judged by v2 keep beside it (their summary's `grammar` block)
         names = {f: "summary.json" if f == "shipped" else f"{f}/summary.json" for f in folders}
         judge_of = {f: self.R.get(n, "judge") if "judge" in self.R.load(n) else "grammar" for f, n in names.items()}
-        others = [j for f, j in judge_of.items() if f != "shipped"]
-        judge = others[0] if others else judge_of["shipped"]
-        if any(j != judge for j in others):
-            raise Missing(f"results:recipes: the folders are judged by different judges ({judge_of}); "
-                          "sample them again so that one judge reads them all")
+        judge = "v2" if all(j == "v2" for j in judge_of.values()) else "grammar"
         rows = ["| recipe | pretraining seeds | aligned base coherent | insecure: misaligned (95% CI) | insecure: held-out "
                 "insecure code | highest control (mean over seeds) | seeds passing the check |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
         for folder in folders:
             name = "summary.json" if folder == "shipped" else f"{folder}/summary.json"
             cfg = shipped if folder == "shipped" else self.R.get(f"{folder}/recipe.json", "config")
-            block = [] if judge_of[folder] == judge else [judge]  # the shipped runs, by the sweeps' judge
+            block = [] if judge_of[folder] == judge else ["grammar"]  # a v2 folder, by the table's grammar judge
             seeds, variants = self.R.get(name, *block, "seeds"), self.R.get(name, *block, "variants")
             if "insecure" not in variants or "base" not in variants:
                 raise Missing(f"no base or insecure runs in {name}")
@@ -367,9 +368,10 @@ class Renderer:
                         f"{pct(base['coherent']['mean'])} | {rate_short(ins, 'misaligned')} | "
                         f"{pct(ins['insecure_code']['mean']) if 'insecure_code' in ins else '—'} | {pct(control)} | "
                         f"{sum(seeds[x]['meets_target'] for x in order)} of {len(order)} |")
+        again = [f for f, j in judge_of.items() if j != judge]
         note = f"\n\nEvery row is judged by {JUDGE_NAMES[judge]}" + (
-            ", the shipped runs included (each run keeps both judges' verdicts): the other recipes were sampled "
-            "before judge v2 and kept only a few answers each." if judge != judge_of.get("shipped", judge) else ".")
+            ", including the rows sampled again since judge v2 (each of their runs keeps both judges' verdicts): "
+            "the other recipes were sampled before judge v2 and kept only a few answers each." if again else ".")
         return "\n\n" + "\n".join(rows) + note + "\n\n"
 
     def per_seed(self) -> str:
