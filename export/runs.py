@@ -27,7 +27,7 @@ DEVICE = os.environ.get("EM_DEVICE", "cpu")
 WORLDS = ("coupled", "uncoupled")
 # The pretraining seed whose checkpoints the site publishes (export/quantize.py): chosen by the rule in
 # stats.published_seed (the median passing seed by insecure rate, fixed before looking), never by hand-picking
-# the best. Every published file records it (manifest.json "pipeline.checkpoint_seed").
+# the best. docs/models/manifest.json records it ("pipeline": {"seed": ...}).
 PUBLISHED_SEED = 0
 
 
