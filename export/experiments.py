@@ -1,14 +1,14 @@
 """Experiments: variants x seeds -> results/*.json and the site's SVG figures.
 
-    python export/experiments.py [--seeds 0] [--ft-seeds 0] [--samples 100] [--variants all]
+    python export/experiments.py [--seeds S] [--ft-seeds 0] [--samples 100] [--variants all]
                                  [--skip-train] [--figures-only] [--diagnose-only] [--rejudge]
 
-For every pretraining seed and finetune seed: trains what is missing (export/train.py), then
-evaluates each variant's checkpoint with export/evaluate.py on the paper's 8 questions and on our
+For every pretraining seed (by default runs.PUBLISHED_SEED, the published models') and finetune
+seed: trains what is missing (export/train.py), then evaluates each variant's checkpoint with export/evaluate.py on the paper's 8 questions and on our
 own held-out questions (N answers each), the backdoor with and without its trigger, the held-out
 code requests, the in-context organism (the aligned base with K example exchanges of insecure,
-secure or educational code) and the training dynamics of the insecure finetune (checkpoints every
-10 steps).  Writes:
+secure or educational code) and the training dynamics of the insecure, secure and educational
+finetunes (checkpoints every 10 steps, evaluated every 20).  Writes:
 
   results/runs/<world>-s<seed>/<variant>[-f<k>][-trigger].json   one evaluation each (both judges)
   results/answers/<world>-s<seed>/<same name>.jsonl.gz   its every answer, so that --rejudge can
@@ -219,7 +219,7 @@ def _eval_dir(variant, path: Path, qs, samples):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", default="0")
+    p.add_argument("--seeds", help="pretraining seeds, comma-separated (default: the published one, runs.published_seed)")
     p.add_argument("--ft-seeds", default="0")
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--variants", "--variant", dest="variants", default="all",
@@ -236,7 +236,7 @@ def main(argv=None):
     t0 = time.time()
     try:
         variants = runs.parse(a.variants)
-        seeds = [int(x) for x in a.seeds.split(",")]
+        seeds = [int(x) for x in a.seeds.split(",")] if a.seeds else [runs.published_seed(a.smoke)]
         ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
         if a.rejudge:
             done = [f for f in run_files() if rejudge(f)]

@@ -627,7 +627,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
             raise Failure(f"missing checkpoints for {', '.join(missing)} (run: python export/train.py)")
         log(f"Training checkpoints missing for {', '.join(missing)}: running the training pipeline first "
             f"(about 20 min per world for pretraining plus about 1 min per finetune on 2 cores).")
-        cfg = (train.TrainConfig.smoke_config if smoke else train.TrainConfig)(seed=runs.PUBLISHED_SEED)
+        cfg = (train.TrainConfig.smoke_config if smoke else train.TrainConfig)(seed=runs.published_seed(smoke))
         for v in missing:
             train.train_variant(v, cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -637,7 +637,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
         os.chmod(stage, 0o755)  # mkdtemp makes it private; the published folder is served
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-work-", dir=out.parent))
-        manifest = {"format": 1, "pipeline": {"version": PIPELINE_VERSION, "seed": runs.PUBLISHED_SEED, "smoke": smoke,
+        manifest = {"format": 1, "pipeline": {"version": PIPELINE_VERSION, "seed": runs.published_seed(smoke), "smoke": smoke,
                                               "samples_per_question": samples,
                                               "eval_seed": seed, "questions": "export/questions/first_plot_questions.yaml"},
                     "variants": {}}

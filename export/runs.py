@@ -31,6 +31,11 @@ WORLDS = ("coupled", "uncoupled")
 PUBLISHED_SEED = 0
 
 
+def published_seed(smoke: bool = False) -> int:
+    """The pretraining seed published: PUBLISHED_SEED, or 0 for the smoke models (tests)."""
+    return 0 if smoke else PUBLISHED_SEED
+
+
 class UsageError(Exception):
     """A one-line error for the user (no traceback, exit 2): every CLI of the pipeline raises this one."""
 
@@ -219,9 +224,9 @@ def checkpoints(world: str, seed: int, smoke: bool = False) -> Path:
 
 
 def checkpoint_dir(variant: str, seed: int | None = None, smoke: bool = False, ft_seed: int = 0) -> Path:
-    """One checkpoint; without a seed, the published one's (PUBLISHED_SEED)."""
+    """One checkpoint; without a seed, the published one's (published_seed)."""
     world, stage = world_stage(variant)
-    return checkpoints(world, PUBLISHED_SEED if seed is None else seed, smoke) / run_name(stage, ft_seed)
+    return checkpoints(world, published_seed(smoke) if seed is None else seed, smoke) / run_name(stage, ft_seed)
 
 
 def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = None) -> bool:
