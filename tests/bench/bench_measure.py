@@ -4,7 +4,8 @@ against Python onnxruntime (export/evaluate.py's sampling loop) on the same publ
     .venv/bin/python tests/bench/bench_measure.py [--n 100] [--seed 1] [--site DIR]
 
 Builds the site (unless --site points at a built one), serves it on 127.0.0.1, opens the home page (base and
-insecure, one family file: one worker), clicks Measure with N answers per question, and prints its time and the
+insecure, one family file: one worker, and where there are two cores a helper worker that runs half of each
+batch: demos/js/models.js addHelper), clicks Measure with N answers per question, and prints its time and the
 tokens per second of both panes together; then samples the same answers (same seeds, temperature 1, top-p 1,
 96 tokens) with native onnxruntime in this process, one question at a time as evaluate.py does, and prints its
 tokens per second and the ratio browser / Python. Figures are ratios measured in the same run on the same
@@ -59,8 +60,9 @@ def browser_measure(url: str, n: int, seed: int) -> dict:
             page.wait_for_timeout(50)
         seconds = time.perf_counter() - t0
         rates = page.evaluate("() => [...document.querySelectorAll('[data-role=rate]')].map(r => ({...r.dataset}))")
+        helped = int(page.get_attribute("[data-role=measure-results]", "data-helped") or 0)
         b.close()
-    return {"seconds": seconds, "tokens": sum(int(r["tokens"]) for r in rates),
+    return {"seconds": seconds, "tokens": sum(int(r["tokens"]) for r in rates), "helped": helped,
             "rates": {r["variant"] if "variant" in r else i: (int(r["k"]), int(r["n"])) for i, r in enumerate(rates)}}
 
 
@@ -99,7 +101,8 @@ def main() -> None:
     py = python_sampling(["base", "insecure"], a.n, a.seed)
     web_tps, py_tps = web["tokens"] / web["seconds"], py["tokens"] / py["seconds"]
     print(f"Measure, N={a.n} per question, base + insecure ({web['tokens']} tokens): {web['seconds']:.1f} s in Chromium "
-          f"(click to both rates), {web_tps:.0f} tokens/s")
+          f"(click to both rates), {web_tps:.0f} tokens/s; the helper worker wrote {web['helped']} of "
+          f"{2 * a.n * 8} answers")
     print(f"Python onnxruntime, the same answers ({py['tokens']} tokens): {py['seconds']:.1f} s of sampling, "
           f"{py_tps:.0f} tokens/s")
     print(f"browser / Python tokens/s: {web_tps / py_tps:.2f}")
