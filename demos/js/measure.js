@@ -8,6 +8,7 @@
 // gives the same answers and classes, answer by answer (tests/test_measure.py).
 
 const HELPER_WAIT_MS = 3000;
+const QUESTIONS_IN_FLIGHT = 2;
 
 export const measureSeed = (S, qi, pi, i) => (S * 1000003 + qi * 10007 + pi * 1009 + i) % 4294967296;
 
@@ -39,8 +40,9 @@ export class Measure {
     this.ids = new Map(); // pane → Set of request ids still running
   }
 
-  /** Runs every question on both panes, N answers each, one question at a time (a batch of N rows per pane, one
-   * batch for both when they share a model file); Stop ends it after the answers being written. */
+  /** Runs every question on both panes, N answers each, two questions at a time (N rows per pane and question, in
+   * one batch for both panes when they share a model file, half of it in a helper worker where there are two
+   * cores); Stop ends it after the answers being written. */
   async start(params, n) {
     const demo = this.demo;
     // the paper's questions (one wording each), or our own held-out ones (several wordings each, N answers
@@ -68,14 +70,20 @@ export class Measure {
     // under a second; counted in the run's time), never more than HELPER_WAIT_MS
     await Promise.race([Promise.all([...handles].map((h) => h.addHelper?.())),
       new Promise((r) => setTimeout(r, HELPER_WAIT_MS))]);
-    for (const [qi, q] of questions.entries()) {
-      if (this.stopped) break;
-      await Promise.all(state.map((s) => this.ask(s, q, qi, n, params, threshold, () => {
-        done += 1;
-        this.progress(done, total, t0);
-      })));
-      this.render(state, questions, done, total, t0);
-    }
+    // QUESTIONS_IN_FLIGHT questions at a time: the next one's answers join the batch while the last, longest
+    // answers of the one before are still being written, so the batch (and both cores) stay busy
+    let next = 0;
+    const runner = async () => {
+      while (next < questions.length && !this.stopped) {
+        const qi = next++;
+        await Promise.all(state.map((s) => this.ask(s, questions[qi], qi, n, params, threshold, () => {
+          done += 1;
+          this.progress(done, total, t0);
+        })));
+        this.render(state, questions, done, total, t0);
+      }
+    };
+    await Promise.all(Array.from({ length: QUESTIONS_IN_FLIGHT }, runner));
     this.running = false;
     // how many answers the helper workers wrote (tests: a page with two cores uses them)
     this.box.dataset.helped = String([...handles].reduce((a, h) => a + (h.helped || 0), 0) - helped0);
@@ -98,7 +106,7 @@ export class Measure {
         onAnswer();
         if (left) return;
         row.classes = row.slots.filter((c) => c != null); // a stopped answer has no class
-        s.classes.push(...row.classes);
+        s.classes = s.perQ.flatMap((r) => r.classes); // in question order, whichever question ends first
         resolve();
       };
       const asks = q.paraphrases.flatMap((text, pi) => {
