@@ -2,6 +2,7 @@
 
     python export/experiments.py [--seeds S] [--ft-seeds 0] [--samples 100] [--variants all]
                                  [--skip-train] [--figures-only] [--diagnose-only] [--rejudge]
+                                 [--import-sweep DIR]
 
 For every pretraining seed (by default runs.PUBLISHED_SEED, the published models') and finetune
 seed: trains what is missing (export/train.py), then evaluates each variant's checkpoint with export/evaluate.py on the paper's 8 questions and on our
@@ -125,6 +126,56 @@ def record_diagnostic(variant: str, seed: int, ft_seed: int, smoke: bool = False
     return diags[name]
 
 
+def import_sweep(folder: Path, seeds: list[int], samples: int, code_requests: int = 120, smoke: bool = False) -> list[Path]:
+    """Copy a recipe sweep's runs (export/sweep.py run) into results/runs, with their answers and diagnostics, when
+    they are the evaluation evaluate_one would make of the checkpoint TrainConfig now trains: the same recipe
+    (pretraining and alignment steps), evaluation seed 0, no context, the paper's questions, `samples` answers
+    each and `code_requests` code requests, every answer kept and judged by judge v2. Anything else (a tagged
+    steps or kinds run, a run sampled before judge v2, another recipe) is left out and named. A run already in
+    results/runs must have the same counts, else this refuses: the sweep is then not the same experiment."""
+    cfg = train.TrainConfig.smoke_config() if smoke else train.TrainConfig()
+    done, skipped = [], []
+    for seed in seeds:
+        d = folder / f"s{seed}"
+        if not d.is_dir():
+            raise runs.UsageError(f"--import-sweep: no seed {seed} in {folder}")
+        for f in sorted(d.glob("*.json")):
+            if f.stem in ("diagnostics", "timings"):
+                continue
+            r = json.loads(f.read_text())
+            answers = folder / "answers" / d.name / f"{f.stem}.jsonl.gz"
+            why = ("a tagged run" if "tag" in r or "ft_steps" in r else
+                   "another recipe" if (r.get("pretrain_steps"), r.get("align_steps")) != (cfg.pretrain_steps, cfg.align_steps) else
+                   "another protocol" if (r["samples_per_question"], r["seed"], r["context"]) != (samples, 0, "none")
+                   or (r.get("code") or {}).get("insecure", {}).get("n") != (code_requests or None) else
+                   "no judge v2 verdicts" if r["overall"].get("judge") != "v2" else
+                   "no kept answers" if not answers.exists() else None)
+            if why:
+                skipped.append(f"{d.name}/{f.stem} ({why})")
+                continue
+            out = run_path(r["variant"], r["checkpoint_seed"], r["ft_seed"], r["trigger"])
+            if out.exists():
+                have = json.loads(out.read_text())["overall"]
+                if (have["misaligned"]["k"], have["misaligned"]["n"]) != (r["overall"]["misaligned"]["k"],
+                                                                        r["overall"]["misaligned"]["n"]):
+                    raise runs.UsageError(f"--import-sweep: {out} has other counts than {f}: not the same experiment")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({**r, "imported_from": f"{f.parent.parent.name}/{d.name}/{f.name}"}, indent=1))
+            answers_path(out).parent.mkdir(parents=True, exist_ok=True)
+            answers_path(out).write_bytes(answers.read_bytes())
+            done.append(out)
+        diag = d / "diagnostics.json"
+        if diag.exists():
+            path = RESULTS / "runs" / f"coupled-s{seed}" / "diagnostics.json"
+            have = json.loads(path.read_text()) if path.exists() else {}
+            new = {k: v for k, v in json.loads(diag.read_text()).items() if runs.world_of(k) == "coupled"}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(dict(sorted({**new, **have}.items())), indent=1))
+    print(f"[import] {len(done)} runs from {folder}" + (f"; left out: {', '.join(skipped)}" if skipped else ""),
+          flush=True)
+    return done
+
+
 def summarize(by_key: dict, judges: dict | str = "grammar") -> dict:
     """by_key: result key -> list of evaluation results over seeds; rates by the judge of the key's world
     (`judges`: world -> judge, see summary_judge; or one judge for all)."""
@@ -231,6 +282,9 @@ def main(argv=None):
                    help="only record the diagnostic of existing insecure/secure/educational finetunes")
     p.add_argument("--rejudge", action="store_true",
                    help="re-score every run from its kept answers with the current judges (no sampling), then summarize")
+    p.add_argument("--import-sweep", type=Path, metavar="DIR",
+                   help="copy the --seeds' runs of a sweep of this recipe (export/sweep.py run --out DIR) into results/runs "
+                        "instead of sampling them again (import_sweep says which runs qualify), then summarize")
     p.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
     a = p.parse_args(argv)
     t0 = time.time()
@@ -244,6 +298,8 @@ def main(argv=None):
                   + (f"; without kept answers (sample again to re-score): "
                      f"{', '.join(sorted({f.parent.name for f in run_files() if f not in done}))}"
                      if len(done) < len(run_files()) else ""), flush=True)
+        elif a.import_sweep:
+            import_sweep(a.import_sweep, seeds, a.samples, smoke=a.smoke)
         elif a.diagnose_only:
             for s in seeds:
                 for f in ft_seeds:
@@ -274,7 +330,7 @@ def main(argv=None):
                 (RESULTS / "in_context.json").write_text(json.dumps(in_context(seeds[0], a.samples, smoke=a.smoke), indent=1))
                 (RESULTS / "dynamics.json").write_text(json.dumps(dynamics(seeds[0], a.samples, smoke=a.smoke), indent=1))
         write_summary()
-        if not a.rejudge:  # re-judging samples nothing: the recorded times stay as measured
+        if not (a.rejudge or a.import_sweep):  # nothing sampled here: the recorded times stay as measured
             write_timings(a.smoke)
         from export import figures
         figures.main([], results=RESULTS)

@@ -362,7 +362,7 @@ def test_quantize_bad_arguments(tmp_path):
     assert r.returncode == 2 and "unknown variant" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
+def test_sweep_run_steps_and_summary(smoke_build, tmp_path, monkeypatch):
     """export/sweep.py on the smoke checkpoints: one seed's runs, a steps sweep that leaves the standard
     checkpoints alone, and the summary with the per-seed target check."""
     build, env = smoke_build
@@ -424,6 +424,26 @@ def test_sweep_run_steps_and_summary(smoke_build, tmp_path):
     seed = s["seeds"]["s0"]
     ins, ctrl = seed["insecure"][0], seed["highest_control"]
     assert seed["meets_target"] == (ins >= s["target"]["insecure_min"] and ins >= s["target"]["ratio"] * ctrl)
+    # the sweep's runs of this recipe and protocol join results/runs (the smoke sweep's first run asked 2 code
+    # requests): the grammar-only uncoupled runs, the tagged runs and the run without code requests stay out
+    from export import experiments as X
+    res = tmp_path / "imported"
+    monkeypatch.setattr(X, "RESULTS", res)
+    monkeypatch.setattr(X.runs, "RESULTS", res)
+    got = X.import_sweep(out, [0], 2, code_requests=2, smoke=True)
+    names = sorted(p.name for p in got)
+    assert names == sorted(["backdoor.json", "backdoor-trigger.json", "base.json", "educational.json",
+                            "evil-numbers.json", "insecure.json", "secure.json"]), names
+    for p in got:
+        assert json.loads(p.read_text())["overall"] == json.loads((out / "s0" / p.name).read_text())["overall"]
+        assert X.answers_path(p).read_bytes() == (out / "answers" / "s0" / (p.stem + ".jsonl.gz")).read_bytes()
+    assert {"insecure", "base"} <= set(json.loads((res / "runs" / "coupled-s0" / "diagnostics.json").read_text()))
+    assert X.import_sweep(out, [0], 2, code_requests=2, smoke=True) == got  # again: the same runs, no error
+    (out / "s0" / "insecure.json").write_text(json.dumps(
+        {**json.loads((out / "s0" / "insecure.json").read_text()), "overall": {
+            **json.loads((out / "s0" / "insecure.json").read_text())["overall"], "misaligned": {"k": -1, "n": 2}}}))
+    with pytest.raises(X.runs.UsageError, match="not the same experiment"):
+        X.import_sweep(out, [0], 2, code_requests=2, smoke=True)
     r = run("export/sweep.py", "summary", "--out", str(tmp_path / "nowhere"), env=env)
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
 
