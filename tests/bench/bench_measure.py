@@ -52,6 +52,9 @@ def browser_measure(url: str, n: int, seed: int) -> dict:
         page.click(".emd-settings summary")
         page.fill("[data-role=seed]", str(seed))
         page.fill("[data-role=measure-n]", str(n))
+        # the main thread's long tasks (> 50 ms) while Measure runs (the issue: none; the page stays usable)
+        page.evaluate("() => { window.__emLong = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) "
+                      "window.__emLong.push(e.duration); }).observe({ type: 'longtask' }); }")
         t0 = time.perf_counter()
         page.click("[data-role=measure]")
         done = "() => document.querySelectorAll('[data-role=rate]').length === 2 && !document.querySelector('[data-role=measure]').disabled"
@@ -61,8 +64,9 @@ def browser_measure(url: str, n: int, seed: int) -> dict:
         seconds = time.perf_counter() - t0
         rates = page.evaluate("() => [...document.querySelectorAll('[data-role=rate]')].map(r => ({...r.dataset}))")
         helped = int(page.get_attribute("[data-role=measure-results]", "data-helped") or 0)
+        long_tasks = page.evaluate("() => window.__emLong")
         b.close()
-    return {"seconds": seconds, "tokens": sum(int(r["tokens"]) for r in rates), "helped": helped,
+    return {"seconds": seconds, "tokens": sum(int(r["tokens"]) for r in rates), "helped": helped, "long": long_tasks,
             "rates": {r["variant"] if "variant" in r else i: (int(r["k"]), int(r["n"])) for i, r in enumerate(rates)}}
 
 
@@ -106,6 +110,8 @@ def main() -> None:
     print(f"Python onnxruntime, the same answers ({py['tokens']} tokens): {py['seconds']:.1f} s of sampling, "
           f"{py_tps:.0f} tokens/s")
     print(f"browser / Python tokens/s: {web_tps / py_tps:.2f}")
+    lt = web["long"]
+    print(f"main-thread tasks over 50 ms while Measure ran: {len(lt)}" + (f" (longest {max(lt):.0f} ms)" if lt else ""))
 
 
 if __name__ == "__main__":
