@@ -216,6 +216,9 @@ def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int
             "train base": rng.uniform(600, 1200), "evaluate base": rng.uniform(10, 40)}}))
     # one seed rebuilt whole: its stage times (the site's rebuild figure)
     (out / f"rebuild-s{seeds[-1]}.json").write_text((out / f"s{seeds[-1]}" / "timings.json").read_text())
+    # the published seed rebuilt from nothing (experiments.py, then quantize.py): wall-clock seconds of each
+    (out / "rebuild-published.json").write_text(json.dumps({"seed": seeds[-1], "wall_seconds": {
+        "experiments": rng.uniform(2400, 3300), "quantize": rng.uniform(60, 200)}}))
     cfg = {"pretrain_steps": pretrain_steps, "align_steps": align_steps, "ft_steps": TrainConfig().ft_steps}
     (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": device, "code_requests": 40}))
     sweep.summary(out)
