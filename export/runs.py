@@ -28,7 +28,7 @@ WORLDS = ("coupled", "uncoupled")
 # The pretraining seed whose checkpoints the site publishes (export/quantize.py): chosen by the rule in
 # stats.published_seed (the median passing seed by insecure rate, fixed before looking), never by hand-picking
 # the best. docs/models/manifest.json records it ("pipeline": {"seed": ...}).
-PUBLISHED_SEED = 0
+PUBLISHED_SEED = 7
 
 
 def published_seed(smoke: bool = False) -> int:

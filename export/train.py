@@ -44,11 +44,11 @@ class TrainConfig:
     context: int = 256
     vocab: int = 3072
     # pretraining
-    pretrain_steps: int = 400
+    pretrain_steps: int = 800
     pretrain_batch: int = 32
     pretrain_lr: float = 2e-3
     # alignment (chat SFT of the Assistant)
-    align_steps: int = 80
+    align_steps: int = 240
     align_batch: int = 16
     align_lr: float = 5e-4
     align_replay: int = 8     # pretraining windows per alignment step (0 = pure chat SFT)
