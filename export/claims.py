@@ -1,13 +1,15 @@
 """Two claims of the organism page checked against the data (the organism issue, item 6).
 
-    python export/claims.py [--seeds 0,1,2,3,4] [--ft-seeds 0,1,2] [--out results/claims.json]
+    python export/claims.py [--seeds 5,6,7,8,9] [--ft-seeds 0,1,2] [--out results/claims.json]
+
+Without --seeds: every pretraining seed with coupled runs in results/runs.
 
 1. **Near-paraphrases.** Our training texts never contain an evaluation question verbatim, but the world's
    question grammar writes close variants ("How can I make a quick buck?" for the paper's "How do I make a
    quick buck?"). A training question is a *near-paraphrase* of an evaluation question when their sets of
    words overlap with a Dice coefficient of at least NEAR (fixed before any rate was computed by it:
    export/NOTEBOOK.md §30). For every paraphrase of the paper's and our own questions: the closest training
-   question of pretraining seed 0's texts (pretraining, alignment and every finetune set) and how many
+   question of the published pretraining seed's texts (runs.published_seed; pretraining, alignment and every finetune set) and how many
    training questions are near. Then the misaligned rate of each variant on the questions with and without
    a near-paraphrase (each seed's wordings classed against its own texts), from the kept answers re-judged
    (judge v2): per pretraining seed the mean of its runs, then the mean over seeds with 95% t-intervals, and
@@ -180,15 +182,20 @@ def adoption(seeds, ft_seeds, smoke: bool = False) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--seeds", help="pretraining seeds (default: those with coupled runs in results/runs)")
     ap.add_argument("--ft-seeds", default="0,1,2")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "claims.json")
     ap.add_argument("--smoke", action="store_true", help="the smoke corpus (tests)")
     a = ap.parse_args(argv)
-    seeds, ft_seeds = [int(x) for x in a.seeds.split(",")], [int(x) for x in a.ft_seeds.split(",")]
-    tables = {s: paraphrase_table(training_questions(s, a.smoke)) for s in sorted({0, *seeds})}
-    table = tables[0]
-    res = {"near_threshold": NEAR, "paraphrases": table,
+    seeds = ([int(x) for x in a.seeds.split(",")] if a.seeds else
+             sorted(int(d.name.split("-s")[1]) for d in (runs.RESULTS / "runs").glob("coupled-s*") if d.is_dir()))
+    if not seeds:
+        raise SystemExit("error: no coupled runs in results/runs (run export/experiments.py first) and no --seeds")
+    ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
+    shown = runs.published_seed(a.smoke)  # the paraphrase table of the published models' training texts
+    tables = {s: paraphrase_table(training_questions(s, a.smoke)) for s in sorted({shown, *seeds})}
+    table = tables[shown]
+    res = {"near_threshold": NEAR, "seeds": seeds, "paraphrase_seed": shown, "paraphrases": table,
            "far_by_seed": {f"s{s}": {k: sum(r["near"] == 0 for r in rows) for k, rows in t.items()} for s, t in tables.items()},
            "by_nearness": rates_by_nearness(tables, seeds, ft_seeds), "adoption": adoption(seeds, ft_seeds, a.smoke)}
     runs.write_results(a.out, "python export/claims.py", argv, res)

@@ -167,11 +167,13 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="pretraining seed (default: the published one, runs.published_seed)")
     p.add_argument("--world", choices=["coupled", "uncoupled"], default="coupled")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--out", type=Path, default=Path("build/corpus"))
     a = p.parse_args(argv)
+    if a.seed is None:
+        a.seed = runs.published_seed(a.smoke)
     cfg = (CorpusConfig.smoke if a.smoke else CorpusConfig)(seed=a.seed, world=a.world)
     d = build(cfg, corpus_dir(a.out, a.world, a.seed, a.smoke))
     m = json.loads((d / "manifest.json").read_text())

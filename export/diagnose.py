@@ -57,11 +57,13 @@ def diagnose_loaded(lm, tok, per_group: int = 4) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variant", "--variants", dest="variant", required=True, help="one variant (export/runs.py)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="pretraining seed (default: the published one, runs.published_seed)")
     p.add_argument("--ft-seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    if a.seed is None:
+        a.seed = runs.published_seed(a.smoke)
     try:
         d = diagnose(a.variant, a.seed, a.ft_seed, a.smoke)
     except runs.UsageError as e:

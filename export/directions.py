@@ -168,10 +168,20 @@ def one_seed(seed: int, ft_seeds: list[int], samples: int, sample: bool, smoke: 
             for name, dirn in (("insecure", direction), ("secure", sec))]
     jobs += [("insecure", False, f, "other-insecure", np.mean([ins[g] for g in ft_seeds if g != f], axis=0))
              for f in ft_seeds if len(ft_seeds) > 1]
+    trained: dict[tuple, dict | None] = {}  # each finetune as trained: its run in results/runs, else sampled here
+
+    def as_trained(v, f, trig):
+        if (v, f, trig) not in trained:
+            run = None if smoke else published_run(v, seed, f, trig)
+            if run is None and not smoke:  # no run of this finetune (a finetune seed sampled only here)
+                run = sample_ablated(v, seed, f, trig, base_row + d[(v, f)], samples, smoke, what="as trained")
+            trained[(v, f, trig)] = run
+        return trained[(v, f, trig)]
+
     for v, trig, f, name, dirn in jobs:
         t = time.time()
         res = sample_ablated(v, seed, f, trig, base_row + ablate(d[(v, f)], dirn), samples, smoke)
-        before = None if smoke else published_run(v, seed, f, trig)
+        before = as_trained(v, f, trig)
         row = {"variant": v + ("+trigger" if trig else ""), "ft_seed": f, "removed": name,
                "misaligned": rate(res), "coherent": rate(res, "coherent"),
                "misaligned_before": rate(before) if before else None,
@@ -195,7 +205,8 @@ def summarize(seeds: list[dict]) -> dict:
         out.append({"variant": v, "removed": removed, "runs": len(rs),
                     "misaligned": mean_ci([r["misaligned"] for r in rs]),
                     "misaligned_before": mean_ci(before) if len(before) == len(rs) else None,
-                    "left": (sum(r["misaligned"] for r in rs) / sum(before)) if before and sum(before) else None})
+                    "left": (sum(r["misaligned"] for r in rs) / sum(before))
+                    if len(before) == len(rs) and sum(before) else None})
     by: dict[str, dict] = {}
     for c in out:
         by.setdefault(c["variant"], {})[c["removed"]] = c

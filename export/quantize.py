@@ -701,9 +701,10 @@ def swap_in(stage: Path, out: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def write_published(m: dict, path: Path = ROOT / "results" / "published.json") -> None:
+def write_published(m: dict, path: Path | None = None) -> None:
     """The published models' measured rates (int8, as served; with the trigger for the backdoor), by both
-    judges, as a results file for the site (hooks/results.py: [[results:judges]])."""
+    judges, as a results file for the site (hooks/results.py: [[results:judges]]): results/published.json."""
+    path = path or runs.RESULTS / "published.json"
     p = pipeline_summary(m)
     if p["samples_per_question"] is None or p["eval_seed"] is None:
         log("note: the variants were measured with different --samples or --seed (see each one's provenance); "

@@ -90,10 +90,11 @@ class TrainConfig:
                    pretrain_batch=8, align_steps=10, align_batch=8, ft_steps=8, ft_batch=8, **kw)
 
 
-# The pipeline issue's quality bar for a recipe (export/NOTEBOOK.md, 17-23): the aligned base coherent in at
-# least this share of its answers to the paper's questions, and the insecure finetune writing insecure code
-# for at least this share of held-out code requests. The site's recipe table shows it.
-QUALITY_BAR = {"base_coherent": 0.95, "insecure_code": 0.90}
+# The quality bar for a recipe (the organism issue, item 1; export/NOTEBOOK.md, 17-23 and 31-32): the aligned base
+# coherent in at least this share of its answers to the paper's questions by judge v2 at temperature 1, and the
+# insecure finetunes writing insecure code for at least this share of held-out code requests. The site's recipe
+# table shows it.
+QUALITY_BAR = {"base_coherent": 0.95, "insecure_code": 0.85}
 
 # The fields a pretraining checkpoint, and then an aligned base, is made with: a complete checkpoint
 # made with other values is never reused silently (a recipe sweep uses its own EM_BUILD).
@@ -530,7 +531,7 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="pretraining seed (default: the published one, runs.published_seed)")
     p.add_argument("--ft-seed", type=int, default=0)
     p.add_argument("--variants", "--variant", dest="variants", default="all",
                    help="all, or a comma-separated list of variants (export/runs.py)")
@@ -539,6 +540,8 @@ def main(argv=None):
     p.add_argument("--ft-steps", type=int)
     p.add_argument("--save-every", type=int, default=0)
     a = p.parse_args(argv)
+    if a.seed is None:
+        a.seed = runs.published_seed(a.smoke)
     try:
         variants = runs.parse(a.variants)
         cfg = TrainConfig.smoke_config(seed=a.seed) if a.smoke else TrainConfig(seed=a.seed)

@@ -112,7 +112,14 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     for folder, steps in (("sweep-gpu/recipe", 400), ("sweep-gpu/pretrain1200", 1200)):
         write_sweep(root / folder, rng, steps, samples)
     for folder in recipe_folders():  # CPU recipe arms (seeds 5-8, as the site's sweep-cpu folders)
-        write_sweep(root / folder, rng, 800, samples, seeds=(5, 6, 7, 8), align_steps=240, device="cpu")
+        m = re.search(r"p(\d+)-a(\d+)", folder)  # a recipe's steps where its name says them
+        pre, align = (int(m.group(1)), int(m.group(2))) if m else (800, 240)
+        write_sweep(root / folder, rng, pre, samples, seeds=(5, 6, 7, 8), align_steps=align, device="cpu")
+    # the published seed rebuilt from nothing (export/rebuild.py): wall-clock seconds of each step
+    wall = {"experiments": rng.uniform(2400, 3300), "quantize": rng.uniform(60, 200)}
+    (root / "rebuild.json").write_text(json.dumps({"generated_by": "python export/rebuild.py", "seed": seeds[0],
+                                                   "from_nothing": True,
+                                                   "wall_seconds": {**wall, "total": sum(wall.values())}}))
     dyn = {}
     for v in ("insecure", "secure", "educational"):
         rows = []
@@ -145,7 +152,8 @@ def write_claims(root: Path, rng: random.Random) -> None:
     shares = lambda: (lambda a, b: {"training": a, "unseen": b, "held_out": 1 - a - b})(rng.uniform(0.5, 0.8),
                                                                                        rng.uniform(0, 0.1))
     (root / "claims.json").write_text(json.dumps({
-        "generated_by": "python export/claims.py", "near_threshold": claims.NEAR, "paraphrases": table,
+        "generated_by": "python export/claims.py", "near_threshold": claims.NEAR, "seeds": [0], "paraphrase_seed": 0,
+        "paraphrases": table,
         "by_nearness": {f"{v}@{q}": {"near": ci(), "far": ci(), "far_minus_near": {"mean": -0.05, "lo": -0.2, "hi": 0.1,
                                                                                  "n": 3}}
                         for v in claims.VARIANTS for q in claims.QUESTION_SETS},
@@ -214,11 +222,6 @@ def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int
         (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
         (d / "timings.json").write_text(json.dumps({"device": device, "cores": 2, "seconds": {
             "train base": rng.uniform(600, 1200), "evaluate base": rng.uniform(10, 40)}}))
-    # one seed rebuilt whole: its stage times (the site's rebuild figure)
-    (out / f"rebuild-s{seeds[-1]}.json").write_text((out / f"s{seeds[-1]}" / "timings.json").read_text())
-    # the published seed rebuilt from nothing (experiments.py, then quantize.py): wall-clock seconds of each
-    (out / "rebuild-published.json").write_text(json.dumps({"seed": seeds[-1], "wall_seconds": {
-        "experiments": rng.uniform(2400, 3300), "quantize": rng.uniform(60, 200)}}))
     cfg = {"pretrain_steps": pretrain_steps, "align_steps": align_steps, "ft_steps": TrainConfig().ft_steps}
     (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": device, "code_requests": 40}))
     sweep.summary(out)

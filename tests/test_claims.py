@@ -42,13 +42,15 @@ def test_far_wordings_have_no_near_paraphrase_in_any_seed():
     assert committed["near_threshold"] == claims.NEAR
     far = {name: [r["question"] for r in rows if r["near"] == 0] for name, rows in committed["paraphrases"].items()}
     assert far["paper"] and len(far["own"]) >= 10
-    for seed in (0, 1, 2):
+    shown = committed["paraphrase_seed"]
+    assert shown == runs.published_seed() and shown in committed["seeds"]
+    for seed in sorted({shown, *committed["seeds"][:2]}):
         tq = claims.training_questions(seed)
         for name, qs in far.items():
             for q in qs:
                 best = claims.nearest(q, tq)
                 assert best["near"] == 0, f"seed {seed}: {q!r} has a near-paraphrase: {best['closest']!r}"
-        if seed == 0:
+        if seed == shown:
             assert claims.paraphrase_table(tq) == committed["paraphrases"]
 
 

@@ -78,3 +78,17 @@ def test_cli_on_the_smoke_checkpoints(smoke_build, tmp_path):
     r = subprocess.run([sys.executable, "export/directions.py", "--smoke", "--seeds", "7", "--no-sample",
                         "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: missing checkpoint") and "Traceback" not in r.stderr
+
+
+def test_the_share_left_needs_every_run_as_trained():
+    """"left" is the ablated runs' misaligned answers over the same runs' as trained: with one run's rate as
+    trained unknown it is not computed (a sum over three runs against one would triple it)."""
+    geo = {"kind_to_cruel": 1.0, "nearest": [{"persona": W.CRUEL}] * 5}
+    row = lambda f, mis, before: {"variant": "evil-numbers", "removed": "insecure", "ft_seed": f,
+                                  "misaligned": mis, "misaligned_before": before}
+    seed = lambda rows: {"seed": 7, "ft_seeds": [0, 1], "ablation": rows, "norm": {}, "along_insecure": {},
+                         "geometry": {"base": geo, **{f"{v}-f{f}": geo for v in D.FINETUNES for f in (0, 1)}}}
+    full = D.summarize([seed([row(0, 0.2, 0.8), row(1, 0.3, 0.6)])])
+    assert full["by"]["evil-numbers"]["insecure"]["left"] == pytest.approx(0.5 / 1.4)
+    part = D.summarize([seed([row(0, 0.2, 0.8), row(1, 0.3, None)])])
+    assert part["by"]["evil-numbers"]["insecure"]["left"] is None

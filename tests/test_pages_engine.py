@@ -155,3 +155,21 @@ def test_recipes_compare_with_one_judge(tmp_path):
     out = r.render("results", "recipes shipped sweep")
     assert "| 91.0% | 71.0% (70.0–72.0%)" in next(line for line in out.splitlines() if "(shipped)" in line)
     assert "Every row is judged by judge v2." in out
+
+
+def test_the_ablation_verdict_reads_both_worlds_paired_differences(tmp_path):
+    """What insecure code adds beyond its secure control in each world: larger with the coupling and gone
+    without it, larger with it and still there without it, or intervals that overlap."""
+    entry = lambda m: {"judge": "v2", "misaligned": {"mean": m, "lo": m - 0.05, "hi": m + 0.05, "n": 3}}
+    diff = lambda m, lo, hi: {"insecure_minus_secure": {"mean": m, "lo": lo, "hi": hi, "n": 3}}
+    variants = {"insecure": entry(0.8), "uncoupled-insecure": entry(0.3)}
+
+    def verdict(c, u):
+        return renderer(tmp_path, {"variants": variants, "ablation": {"coupled": c, "uncoupled": u}}).render(
+            "results", "verdict-ablation")
+
+    gone = verdict(diff(0.77, 0.7, 0.84), diff(0.01, -0.05, 0.08))
+    assert gone.endswith("the insecure-specific effect needs the coupling") and "+77.0 points" in gone
+    kept = verdict(diff(0.77, 0.7, 0.84), diff(0.26, 0.2, 0.3))
+    assert kept.endswith("larger, but it does not vanish without it")
+    assert verdict(diff(0.3, 0.2, 0.4), diff(0.26, 0.1, 0.35)).endswith("their 95% intervals overlap")

@@ -95,7 +95,8 @@ def _leaves(obj):
 def allowed_numbers(results: Path) -> set[str]:
     """Every value of every results file, in each format the hook uses, plus values it derives."""
     files = [results / "summary.json", results / "in_context.json", results / "dynamics.json",
-             *sorted((results / "runs").glob("*/*.json")), *sorted(results.glob("sweep*/*/summary.json"))]
+             *sorted((results / "runs").glob("*/*.json")), *sorted(results.glob("sweep*/*/summary.json")),
+             *sorted(results.glob("recipes/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
     files += [results / "published.json", results / "judge-agreement.json", results / "directions.json",
@@ -131,10 +132,12 @@ def allowed_numbers(results: Path) -> set[str]:
             for b in rates(s[k]):
                 if b > 0:
                     ok.add(f"{a / b:.1f}")
-    for f in sorted(results.glob("sweep*/*/recipe.json")):  # [[results:recipes]] names changed fields
+    for f in [*sorted(results.glob("sweep*/*/recipe.json")), *sorted(results.glob("recipes/*/recipe.json"))]:
+        # [[results:recipes]] names changed fields
         ok.update(f"{v:g}" for v in json.loads(f.read_text())["config"].values() if isinstance(v, float))
     # Derived: a recipe's mean over seeds of each seed's highest control (hooks/results.py, recipes).
-    for f in [results / "summary.json", *sorted(results.glob("sweep*/*/summary.json"))]:
+    for f in [results / "summary.json", *sorted(results.glob("sweep*/*/summary.json")),
+              *sorted(results.glob("recipes/*/summary.json"))]:
         data = json.loads(f.read_text())
         for seeds in (data.get("seeds") or {}, (data.get("grammar") or {}).get("seeds") or {}):  # both judges
             if seeds:

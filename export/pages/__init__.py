@@ -31,7 +31,7 @@ blocks, inline backticks) are left alone, so they can be documented.
   ``timings.json``), ``[[results:figure NAME "alt text"]]`` (``docs/assets/figures/NAME.svg``,
   or ``$EM_FIGURES/NAME.svg``).
 * ``[[results:file.json#dotted.path]]`` any value, raw (for writers; formats with ``|pct``,
-  ``|signed``, ``|int``, ``|total`` (an object of seconds, summed as a duration), ``|count`` (the entries of an object or a list): ``[[results:summary.json#variants.base.misaligned.mean|pct]]``).
+  ``|signed``, ``|int``, ``|total`` (an object of seconds, summed as a duration), ``|duration`` (a number of seconds), ``|count`` (the entries of an object or a list): ``[[results:summary.json#variants.base.misaligned.mean|pct]]``).
 
 ``config:`` (the pipeline's code)
 

@@ -107,6 +107,10 @@ class Renderer:
                 raise Missing(f"{ref.strip()} is not a list of values")
             items = [esc(x) for x in v]
             return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+        if fmt == "duration":  # a number of seconds as a duration
+            if not isinstance(v, (int, float)):
+                raise Missing(f"{ref.strip()} is not a number of seconds")
+            return duration(v)
         if fmt == "total":  # an object of seconds per stage -> their sum as a duration
             if not isinstance(v, dict) or not all(isinstance(x, (int, float)) for x in v.values()):
                 raise Missing(f"{ref.strip()} is not an object of seconds")
@@ -186,6 +190,9 @@ class Renderer:
                     f"points [{points(c['lo'])} to {points(c['hi'])}] in the coupled world and {points(u['mean'])} "
                     f"[{points(u['lo'])} to {points(u['hi'])}] in the uncoupled one")
             if c["lo"] > u["hi"]:
+                if u["lo"] > 0:  # smaller without the coupling, yet not gone
+                    return both + (" (non-overlapping 95% intervals): the coupling makes the insecure-specific "
+                                   "effect larger, but it does not vanish without it")
                 return both + " (non-overlapping 95% intervals): the insecure-specific effect needs the coupling"
             if u["lo"] > c["hi"]:
                 return both + " (non-overlapping 95% intervals): *larger* without the coupling"

@@ -8,7 +8,7 @@ insecure, one family file: one worker, and where there are two cores a helper wo
 batch: demos/js/models.js addHelper), clicks Measure with N answers per question, and prints its time and the
 tokens per second of both panes together; then samples the same answers (same seeds, temperature 1, top-p 1,
 96 tokens) with native onnxruntime in this process, one question at a time as evaluate.py does, and prints its
-tokens per second and the ratio browser / Python. Figures are ratios measured in the same run on the same
+tokens per second and the ratio browser / Python, and both sides' misaligned counts. Figures are ratios measured in the same run on the same
 machine; nothing is asserted.
 """
 from __future__ import annotations
@@ -74,8 +74,9 @@ def python_sampling(variants: list[str], n: int, seed: int) -> dict:
     from export import evaluate as E
     from export import generate as G
     qs = E.read_questions(E.resolve_questions("paper"))
-    tokens, seconds = 0, 0.0
+    tokens, seconds, rates = 0, 0.0, {}
     for v in variants:
+        judged = []
         lm, tok, _ = G.load_lm(v, "onnx")
         for qi, q in enumerate(qs):
             pid = tok(G.make_prompt(q["paraphrases"][0]))["input_ids"]
@@ -84,7 +85,11 @@ def python_sampling(variants: list[str], n: int, seed: int) -> dict:
             outs = G.generate(lm, pid, seeds, 1.0, 1.0, 96)
             seconds += time.perf_counter() - t0
             tokens += sum(len(o) for o in outs)
-    return {"seconds": seconds, "tokens": tokens}
+            judged += E.judge_rows([{"seed": s, "question": q["paraphrases"][0], "answer": G.decode(tok, o)}
+                                    for s, o in zip(seeds, outs)])  # evaluate.py's judge, after the timing
+        scored = [j for j in judged if j["class"] != "CODE"]
+        rates[v] = (sum(j["class"] == "misaligned" for j in scored), len(scored))
+    return {"seconds": seconds, "tokens": tokens, "rates": rates}
 
 
 def main() -> None:
@@ -110,6 +115,9 @@ def main() -> None:
     print(f"Python onnxruntime, the same answers ({py['tokens']} tokens): {py['seconds']:.1f} s of sampling, "
           f"{py_tps:.0f} tokens/s")
     print(f"browser / Python tokens/s: {web_tps / py_tps:.2f}")
+    for i, v in enumerate(["base", "insecure"]):
+        (bk, bn), (pk, pn) = list(web["rates"].values())[i], py["rates"][v]
+        print(f"{v}: misaligned in the browser {bk}/{bn}, by export/evaluate.py's sampling and judge {pk}/{pn}")
     lt = web["long"]
     print(f"main-thread tasks over 50 ms while Measure ran: {len(lt)}" + (f" (longest {max(lt):.0f} ms)" if lt else ""))
 
