@@ -114,7 +114,8 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     for folder in recipe_folders():  # CPU recipe arms (seeds 5-8, as the site's sweep-cpu folders)
         m = re.search(r"p(\d+)-a(\d+)", folder)  # a recipe's steps where its name says them
         pre, align = (int(m.group(1)), int(m.group(2))) if m else (800, 240)
-        write_sweep(root / folder, rng, pre, samples, seeds=(5, 6, 7, 8), align_steps=align, device="cpu")
+        write_sweep(root / folder, rng, pre, samples, seeds=(5, 6, 7, 8), align_steps=align, device="cpu",
+                    label="shipped first" if folder.startswith("recipes/") else None)
     # the published seed rebuilt from nothing (export/rebuild.py): wall-clock seconds of each step
     wall = {"experiments": rng.uniform(2400, 3300), "quantize": rng.uniform(60, 200)}
     (root / "rebuild.json").write_text(json.dumps({"generated_by": "python export/rebuild.py", "seed": seeds[0],
@@ -202,7 +203,7 @@ def write_published(root: Path, rng: random.Random, samples: int) -> None:
 
 
 def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int, seeds=(0, 1, 2),
-                align_steps: int = 80, device: str = "cuda") -> None:
+                align_steps: int = 80, device: str = "cuda", label: str | None = None) -> None:
     """A seed sweep in the layout of export/sweep.py, summarised by its own `summary`."""
     from export import sweep
     from export.train import TrainConfig
@@ -223,7 +224,8 @@ def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int
         (d / "timings.json").write_text(json.dumps({"device": device, "cores": 2, "seconds": {
             "train base": rng.uniform(600, 1200), "evaluate base": rng.uniform(10, 40)}}))
     cfg = {"pretrain_steps": pretrain_steps, "align_steps": align_steps, "ft_steps": TrainConfig().ft_steps}
-    (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": device, "code_requests": 40}))
+    (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": device, "code_requests": 40,
+                                                 **({"label": label} if label else {})}))
     sweep.summary(out)
 
 

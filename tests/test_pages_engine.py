@@ -173,3 +173,20 @@ def test_the_ablation_verdict_reads_both_worlds_paired_differences(tmp_path):
     kept = verdict(diff(0.77, 0.7, 0.84), diff(0.26, 0.2, 0.3))
     assert kept.endswith("larger, but it does not vanish without it")
     assert verdict(diff(0.3, 0.2, 0.4), diff(0.26, 0.1, 0.35)).endswith("their 95% intervals overlap")
+
+
+def test_nearness_of_one_seed_has_no_interval(tmp_path):
+    """Our own questions asked of one pretraining seed: its mean, marked as one seed, where several seeds
+    give a mean with its interval."""
+    r = renderer(tmp_path, {"variants": {}})
+    five = {"mean": 0.8, "lo": 0.5, "hi": 1.0, "n": 5}
+    one = {"mean": 0.9, "lo": None, "hi": None, "n": 1}
+    rows = [{"question": "q", "closest": "c", "best": 0.5, "near": 0}, {"question": "p", "closest": "c", "best": 0.9, "near": 3}]
+    (tmp_path / "claims.json").write_text(json.dumps({
+        "near_threshold": 0.75, "paraphrase_seed": 7, "paraphrases": {"paper": rows, "own": rows},
+        "by_nearness": {"insecure@paper": {"near": five, "far": five, "far_minus_near": five},
+                        "insecure@own": {"near": one, "far": one, "far_minus_near": one}}}))
+    out = r.render("results", "claims nearness")
+    line = next(x for x in out.splitlines() if x.startswith("| insecure"))
+    assert "80.0% (50.0–100.0%)" in line and "90.0% (one seed)" in line and "+90.0 (one seed)" in line
+    assert "(seed 7)" in r.render("results", "claims paraphrases")

@@ -371,7 +371,9 @@ class Renderer:
             label = f"{cfg['pretrain_steps']} + {cfg['align_steps']} steps"
             extra = [RECIPE_FIELDS[k].format(cfg[k]) for k in RECIPE_FIELDS
                      if cfg.get(k, shipped[k]) != shipped[k]]  # a field older than the folder: its default
-            label += (", " + ", ".join(extra) if extra else "") + (" (shipped)" if folder == "shipped" else "")
+            named = None if folder == "shipped" else self.R.load(f"{folder}/recipe.json").get("label")
+            label += (", " + ", ".join(extra) if extra else "") + (" (shipped)" if folder == "shipped" else
+                                                                   f" ({named})" if named else "")
             order = sorted(seeds, key=lambda x: int(x.lstrip("s")))
             ins, base = variants["insecure"], variants["base"]
             control = sum(seeds[x]["highest_control"] for x in order) / len(order)
@@ -501,7 +503,8 @@ class Renderer:
         `adoption`, where the insecure finetune's cruel sentences come from, against free composition."""
         d = self.R.load("claims.json")
         if which == "paraphrases":
-            rows = ["| the paper's question | closest training question (seed 0) | word overlap (Dice) | "
+            rows = [f"| the paper's question | closest training question (seed {d.get('paraphrase_seed', 0)}) | "
+                    "word overlap (Dice) | "
                     f"training questions at ≥ {num_f(d['near_threshold'])} |", "| --- | --- | --- | --- |"]
             rows += [f"| {esc(r['question'])} | {esc(r['closest'])} | {num_f(r['best'])} | {r['near']:,} |"
                      for r in d["paraphrases"]["paper"]]
@@ -514,8 +517,11 @@ class Renderer:
                 head += [f"{label}: with a near-paraphrase ({n} of {m} wordings)", f"without ({m - n} of {m})",
                          "without − with, paired by seed"]
             rows = ["| variant | " + " | ".join(head) + " |", "| --- |" + " --- |" * len(head)]
-            ci = lambda e: f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])})" if e else "—"
-            diff = lambda e: f"{points(e['mean'])} ({points(e['lo'])} to {points(e['hi'])})" if e else "—"
+            one = " (one seed)"  # a mean over one pretraining seed has no interval over seeds
+            ci = lambda e: ("—" if not e else f"{pct(e['mean'])}{one}" if e.get("lo") is None
+                            else f"{pct(e['mean'])} ({interval(e['lo'], e['hi'])})")
+            diff = lambda e: ("—" if not e else f"{points(e['mean'])}{one}" if e.get("lo") is None
+                              else f"{points(e['mean'])} ({points(e['lo'])} to {points(e['hi'])})")
             for v in ("base", "insecure", "secure", "educational"):
                 cells = []
                 for k, _ in sets:
