@@ -132,6 +132,9 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     (root / "dynamics.json").write_text(json.dumps(dyn, indent=1))
     write_published(root, rng, samples)
     write_directions(root, rng, seeds)
+    for folder in recipe_folders():  # an earlier shipped recipe keeps its own directions (organism page)
+        if folder.startswith("recipes/"):
+            write_directions(root / folder, rng, seeds)
     write_claims(root, rng)
     from export import calibration  # the judge's agreement with the committed blind labels (real, not random)
     calibration.score(out=root / "judge-agreement.json", show=False)
@@ -223,6 +226,9 @@ def write_sweep(out: Path, rng: random.Random, pretrain_steps: int, samples: int
         (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
         (d / "timings.json").write_text(json.dumps({"device": device, "cores": 2, "seconds": {
             "train base": rng.uniform(600, 1200), "evaluate base": rng.uniform(10, 40)}}))
+    # the published seed rebuilt from nothing on the sweep's machine (experiments.py, then quantize.py)
+    (out / "rebuild-published.json").write_text(json.dumps({"seed": seeds[-1], "wall_seconds": {
+        "experiments": rng.uniform(2400, 3300), "quantize": rng.uniform(60, 200)}}))
     cfg = {"pretrain_steps": pretrain_steps, "align_steps": align_steps, "ft_steps": TrainConfig().ft_steps}
     (out / "recipe.json").write_text(json.dumps({"config": cfg, "device": device, "code_requests": 40,
                                                  **({"label": label} if label else {})}))

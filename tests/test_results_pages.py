@@ -207,7 +207,7 @@ def test_values_tables_and_figures_rendered(synthetic_site, synthetic):
                       rf'src="\.\./\.\./assets/figures/{name}\.svg" width="(\d+)"', html)
         assert m and int(m[1]) > 0 and int(m[3]) > 0, name  # sized: its box is reserved before it loads
         assert (synthetic_site / "assets" / "figures" / f"{name}.svg").exists()
-    assert html.count('class="example em-samples"') == 9
+    assert html.count('class="example em-samples"') == 11
     # answers are text, never markup; control characters are replaced
     assert "&lt;b&gt;not html&lt;/b&gt; &amp; 3.14159" in html and "<b>not html</b>" not in html
     assert "\x07" not in html
@@ -220,14 +220,17 @@ def test_recipes_table(synthetic_site, synthetic):
     own summary (base coherence, insecure misaligned with its interval, insecure code, checks)."""
     from results_fixture import recipe_folders
     text = page_text((synthetic_site / "explainers" / "organism-runs" / "index.html").read_text(encoding="utf-8"))
-    assert "400 + 80 steps (shipped)" in text
+    assert "800 + 240 steps (shipped)" in text
     folders = recipe_folders()
     assert folders, "the site names no recipe folders"
     for folder in folders:
         s = json.loads((synthetic / folder / "summary.json").read_text())
         ins, base = s["variants"]["insecure"], s["variants"]["base"]
         m = ins["misaligned"]
-        row = (f"800 + 240 steps 5, 6, 7, 8 {100 * base['coherent']['mean']:.1f}% {100 * m['mean']:.1f}% ("
+        recipe = json.loads((synthetic / folder / "recipe.json").read_text())
+        name = f"{recipe['config']['pretrain_steps']} + {recipe['config']['align_steps']} steps" + (
+            f" ({recipe['label']})" if recipe.get("label") else "")
+        row = (f"{name} 5, 6, 7, 8 {100 * base['coherent']['mean']:.1f}% {100 * m['mean']:.1f}% ("
                f"{100 * max(0, m['lo']):.1f}–{100 * min(1, m['hi']):.1f}%) "
                f"{100 * ins['insecure_code']['mean']:.1f}% ")
         assert row in text, (folder, row)
