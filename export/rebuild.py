@@ -18,10 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from export import runs  # noqa: E402
+from export import runs
 
 HERE = Path(__file__).resolve().parent
 
