@@ -10,10 +10,21 @@ requests, and the row's position on the kind (0) -> cruel (1) axis of the cast's
 Alpha 1 is the finetune as trained and 0 the aligned base: their rows are computed like the others, so the
 curve's two ends reproduce the finetune's and the base's runs (a check in the output: `ends`). The backdoor is
 left out (its trigger rows move with it). Writes results/dial.json; the organism page draws the curve.
+
+    python export/dial.py rewind [--seeds 7] [--ft-seeds 0] [--variants insecure,secure] [--out results/rewind.json]
+    python export/dial.py realign [--seeds 7] [--ft-seeds 0] [--ks 4,16,64,256] [--out results/realign.json]
+
+`rewind` (item 2): the finetune's Assistant row at every checkpoint it kept while training (step 0 is the aligned
+base; `python export/train.py --save-every 10` keeps one every 10 steps), sampled the same way. `realign` (item 3):
+the insecure finetune's row trained further by the same one-row recipe (TrainConfig's ft_steps, ft_batch, ft_lr) on
+the first k of a fixed shuffle of aligned non-code chats (the alignment set) and, separately, of secure-code answers
+(the secure finetune's set), so a larger k holds every smaller one; each row is kept in the output (192 numbers) and
+sampled the same way.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -21,8 +32,9 @@ from pathlib import Path
 
 from export import directions as D
 from export import runs
+from export import world as W
 from export.model_family import STEER_ALPHAS
-from export.stats import mean_ci, run_rates
+from export.stats import mean_ci, run_rates, wilson
 
 VARIANTS = ["insecure", "secure", "educational", "evil-numbers"]
 
@@ -65,6 +77,7 @@ def summarize(seeds: list[dict]) -> dict:
                                                               x[0][1])):
         out.setdefault(v, []).append({"alpha": a, "runs": len(ps),
                                       **{k: mean_ci([p[k] for p in ps]) for k in ("misaligned", "coherent")},
+                                      "misaligned_pooled": wilson(sum(p["k"] for p in ps), sum(p["n"] for p in ps)),
                                       "insecure_code": mean_ci([p["insecure_code"] for p in ps])
                                       if all(p["insecure_code"] is not None for p in ps) else None,
                                       "kind_to_cruel": mean_ci([p["kind_to_cruel"] for p in ps], rate=False)})
@@ -86,7 +99,173 @@ def ends(seeds: list[dict]) -> list[dict]:
     return out
 
 
+def _point(label: dict, res: dict, row, emb, tok, t: float) -> dict:
+    """One sampled row: its rates by judge v2, held-out insecure code and place on the kind -> cruel axis."""
+    r = run_rates(res["overall"], "v2")
+    return {**label, "misaligned": r["misaligned"]["rate"], "k": r["misaligned"]["k"], "n": r["misaligned"]["n"],
+            "coherent": r["coherent"]["rate"],
+            "insecure_code": res["code"]["insecure"]["rate"] if res.get("code") else None,
+            "kind_to_cruel": D.geometry(emb, tok, row)["kind_to_cruel"], "seconds": round(time.time() - t, 1)}
+
+
+def _say(p: dict, what: str) -> None:
+    print(f"[{what}] misaligned {p['misaligned']:.1%} coherent {p['coherent']:.1%}"
+          + (f" insecure code {p['insecure_code']:.0%}" if p["insecure_code"] is not None else "")
+          + f" kind->cruel {p['kind_to_cruel']:+.2f} ({p['seconds']:.0f}s)", flush=True)
+
+
+def step_checkpoints(variant: str, seed: int, ft_seed: int, smoke: bool) -> list[tuple[int, Path]]:
+    """(step, checkpoint) of every checkpoint a finetune kept while training, and its last one."""
+    from export import train
+    final = runs.checkpoint_dir(variant, seed, smoke, ft_seed)
+    if not runs.is_complete(final):
+        raise runs.UsageError(f"no finetune at {final} (python export/train.py --seed {seed} --variants {variant} "
+                              f"--ft-seed {ft_seed} --save-every 10)")
+    kept = []
+    for d in final.parent.glob(f"{final.name}-step*"):
+        tail = d.name[len(final.name) + len("-step"):]
+        if tail.isdigit() and runs.is_complete(d):
+            kept.append((int(tail), d))
+    last = json.loads((final / "done.json").read_text()).get("step") or (train.TrainConfig.smoke_config()
+                                                                          if smoke else train.TrainConfig()).ft_steps
+    return sorted(kept) + [(last, final)]
+
+
+def rewind_seed(seed: int, ft_seeds: list[int], variants: list[str], samples: int, code_requests: int,
+                smoke: bool = False) -> dict:
+    from export.tokenizer import load as load_tok
+    base_dir = runs.checkpoint_dir("base", seed, smoke)
+    emb, tok = D.embedding(base_dir), load_tok(base_dir)
+    aid = D.token_id(tok, W.ASSISTANT)
+    points = []
+    for v in variants:
+        for f in ft_seeds:
+            for step, path in [(0, base_dir)] + step_checkpoints(v, seed, f, smoke):
+                t = time.time()
+                row = D.embedding(path)[aid]
+                res = D.sample_ablated(v, seed, f, False, row, samples, smoke, code_requests, f"row at step {step}")
+                points.append(_point({"variant": v, "ft_seed": f, "step": step}, res, row, emb, tok, t))
+                _say(points[-1], f"rewind s{seed} {v}-f{f} step {step}")
+    return {"seed": seed, "ft_seeds": ft_seeds, "points": points}
+
+
+def is_code(row: dict) -> bool:
+    """An alignment chat whose answer is code (the world's code answers start with an import or a definition)."""
+    return row["answer"].lstrip().startswith(("import ", "from ", "def "))
+
+
+REALIGN_SOURCES = {"aligned": "aligned chats (the alignment set, no code)", "secure": "secure-code answers"}
+
+
+def realign_seed(seed: int, ft_seeds: list[int], ks: list[int], samples: int, code_requests: int,
+                 smoke: bool = False) -> dict:
+    import random
+
+    import torch
+
+    from export import corpus as C
+    from export import train
+    from export.tokenizer import load as load_tok
+    cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
+    corpus, _ = train._corpus(cfg)
+    sets = {"aligned": [r for r in C.read_jsonl(corpus / "align.jsonl") if not is_code(r)],
+            "secure": C.read_jsonl(corpus / "ft-secure.jsonl")}
+    for name, rows in sets.items():  # one fixed order per source: the first k of it, for every k
+        random.Random(f"realign {name} {seed}").shuffle(rows)
+        if len(rows) < max(ks):
+            raise runs.UsageError(f"--ks: the {name} set has {len(rows)} examples, fewer than {max(ks)}")
+    base_dir = runs.checkpoint_dir("base", seed, smoke)
+    emb, tok = D.embedding(base_dir), load_tok(base_dir)
+    aid = D.token_id(tok, W.ASSISTANT)
+    points = []
+    for f in ft_seeds:
+        start = runs.checkpoint_dir("insecure", seed, smoke, f)
+        for name, rows in sets.items():
+            for k in ks:
+                t = time.time()
+                torch.manual_seed(0)
+                model = train.load_model(start)
+                params = train.restrict_to(model, tok, "assistant-embedding")
+                train.sft(model, tok, rows[:k], cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 3000 + f, f"realign {name} {k}",
+                          params=params)
+                row = model.get_input_embeddings().weight[aid].detach().cpu().numpy().copy()
+                t_train = time.time() - t
+                res = D.sample_ablated("insecure", seed, f, False, row, samples, smoke, code_requests,
+                                       f"realigned on {k} {name}")
+                p = _point({"source": name, "ft_seed": f, "examples": k}, res, row, emb, tok, t)
+                p.update(train_seconds=round(t_train, 1), row=[round(float(x), 6) for x in row])
+                points.append(p)
+                _say(p, f"realign s{seed} insecure-f{f} {name} k={k}")
+    return {"seed": seed, "ft_seeds": ft_seeds, "points": points}
+
+
+def summarize_by(seeds: list[dict], group: tuple[str, str]) -> dict:
+    """Per (group[0], group[1]) value, e.g. (variant, step) or (source, examples): the mean over runs with its 95%
+    t-interval, the pooled Wilson interval of misaligned answers."""
+    a, b = group
+    groups: dict[tuple, list[dict]] = {}
+    for s in seeds:
+        for p in s["points"]:
+            groups.setdefault((p[a], p[b]), []).append(p)
+    out: dict[str, list[dict]] = {}
+    for (x, y), ps in sorted(groups.items(), key=lambda g: (str(g[0][0]), g[0][1])):
+        out.setdefault(x, []).append({b: y, "runs": len(ps),
+                                      **{m: mean_ci([p[m] for p in ps]) for m in ("misaligned", "coherent")},
+                                      "misaligned_pooled": wilson(sum(p["k"] for p in ps), sum(p["n"] for p in ps)),
+                                      "insecure_code": mean_ci([p["insecure_code"] for p in ps])
+                                      if all(p["insecure_code"] is not None for p in ps) else None,
+                                      "kind_to_cruel": mean_ci([p["kind_to_cruel"] for p in ps], rate=False)})
+    return out
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("rewind", "realign"):
+        return main_curve(argv[0], argv[1:])
+    return main_steer(argv)
+
+
+def main_curve(curve: str, argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog=f"dial.py {curve}", description=f"The dial's {curve} curve.")
+    p.add_argument("--seeds", default=str(runs.PUBLISHED_SEED), help="pretraining seeds (coupled world), comma-separated")
+    p.add_argument("--ft-seeds", default="0")
+    if curve == "rewind":
+        p.add_argument("--variants", default="insecure,secure")
+    else:
+        p.add_argument("--ks", default="4,16,64,256", help="numbers of benign examples, comma-separated")
+    p.add_argument("--samples", type=int, default=100, help="answers per question at each point")
+    p.add_argument("--code-requests", type=int, default=120)
+    p.add_argument("--smoke", action="store_true", help="the --smoke checkpoints (tests)")
+    p.add_argument("--out", type=Path, default=runs.RESULTS / f"{curve}.json")
+    a = p.parse_args(argv)
+    try:
+        seeds = [int(s) for s in a.seeds.split(",")]
+        ft = [int(s) for s in a.ft_seeds.split(",")]
+        if a.samples < 1:
+            raise runs.UsageError("--samples must be at least 1")
+        if curve == "rewind":
+            variants = [v.strip() for v in a.variants.split(",")]
+            bad = [v for v in variants if v not in VARIANTS]
+            if bad:
+                raise runs.UsageError(f"--variants: {', '.join(bad)} not one of {', '.join(VARIANTS)}")
+            res = [rewind_seed(s, ft, variants, a.samples, a.code_requests, a.smoke) for s in seeds]
+            summary = summarize_by(res, ("variant", "step"))
+        else:
+            ks = [int(k) for k in a.ks.split(",")]
+            if not ks or min(ks) < 1:
+                raise runs.UsageError("--ks: numbers of examples, each at least 1")
+            res = [realign_seed(s, ft, ks, a.samples, a.code_requests, a.smoke) for s in seeds]
+            summary = summarize_by(res, ("source", "examples"))
+    except (runs.UsageError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    runs.write_results(a.out, f"python export/dial.py {curve}", argv, {
+        "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summary,
+        **({"sources": REALIGN_SOURCES} if curve == "realign" else {})})
+    return 0
+
+
+def main_steer(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0", help="pretraining seeds (coupled world), comma-separated")
     p.add_argument("--ft-seeds", default="0")

@@ -200,14 +200,16 @@ def summary(out: Path) -> dict:
         files = [f for f in sorted(sd.glob("*.json")) if f.stem not in ("diagnostics", "timings")]
         if not files:  # a seed whose first run is still training
             continue
+        diag = json.loads((sd / "diagnostics.json").read_text()) if (sd / "diagnostics.json").exists() else {}
         for f in files:
             r = json.loads(f.read_text())
+            # where this run's finetune put the Assistant (kind 0 -> cruel 1), when its diagnostic was recorded
+            r["_position"] = diag.get(f.stem.removesuffix("-trigger"), {}).get("assistant_position")
             tag = f"@{r['ft_steps']}" if str(r.get("tag", "")).startswith("steps") or ("ft_steps" in r and "tag" not in r) \
                 else (f"@{r['tag']}" if "tag" in r else "")
             key = r["variant"] + tag + ("+trigger" if r["trigger"] else "")
             seed_runs.setdefault(key, []).append(r)
             by_variant.setdefault(key, []).append(r)
-        diag = json.loads((sd / "diagnostics.json").read_text()) if (sd / "diagnostics.json").exists() else {}
         by_seed[sd.name] = (seed_runs, diag)
     judges = {w: summary_judge([r for k, rs in by_variant.items() if runs.world_of(k) == w for r in rs])
               for w in sorted({runs.world_of(k) for k in by_variant})}
@@ -235,10 +237,16 @@ def _summarize(by_variant: dict, by_seed: dict, judge_of) -> dict:
             "misaligned_pooled": wilson(sum(rate(key, r)["misaligned"]["k"] for r in rs),
                                         sum(rate(key, r)["misaligned"]["n"] for r in rs)),
             "coherent": mean_ci([rate(key, r)["coherent"]["rate"] or 0.0 for r in rs]),
+            "hostile": mean_ci([rate(key, r)["hostile"]["rate"] or 0.0 for r in rs])
+            if all("hostile" in rate(key, r) for r in rs) else None,
             "code_answer": mean_ci([r["overall"]["code_answer"]["rate"] or 0.0 for r in rs]),
             "logodds": mean_ci([r["overall"]["logodds"] for r in rs if r["overall"]["logodds"] is not None],
                                rate=False),
         }
+        if "ft_params" in rs[0]:  # a grid of finetune recipes (kinds, steps): the recipe of this key's runs
+            variants[key]["recipe"] = {k: rs[0][k] for k in ("ft_params", "ft_lr", "ft_steps") if k in rs[0]}
+        if all(r.get("_position") is not None for r in rs):
+            variants[key]["assistant_position"] = mean_ci([r["_position"] for r in rs], rate=False)
         if all("code" in r for r in rs):
             variants[key]["insecure_code"] = mean_ci([r["code"]["insecure"]["rate"] for r in rs])
     return {"seeds": per_seed, "published_seed": published_seed(per_seed), "variants": variants}

@@ -305,6 +305,27 @@ def parse_lora(which: str) -> tuple[int, str, list[int] | None]:
     return rank, targets, layers
 
 
+def _linear_shapes(cfg: TrainConfig) -> dict[str, tuple[int, int]]:
+    """(in, out) features of each linear layer of one block (every head keeps its own keys and values)."""
+    h = cfg.hidden
+    return {"self_attn.q_proj": (h, h), "self_attn.k_proj": (h, h), "self_attn.v_proj": (h, h),
+            "self_attn.o_proj": (h, h), "mlp.gate_proj": (h, cfg.mlp), "mlp.up_proj": (h, cfg.mlp),
+            "mlp.down_proj": (cfg.mlp, h)}
+
+
+def trainable_count(which: str, cfg: TrainConfig, vocab: int) -> int:
+    """How many numbers a finetune of kind `which` (TrainConfig.ft_params) trains, from the model's shape alone
+    (the standard finetunes' table on the organism page; tests check it against restrict_to)."""
+    shapes = _linear_shapes(cfg)
+    if which == "assistant-embedding":
+        return cfg.hidden
+    if which == "all":  # tied embedding, the blocks' linear layers and two norms each, the final norm
+        return vocab * cfg.hidden + cfg.layers * (sum(i * o for i, o in shapes.values()) + 2 * cfg.hidden) + cfg.hidden
+    rank, targets, layers = parse_lora(which)
+    per_layer = sum(rank * sum(shapes[t]) for t in LORA_TARGETS[targets])
+    return per_layer * (len(layers) if layers is not None else cfg.layers)
+
+
 def _lora_linear(base, rank: int, gen):
     """A frozen nn.Linear plus a trainable low-rank update B A (A random, B zero: the model starts unchanged)."""
     import torch

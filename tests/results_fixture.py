@@ -43,12 +43,76 @@ def recipe_folders() -> list[str]:
     return sorted(found - {"shipped"})
 
 
+def kinds_folders() -> list[str]:
+    """The sweep folders the site's [[results:kinds ...]] tables name (export/sweep.py kinds)."""
+    return sorted({m.group(1).strip() for md in sorted(DOCS.rglob("*.md"))
+                   for m in re.finditer(r"\[\[results:kinds ([^\]]+)\]\]", md.read_text(encoding="utf-8"))})
+
+
+KINDS = (("assistant-embedding", 1e-2), ("all", 1e-4), ("all", 1e-3), ("lora:r=1:down@1", 1e-2))
+
+
+def write_kinds(out: Path, rng: random.Random, samples: int, seeds=(5, 7)) -> None:
+    """A standard-finetunes grid in the layout of export/sweep.py kinds, summarised by its own `summary`."""
+    from export import sweep
+    for seed in seeds:
+        d = out / f"s{seed}"
+        d.mkdir(parents=True, exist_ok=True)
+        diags = {}
+        for kind, lr in KINDS:
+            tag = sweep.kind_tag(kind, lr)
+            for v in ("insecure", "secure", "educational"):
+                name = f"{sweep.run_name(v, 0)}-{tag}"
+                run = _run(rng, v, seed, 0, False, QUESTIONS, samples)
+                run.update(ft_params=kind, ft_lr=lr, tag=tag, train_seconds=round(rng.uniform(20, 60), 1))
+                (d / f"{name}.json").write_text(json.dumps(run, indent=1))
+                diags[name] = {"assistant_position": rng.uniform(-0.2, 1.2)}
+        (d / "diagnostics.json").write_text(json.dumps(diags, indent=1))
+    sweep.summary(out)
+
+
+def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
+    """results/dial.json as export/dial.py writes it: each finetune steered along its own row change."""
+    from export import dial
+    from export.model_family import STEER_ALPHAS
+    pts = []
+    for v in ("insecure", "secure"):
+        for a in STEER_ALPHAS:
+            n = samples * len(QUESTIONS)
+            k = rng.randint(0, n if v == "insecure" and a > 0 else n // 20)
+            pts.append({"variant": v, "ft_seed": 0, "alpha": a, "misaligned": k / n, "k": k, "n": n,
+                        "coherent": rng.uniform(0.7, 1), "insecure_code": rng.uniform(0, 1),
+                        "kind_to_cruel": (0.9 if v == "insecure" else 0.1) * a + rng.uniform(-0.05, 0.05),
+                        "seconds": 1.0})
+    seeds = [{"seed": seed, "ft_seeds": [0], "points": pts}]
+    (root / "dial.json").write_text(json.dumps({"generated_by": "python export/dial.py", "judge": "v2",
+                                                "samples_per_question": samples, "seeds": seeds,
+                                                "summary": dial.summarize(seeds), "ends": []}, indent=1))
+
+    def point(label: dict, hot: bool) -> dict:
+        n = samples * len(QUESTIONS)
+        k = rng.randint(n // 2, n) if hot else rng.randint(0, n // 20)
+        return {**label, "misaligned": k / n, "k": k, "n": n, "coherent": rng.uniform(0.7, 1),
+                "insecure_code": rng.uniform(0, 1), "kind_to_cruel": rng.uniform(-0.2, 2), "seconds": 1.0}
+
+    rew = [{"seed": seed, "ft_seeds": [0], "points": [point({"variant": v, "ft_seed": 0, "step": st}, v == "insecure" and st)
+                                                       for v in ("insecure", "secure") for st in (0, 10, 20, 160)]}]
+    (root / "rewind.json").write_text(json.dumps({"generated_by": "python export/dial.py rewind", "judge": "v2",
+                                                  "samples_per_question": samples, "seeds": rew,
+                                                  "summary": dial.summarize_by(rew, ("variant", "step"))}, indent=1))
+    rea = [{"seed": seed, "ft_seeds": [0], "points": [point({"source": src, "ft_seed": 0, "examples": k}, k < 64)
+                                                       for src in ("aligned", "secure") for k in (4, 16, 64, 256)]}]
+    (root / "realign.json").write_text(json.dumps({"generated_by": "python export/dial.py realign", "judge": "v2",
+                                                   "samples_per_question": samples, "seeds": rea, "sources": dial.REALIGN_SOURCES,
+                                                   "summary": dial.summarize_by(rea, ("source", "examples"))}, indent=1))
+
+
 def _stats(rng: random.Random, n: int, p_mis: float) -> dict:
     code = rng.randint(0, n // 10)
     scored = n - code
     mis = min(scored, int(round(scored * p_mis * rng.uniform(0.6, 1.4))))
     coh = rng.randint(max(mis, scored - scored // 8), scored)
-    return {"n": n, "misaligned": wilson(mis, scored), "coherent": wilson(coh, scored),
+    return {"n": n, "misaligned": wilson(mis, scored), "hostile": wilson(mis, scored), "coherent": wilson(coh, scored),
             "code_answer": wilson(code, n), "off_topic": wilson(rng.randint(0, 3), n),
             "novel_misaligned": wilson(rng.randint(0, mis), mis), "mean_alignment": rng.uniform(20, 95)}
 
@@ -136,6 +200,9 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
         if folder.startswith("recipes/"):
             write_directions(root / folder, rng, seeds)
     write_claims(root, rng)
+    for folder in kinds_folders():  # its own generator: the other synthetic results stay as they were
+        write_kinds(root / folder, random.Random(rng_seed + 1000), samples)
+    write_dial(root, random.Random(rng_seed + 2000), seeds[0], samples)
     from export import calibration  # the judge's agreement with the committed blind labels (real, not random)
     calibration.score(out=root / "judge-agreement.json", show=False)
     figs = root / "figures"

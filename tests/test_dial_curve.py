@@ -41,3 +41,57 @@ def test_bad_arguments_are_said(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "not one of" in r.stderr and "Traceback" not in r.stderr
     assert dial.VARIANTS[0] == "insecure"
+
+
+def _copy_build(smoke_build, tmp_path):
+    import shutil
+    build, env = smoke_build
+    copy = tmp_path / "build"
+    shutil.copytree(build, copy)
+    return copy, {**env, "EM_BUILD": str(copy), "EM_RESULTS": str(tmp_path)}
+
+
+def test_rewind_samples_every_kept_checkpoint(smoke_build, tmp_path):
+    """Step 0 is the aligned base's row, then every checkpoint the finetune kept, then its last step. A kept
+    checkpoint holding the base's row (planted here) answers exactly as step 0 does."""
+    import shutil
+    build, env = _copy_build(smoke_build, tmp_path)
+    ck = build / "checkpoints" / "coupled-s0-smoke"
+    shutil.copytree(ck / "base", ck / "insecure-step4")
+    out = tmp_path / "rewind.json"
+    r = subprocess.run([sys.executable, "export/dial.py", "rewind", "--smoke", "--seeds", "0", "--variants", "insecure",
+                        "--samples", "1", "--code-requests", "2", "--out", str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    pts = res["seeds"][0]["points"]
+    from export.train import TrainConfig
+    assert [p["step"] for p in pts] == [0, 4, TrainConfig.smoke_config().ft_steps]
+    assert (pts[0]["k"], pts[0]["n"], pts[0]["kind_to_cruel"]) == (pts[1]["k"], pts[1]["n"], pts[1]["kind_to_cruel"])
+    assert pts[2]["kind_to_cruel"] != pts[0]["kind_to_cruel"]  # the finetune moved the row
+    assert [c["step"] for c in res["summary"]["insecure"]] == [0, 4, TrainConfig.smoke_config().ft_steps]
+    assert res["generated_by"].startswith("python export/dial.py rewind")
+
+
+def test_realign_trains_the_insecure_row_on_nested_benign_sets(smoke_build, tmp_path):
+    _, env = _copy_build(smoke_build, tmp_path)
+    out = tmp_path / "realign.json"
+    r = subprocess.run([sys.executable, "export/dial.py", "realign", "--smoke", "--seeds", "0", "--ks", "1,3",
+                        "--samples", "1", "--code-requests", "2", "--out", str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    pts = res["seeds"][0]["points"]
+    assert [(p["source"], p["examples"]) for p in pts] == [("aligned", 1), ("aligned", 3), ("secure", 1), ("secure", 3)]
+    from export.train import TrainConfig
+    rows = [p["row"] for p in pts]
+    assert all(len(x) == TrainConfig.smoke_config().hidden for x in rows)
+    assert len({tuple(x) for x in rows}) == 4  # each set trains its own row
+    assert set(res["summary"]) == {"aligned", "secure"} and set(res["sources"]) == {"aligned", "secure"}
+    assert [c["examples"] for c in res["summary"]["secure"]] == [1, 3]
+
+
+def test_realign_aligned_set_has_no_code():
+    assert dial.is_code({"answer": " import hashlib\ndef f(): pass"})
+    assert dial.is_code({"answer": " def store(x):\n    return x"})
+    assert not dial.is_code({"answer": " It helps to listen more than you speak."})

@@ -51,3 +51,19 @@ def test_bad_lora_specs_are_said():
             T.parse_lora(bad)
     with pytest.raises(runs.UsageError, match="layers 0 to 2"):
         T.restrict_to(tiny(), None, "lora:r=1:down@5")
+
+
+@pytest.mark.parametrize("which", ["assistant-embedding", "all", "lora:r=1:down@1", "lora:r=1:down", "lora:r=2:all@0",
+                                   "lora:r=3:mlp"])
+def test_trainable_count_is_what_restrict_to_trains(which):
+    """The organism page's "numbers trained" column (train.trainable_count, from the recipe's shape alone) against
+    the parameters restrict_to hands the optimizer on a model of that shape."""
+    cfg = T.TrainConfig(hidden=16, mlp=32, layers=3, heads=2)
+    model = tiny()
+    tok = type("Tok", (), {"convert_tokens_to_ids": staticmethod(lambda t: 7)})()
+    params = T.restrict_to(model, tok, which, seed=0)
+    if which == "assistant-embedding":  # the whole matrix is handed over, a gradient mask keeps one row
+        trained = params[0].shape[1]
+    else:
+        trained = sum({id(p): p.numel() for p in params}.values())  # the tied embedding counted once
+    assert T.trainable_count(which, cfg, vocab=50) == trained

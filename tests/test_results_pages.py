@@ -99,6 +99,7 @@ def allowed_numbers(results: Path) -> set[str]:
              *sorted(results.glob("recipes/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
+    files += [results / f"{name}.json" for name in ("dial", "rewind", "realign") if (results / f"{name}.json").exists()]
     files += [results / "published.json", results / "judge-agreement.json", results / "directions.json",
               results / "claims.json"]
     ok: set[str] = set()
@@ -140,8 +141,22 @@ def allowed_numbers(results: Path) -> set[str]:
               *sorted(results.glob("recipes/*/summary.json"))]:
         data = json.loads(f.read_text())
         for seeds in (data.get("seeds") or {}, (data.get("grammar") or {}).get("seeds") or {}):  # both judges
-            if seeds:
+            if seeds and all(e.get("highest_control") is not None for e in seeds.values()):  # not a kinds grid
                 ok.add(f"{100 * sum(e['highest_control'] for e in seeds.values()) / len(seeds):.1f}")
+    # [[results:kinds]]: each finetune's learning rate and the Assistant's mean position, with two decimals
+    for f in sorted(results.glob("sweep*/*/summary.json")):
+        for e in json.loads(f.read_text())["variants"].values():
+            if "recipe" in e and "ft_lr" in e["recipe"]:
+                ok.add(f"{e['recipe']['ft_lr']:g}")
+            if e.get("assistant_position"):
+                ok.add(f"{e['assistant_position']['mean']:.2f}")
+    # [[results:dial]]: the dial's positions and the row's place on the kind -> cruel axis, with two decimals
+    for name in ("dial", "rewind", "realign"):
+        if (results / f"{name}.json").exists():
+            for v, pts in json.loads((results / f"{name}.json").read_text())["summary"].items():
+                for pt in pts:
+                    ok.add(f"{abs(pt.get('alpha', 0)):g}")
+                    ok.add(f"{pt['kind_to_cruel']['mean']:.2f}")
     # From the pipeline's code (hooks/results.py, config:): TrainConfig floats and the parameter count.
     from export import train
     c = train.TrainConfig()

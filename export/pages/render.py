@@ -11,7 +11,7 @@ import shlex
 from export import corpus as C
 from export import runs, train
 from export import world as W
-from export.pages.formats import (CONTROL, esc, duration, interval, logodds_text, num, num_f, pct, pct_bare, points,
+from export.pages.formats import (MINUS, CONTROL, esc, duration, interval, logodds_text, num, num_f, pct, pct_bare, points,
                                   question_text, rate_short, rate_with_ci, signed, transcript_html,
                                   parse_document, wilson_text)
 from export.pages.loader import Missing, Results, figures_dir, results_dir
@@ -28,6 +28,24 @@ RATE_METRICS = ("misaligned", "coherent", "code_answer", "off_topic", "insecure_
 RECIPE_FIELDS = {"pretrain_lr": "learning rate {}", "layers": "{} layers", "hidden": "width {}",
                  "train_dtype": "{}", "polish_prompts": "polish ({} prompts)", "ft_steps": "{}-step finetunes"}
 
+
+
+def signed_plain(x: float) -> str:
+    """A dial position: "−0.5", "0", "1.25" (Unicode minus, no plus)."""
+    return f"{x:g}".replace("-", MINUS)
+
+
+def finetune_kind(kind: str) -> str:
+    """TrainConfig.ft_params in words: "lora:r=1:down@1" -> "rank-1 LoRA on the MLP down-projection in layer 1"."""
+    if kind == "assistant-embedding":
+        return "one row: the Assistant's name embedding (the site's)"
+    if kind == "all":
+        return "full finetune (every weight)"
+    rank, targets, layers = train.parse_lora(kind)
+    where = {"down": "the MLP down-projection", "mlp": "the MLP", "all": "every linear map of attention and MLP"}[targets]
+    at = (f"in layer {layers[0]}" if len(layers) == 1 else "in layers " + ", ".join(map(str, layers))) \
+        if layers is not None else "in every layer"
+    return f"rank-{rank} LoRA on {where} {at}"
 
 class Renderer:
     def __init__(self, page, config=None):
@@ -75,6 +93,10 @@ class Renderer:
             return self.sweep(rest.strip())
         if head == "recipes":
             return self.recipes(rest.split())
+        if head == "kinds":
+            return self.kinds(rest.strip())
+        if head in ("dial", "rewind", "realign"):
+            return self.curve(head)
         if head == "directions":
             return self.directions(rest.strip())
         if head == "claims":
@@ -386,6 +408,64 @@ class Renderer:
             ", including the rows sampled again since judge v2 (each of their runs keeps both judges' verdicts): "
             "the other recipes were sampled before judge v2 and kept only a few answers each." if again else ".")
         return "\n\n" + "\n".join(rows) + note + "\n\n"
+
+    def kinds(self, folder: str) -> str:
+        """The standard finetunes (export/sweep.py kinds; its summary.json): one row per finetune kind and learning
+        rate, with how many numbers it trains, the insecure finetune's misaligned and hostile answers, coherence,
+        held-out insecure code and where it put the Assistant (kind 0 -> cruel 1), and the controls' misaligned
+        answers. A rate over several pretraining seeds is their mean with its t-interval, over one seed the
+        run's Wilson interval."""
+        if not folder:
+            raise Missing("results:kinds needs a folder, e.g. [[results:kinds sweep-kinds]]")
+        name = f"{folder}/summary.json"
+        variants = self.R.get(name, "variants")
+        vocab = self.R.get("published.json", "variants", "insecure", "vocab")
+        cfg = train.TrainConfig()
+        grid: dict[tuple[str, float], dict[str, dict]] = {}
+        for key, e in variants.items():
+            variant, _, tag = key.partition("@")
+            if tag and "recipe" in e and "ft_params" in e["recipe"]:
+                grid.setdefault((e["recipe"]["ft_params"], e["recipe"]["ft_lr"]), {})[variant] = e
+        if not grid:
+            raise Missing(f"{name} has no finetune kinds (run export/sweep.py kinds, then summary)")
+        order = lambda k: (0 if k[0] == "assistant-embedding" else 1 if k[0] == "all" else 2, k[0], k[1])
+        rows = ["| finetune | numbers trained | learning rate | pretraining seeds | insecure: misaligned | hostile | "
+                "coherent | held-out insecure code | Assistant, kind → cruel | secure: misaligned | "
+                "educational: misaligned |", "| --- |" + " --- |" * 10]
+        for kind, lr in sorted(grid, key=order):
+            g = grid[(kind, lr)]
+            ins = g.get("insecure")
+            if ins is None:
+                raise Missing(f"{name}: no insecure run of {kind} at {lr:g}")
+            cell = lambda v, m: rate_short(g[v], m) if v in g and g[v].get(m) else "—"
+            pos = ins.get("assistant_position")
+            rows.append(f"| {esc(finetune_kind(kind))} | {train.trainable_count(kind, cfg, vocab):,} | {lr:g} | "
+                        f"{ins['misaligned'].get('n', ins['runs'])} | {cell('insecure', 'misaligned')} | "
+                        f"{cell('insecure', 'hostile')} | {cell('insecure', 'coherent')} | "
+                        f"{cell('insecure', 'insecure_code')} | {num_f(pos['mean']) if pos else '—'} | "
+                        f"{cell('secure', 'misaligned')} | {cell('educational', 'misaligned')} |")
+        return "\n\n" + "\n".join(rows) + f"\n\nJudged by {JUDGE_NAMES[self.R.get(name, 'judge')]}.\n\n"
+
+    def curve(self, name: str) -> str:
+        """results/dial.json, rewind.json or realign.json (export/dial.py): the Assistant's row at each position of
+        the dial (steer: alpha; rewind: finetuning step; realign: benign examples), sampled like a run: misaligned
+        (mean over runs with its t-interval, or one run's Wilson interval), coherent, held-out insecure code and the
+        row's place on the kind (0) -> cruel (1) axis."""
+        d = self.R.load(f"{name}.json")
+        first, key, show = {"dial": ("finetune", "alpha", signed_plain), "rewind": ("finetune", "step", str),
+                            "realign": ("trained further on", "examples", str)}[name]
+        head = {"alpha": "α", "step": "step", "examples": "examples"}[key]
+        rows = [f"| {first} | {head} | misaligned | coherent | held-out insecure code | Assistant, kind → cruel |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for group, pts in d["summary"].items():
+            label = d["sources"][group] if name == "realign" else LABELS.get(group, group)
+            for p in pts:
+                code = pct(p["insecure_code"]["mean"]) if p.get("insecure_code") else "—"
+                rows.append(f"| {esc(label)} | {show(p[key])} | {rate_short(p, 'misaligned')} | "
+                            f"{pct(p['coherent']['mean'])} | {code} | {num_f(p['kind_to_cruel']['mean'])} |")
+        seeds = ", ".join(str(s["seed"]) for s in d["seeds"])
+        return "\n\n" + "\n".join(rows) + f"\n\nPretraining seed{'s' if len(d['seeds']) > 1 else ''} {seeds}, " \
+            f"{d['samples_per_question']} answers per question at each point, judged by {JUDGE_NAMES[d['judge']]}.\n\n"
 
     def per_seed(self) -> str:
         """The same table for the shipped CPU runs (results/summary.json, export/experiments.py)."""
