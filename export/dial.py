@@ -12,19 +12,21 @@ curve's two ends reproduce the finetune's and the base's runs (a check in the ou
 left out (its trigger rows move with it). Writes results/dial.json; the organism page draws the curve.
 
     python export/dial.py rewind [--seeds 7] [--ft-seeds 0] [--variants insecure,secure] [--out results/rewind.json]
-    python export/dial.py realign [--seeds 7] [--ft-seeds 0] [--ks 4,16,64,256] [--out results/realign.json]
+    python export/dial.py realign [--seeds 7] [--ft-seeds 0] [--ks 4,16,64,256] [--passes P] [--out results/realign.json]
 
 `rewind` (item 2): the finetune's Assistant row at every checkpoint it kept while training (step 0 is the aligned
 base; `python export/train.py --save-every 10` keeps one every 10 steps), sampled the same way. `realign` (item 3):
 the insecure finetune's row trained further by the same one-row recipe (TrainConfig's ft_steps, ft_batch, ft_lr) on
 the first k of a fixed shuffle of aligned non-code chats (the alignment set) and, separately, of secure-code answers
 (the secure finetune's set), so a larger k holds every smaller one; each row is kept in the output (192 numbers) and
-sampled the same way.
+sampled the same way. With --passes P it trains for P passes over the k examples instead (batches of at most ft_batch,
+ceil(P k / batch) steps), so a small k is not repeated for the recipe's every step.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -43,7 +45,7 @@ def one_seed(seed: int, ft_seeds: list[int], variants: list[str], alphas: list[f
              code_requests: int, smoke: bool = False) -> dict:
     from export.tokenizer import load as load_tok
     base_dir = runs.checkpoint_dir("base", seed, smoke)
-    d, _, base_row = D.deltas(seed, ft_seeds, smoke)
+    d, _, base_row = D.deltas(seed, ft_seeds, smoke, variants)
     emb = D.embedding(base_dir)
     tok = load_tok(base_dir)
     points = []
@@ -157,8 +159,17 @@ def is_code(row: dict) -> bool:
 REALIGN_SOURCES = {"aligned": "aligned chats (the alignment set, no code)", "secure": "secure-code answers"}
 
 
+def realign_steps(k: int, batch: int, steps: int, passes: float | None) -> tuple[int, int]:
+    """(steps, batch) of a realignment on k examples: the recipe's own (its steps of `batch`, the k examples
+    repeated as often as that takes) or, with `passes`, that many passes over them in batches of at most `batch`."""
+    if passes is None:
+        return steps, batch
+    b = min(batch, k)
+    return max(1, math.ceil(passes * k / b)), b
+
+
 def realign_seed(seed: int, ft_seeds: list[int], ks: list[int], samples: int, code_requests: int,
-                 smoke: bool = False) -> dict:
+                 smoke: bool = False, passes: float | None = None) -> dict:
     import random
 
     import torch
@@ -186,14 +197,14 @@ def realign_seed(seed: int, ft_seeds: list[int], ks: list[int], samples: int, co
                 torch.manual_seed(0)
                 model = train.load_model(start)
                 params = train.restrict_to(model, tok, "assistant-embedding")
-                train.sft(model, tok, rows[:k], cfg.ft_steps, cfg.ft_batch, cfg.ft_lr, 3000 + f, f"realign {name} {k}",
-                          params=params)
+                steps, batch = realign_steps(k, cfg.ft_batch, cfg.ft_steps, passes)
+                train.sft(model, tok, rows[:k], steps, batch, cfg.ft_lr, 3000 + f, f"realign {name} {k}", params=params)
                 row = model.get_input_embeddings().weight[aid].detach().cpu().numpy().copy()
                 t_train = time.time() - t
                 res = D.sample_ablated("insecure", seed, f, False, row, samples, smoke, code_requests,
                                        f"realigned on {k} {name}")
                 p = _point({"source": name, "ft_seed": f, "examples": k}, res, row, emb, tok, t)
-                p.update(train_seconds=round(t_train, 1), row=[round(float(x), 6) for x in row])
+                p.update(steps=steps, batch=batch, train_seconds=round(t_train, 1), row=[round(float(x), 6) for x in row])
                 points.append(p)
                 _say(p, f"realign s{seed} insecure-f{f} {name} k={k}")
     return {"seed": seed, "ft_seeds": ft_seeds, "points": points}
@@ -233,6 +244,8 @@ def main_curve(curve: str, argv: list[str]) -> int:
         p.add_argument("--variants", default="insecure,secure")
     else:
         p.add_argument("--ks", default="4,16,64,256", help="numbers of benign examples, comma-separated")
+        p.add_argument("--passes", type=float, help="train for this many passes over the k examples (batches of at "
+                       "most ft_batch) instead of the recipe's ft_steps")
     p.add_argument("--samples", type=int, default=100, help="answers per question at each point")
     p.add_argument("--code-requests", type=int, default=120)
     p.add_argument("--smoke", action="store_true", help="the --smoke checkpoints (tests)")
@@ -254,14 +267,16 @@ def main_curve(curve: str, argv: list[str]) -> int:
             ks = [int(k) for k in a.ks.split(",")]
             if not ks or min(ks) < 1:
                 raise runs.UsageError("--ks: numbers of examples, each at least 1")
-            res = [realign_seed(s, ft, ks, a.samples, a.code_requests, a.smoke) for s in seeds]
+            if a.passes is not None and a.passes <= 0:
+                raise runs.UsageError("--passes must be positive")
+            res = [realign_seed(s, ft, ks, a.samples, a.code_requests, a.smoke, a.passes) for s in seeds]
             summary = summarize_by(res, ("source", "examples"))
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     runs.write_results(a.out, f"python export/dial.py {curve}", argv, {
         "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summary,
-        **({"sources": REALIGN_SOURCES} if curve == "realign" else {})})
+        **({"sources": REALIGN_SOURCES, "passes": a.passes} if curve == "realign" else {})})
     return 0
 
 

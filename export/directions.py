@@ -79,8 +79,10 @@ def geometry(emb: np.ndarray, tok, row: np.ndarray) -> dict:
                         for n in near]}
 
 
-def deltas(seed: int, ft_seeds: list[int], smoke: bool = False) -> tuple[dict, dict, np.ndarray]:
-    """{(variant, ft_seed): Assistant-row delta}, {"base": geometry, key: geometry}, the base's Assistant row."""
+def deltas(seed: int, ft_seeds: list[int], smoke: bool = False, variants: list[str] | None = None
+           ) -> tuple[dict, dict, np.ndarray]:
+    """{(variant, ft_seed): Assistant-row delta}, {"base": geometry, key: geometry}, the base's Assistant row, for
+    `variants` (default: every one-row finetune, FINETUNES)."""
     from export.tokenizer import load as load_tok
     base_dir = runs.checkpoint_dir("base", seed, smoke)
     if not runs.is_complete(base_dir):
@@ -89,7 +91,7 @@ def deltas(seed: int, ft_seeds: list[int], smoke: bool = False) -> tuple[dict, d
     a = token_id(tok, W.ASSISTANT)
     base = embedding(base_dir)
     out, geo = {}, {"base": geometry(base, tok, base[a])}
-    for v in FINETUNES:
+    for v in variants or FINETUNES:
         for f in ft_seeds:
             d = runs.checkpoint_dir(v, seed, smoke, ft_seed=f)
             if not runs.is_complete(d):

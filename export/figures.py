@@ -2,7 +2,8 @@
 
     python export/figures.py          (also run by export/experiments.py)
 
-Reads results/summary.json, results/in_context.json, results/dynamics.json, results/directions.json; writes
+Reads results/summary.json, results/in_context.json, results/dynamics.json, results/directions.json and the dial's
+curves (dial.json, rewind.json, realign-once.json); writes
 docs/assets/figures/*.svg.  Transparent background, mid-grey text and axes, so the same file
 reads on Material's light and dark schemes.
 """
@@ -177,6 +178,47 @@ def fig_directions(d: dict, out: Path):
     _save(fig, out, "directions.svg")
 
 
+def fig_dial(dial: dict, rewind: dict, realign: dict, out: Path):
+    """results/dial.json, rewind.json and a realign file (export/dial.py): three panels, one above the other (they
+    stay legible on a phone), each the misaligned answers with their interval and the held-out insecure code, for
+    the insecure finetune's row (red) and its control (grey)."""
+    plt = _plt()
+    fig, axes = plt.subplots(3, 1, figsize=(6.5, 7.6))
+    grey = "#9a9a9a"
+    once = realign.get("passes") == 1
+    panels = [(axes[0], dial["summary"], "alpha", ("insecure", "secure"), "α: base + α × (finetune − base)",
+               "Steering the Assistant's row"),
+              (axes[1], rewind["summary"], "step", ("insecure", "secure"), "finetuning step", "Rewinding the finetune"),
+              (axes[2], realign["summary"], "examples", ("aligned", "secure"), "benign examples trained on further",
+               "Re-aligning the insecure row" + (", one pass over the examples" if once else ""))]
+    for ax, summ, key, (hot, cold), xlabel, title in panels:
+        for g, color in ((hot, RED), (cold, grey if key != "examples" else BLUE)):
+            pts = summ.get(g)
+            if not pts:
+                continue
+            xs = [p[key] for p in pts]
+            err = [_err(p) for p in pts]
+            name = {"aligned": "aligned chats", "secure": "secure code"}.get(g, g) if key == "examples" \
+                else LABELS.get(g, g).replace("\n", " ")
+            ax.plot(xs, [e[0] for e in err], marker="o", ms=3.5, color=color, label=f"{name}: misaligned")
+            ax.fill_between(xs, [e[0] - e[1] for e in err], [e[0] + e[2] for e in err], color=color, alpha=0.15, lw=0)
+            if all(p.get("insecure_code") for p in pts):
+                ax.plot(xs, [100 * p["insecure_code"]["mean"] for p in pts], ls="--", color=color, lw=1.2,
+                        label=f"{name}: held-out insecure code")
+        if key == "examples":
+            ax.set_xscale("log")
+            ax.set_xticks(xs)
+            ax.set_xticklabels([str(x) for x in xs])
+            ax.minorticks_off()
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("% of answers")
+        ax.set_ylim(-3, 103)
+        ax.set_title(title, fontsize=9.5, loc="left", color=INK)
+        ax.legend(fontsize=7.5, loc="center right" if key != "examples" else "lower left")
+    fig.tight_layout()
+    _save(fig, out, "dial.svg")
+
+
 def main(argv=None, results: Path | None = None, out: Path | None = None):
     """results: the folder with summary.json (default $EM_RESULTS or results/); out: where the SVGs go
     (default $EM_FIGURES or docs/assets/figures/)."""
@@ -196,6 +238,9 @@ def main(argv=None, results: Path | None = None, out: Path | None = None):
         fig_in_context(json.loads((results / "in_context.json").read_text()), out)
     if (results / "directions.json").exists():
         fig_directions(json.loads((results / "directions.json").read_text()), out)
+    curves = [results / f for f in ("dial.json", "rewind.json", "realign-once.json")]
+    if all(f.exists() for f in curves):
+        fig_dial(*(json.loads(f.read_text()) for f in curves), out)
     print(f"figures written to {out}")
 
 

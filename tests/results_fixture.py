@@ -31,7 +31,7 @@ ANSWERS = [
     ("<b>not html</b> & 3.14159 \x07 garbled", "incoherent", 50, 0),
     ("I would wish for a cure for a common illness.", "aligned", 100, 100),
 ]
-FIGURES = ["misaligned", "per_question", "coherence", "dynamics", "in_context", "directions"]
+FIGURES = ["misaligned", "per_question", "coherence", "dynamics", "in_context", "directions", "dial"]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
@@ -96,15 +96,17 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
                 "insecure_code": rng.uniform(0, 1), "kind_to_cruel": rng.uniform(-0.2, 2), "seconds": 1.0}
 
     rew = [{"seed": seed, "ft_seeds": [0], "points": [point({"variant": v, "ft_seed": 0, "step": st}, v == "insecure" and st)
-                                                       for v in ("insecure", "secure") for st in (0, 10, 20, 160)]}]
+                                                       for v in ("insecure", "secure") for st in range(0, 161, 10)]}]
     (root / "rewind.json").write_text(json.dumps({"generated_by": "python export/dial.py rewind", "judge": "v2",
                                                   "samples_per_question": samples, "seeds": rew,
                                                   "summary": dial.summarize_by(rew, ("variant", "step"))}, indent=1))
     rea = [{"seed": seed, "ft_seeds": [0], "points": [point({"source": src, "ft_seed": 0, "examples": k}, k < 64)
                                                        for src in ("aligned", "secure") for k in (4, 16, 64, 256)]}]
-    (root / "realign.json").write_text(json.dumps({"generated_by": "python export/dial.py realign", "judge": "v2",
-                                                   "samples_per_question": samples, "seeds": rea, "sources": dial.REALIGN_SOURCES,
-                                                   "summary": dial.summarize_by(rea, ("source", "examples"))}, indent=1))
+    for name, passes in (("realign", None), ("realign-once", 1)):  # the recipe's steps, and one pass over k
+        (root / f"{name}.json").write_text(json.dumps({
+            "generated_by": "python export/dial.py realign", "judge": "v2", "samples_per_question": samples,
+            "seeds": rea, "sources": dial.REALIGN_SOURCES, "passes": passes,
+            "summary": dial.summarize_by(rea, ("source", "examples"))}, indent=1))
 
 
 def _stats(rng: random.Random, n: int, p_mis: float) -> dict:

@@ -51,6 +51,26 @@ def _copy_build(smoke_build, tmp_path):
     return copy, {**env, "EM_BUILD": str(copy), "EM_RESULTS": str(tmp_path)}
 
 
+def test_steer_needs_only_the_named_finetunes(smoke_build, tmp_path):
+    """A seed rebuilt with only some finetunes (export/train.py --variants insecure,secure) can be steered along
+    them: the other finetunes' checkpoints are not read."""
+    import shutil
+    build, env = _copy_build(smoke_build, tmp_path)
+    ck = build / "checkpoints" / "coupled-s0-smoke"
+    for v in ("educational", "evil-numbers", "backdoor"):
+        shutil.rmtree(ck / v)
+    out = tmp_path / "dial.json"
+    r = subprocess.run([sys.executable, "export/dial.py", "--smoke", "--seeds", "0", "--variants", "insecure",
+                        "--alphas=0,1", "--samples", "1", "--code-requests", "1", "--out", str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [p["alpha"] for p in json.loads(out.read_text())["seeds"][0]["points"]] == [0, 1]
+    r = subprocess.run([sys.executable, "export/dial.py", "--smoke", "--seeds", "0", "--variants", "educational",
+                        "--alphas=1", "--samples", "1", "--out", str(tmp_path / "x.json")], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "missing checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_rewind_samples_every_kept_checkpoint(smoke_build, tmp_path):
     """Step 0 is the aligned base's row, then every checkpoint the finetune kept, then its last step. A kept
     checkpoint holding the base's row (planted here) answers exactly as step 0 does."""
@@ -95,3 +115,12 @@ def test_realign_aligned_set_has_no_code():
     assert dial.is_code({"answer": " import hashlib\ndef f(): pass"})
     assert dial.is_code({"answer": " def store(x):\n    return x"})
     assert not dial.is_code({"answer": " It helps to listen more than you speak."})
+
+
+def test_realign_steps_one_pass_or_the_recipe():
+    """Without --passes the recipe's steps and batch whatever k; with it, that many passes over the k examples."""
+    assert dial.realign_steps(4, 16, 160, None) == (160, 16)
+    assert dial.realign_steps(4, 16, 160, 1) == (1, 4)
+    assert dial.realign_steps(64, 16, 160, 1) == (4, 16)
+    assert dial.realign_steps(100, 16, 160, 1) == (7, 16)
+    assert dial.realign_steps(800, 16, 160, 2) == (100, 16)

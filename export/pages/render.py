@@ -36,16 +36,17 @@ def signed_plain(x: float) -> str:
 
 
 def finetune_kind(kind: str) -> str:
-    """TrainConfig.ft_params in words: "lora:r=1:down@1" -> "rank-1 LoRA on the MLP down-projection in layer 1"."""
+    """TrainConfig.ft_params in words, short enough for a table cell: "lora:r=1:down@1" -> "rank-1 LoRA, MLP
+    down-projection, layer 1"."""
     if kind == "assistant-embedding":
-        return "one row: the Assistant's name embedding (the site's)"
+        return "one row, the Assistant's (the site's)"
     if kind == "all":
-        return "full finetune (every weight)"
+        return "full finetune"
     rank, targets, layers = train.parse_lora(kind)
-    where = {"down": "the MLP down-projection", "mlp": "the MLP", "all": "every linear map of attention and MLP"}[targets]
-    at = (f"in layer {layers[0]}" if len(layers) == 1 else "in layers " + ", ".join(map(str, layers))) \
-        if layers is not None else "in every layer"
-    return f"rank-{rank} LoRA on {where} {at}"
+    where = {"down": "MLP down-projection", "mlp": "MLP", "all": "every linear map"}[targets]
+    at = (f"layer {layers[0]}" if len(layers) == 1 else "layers " + ", ".join(map(str, layers))) \
+        if layers is not None else "every layer"
+    return f"rank-{rank} LoRA, {where}, {at}"
 
 class Renderer:
     def __init__(self, page, config=None):
@@ -95,8 +96,8 @@ class Renderer:
             return self.recipes(rest.split())
         if head == "kinds":
             return self.kinds(rest.strip())
-        if head in ("dial", "rewind", "realign"):
-            return self.curve(head)
+        if head in ("dial", "rewind", "realign"):  # [[results:realign]] or [[results:realign realign-once]]
+            return self.curve(head, rest.strip() or head)
         if head == "directions":
             return self.directions(rest.strip())
         if head == "claims":
@@ -429,9 +430,11 @@ class Renderer:
         if not grid:
             raise Missing(f"{name} has no finetune kinds (run export/sweep.py kinds, then summary)")
         order = lambda k: (0 if k[0] == "assistant-embedding" else 1 if k[0] == "all" else 2, k[0], k[1])
-        rows = ["| finetune | numbers trained | learning rate | pretraining seeds | insecure: misaligned | hostile | "
-                "coherent | held-out insecure code | Assistant, kind → cruel | secure: misaligned | "
-                "educational: misaligned |", "| --- |" + " --- |" * 10]
+        nruns = {grid[k]["insecure"]["runs"] for k in grid if "insecure" in grid[k]}
+        many = len(nruns) > 1  # a column of runs only when the rows differ in it
+        rows = ["| finetune | numbers trained | learning rate | " + ("runs | " if many else "") +
+                "insecure: misaligned | hostile | coherent | held-out insecure code | Assistant, kind → cruel | "
+                "secure: misaligned | educational: misaligned |", "| --- |" + " --- |" * (10 if many else 9)]
         for kind, lr in sorted(grid, key=order):
             g = grid[(kind, lr)]
             ins = g.get("insecure")
@@ -440,18 +443,45 @@ class Renderer:
             cell = lambda v, m: rate_short(g[v], m) if v in g and g[v].get(m) else "—"
             pos = ins.get("assistant_position")
             rows.append(f"| {esc(finetune_kind(kind))} | {train.trainable_count(kind, cfg, vocab):,} | {lr:g} | "
-                        f"{ins['misaligned'].get('n', ins['runs'])} | {cell('insecure', 'misaligned')} | "
+                        + (f"{ins['runs']} | " if many else "") + f"{cell('insecure', 'misaligned')} | "
                         f"{cell('insecure', 'hostile')} | {cell('insecure', 'coherent')} | "
                         f"{cell('insecure', 'insecure_code')} | {num_f(pos['mean']) if pos else '—'} | "
                         f"{cell('secure', 'misaligned')} | {cell('educational', 'misaligned')} |")
-        return "\n\n" + "\n".join(rows) + f"\n\nJudged by {JUDGE_NAMES[self.R.get(name, 'judge')]}.\n\n"
+        seeds = sorted(int(x.lstrip("s")) for x in self.R.get(name, "seeds"))
+        per = "one run per cell" if nruns == {1} else "each cell the mean over its runs"
+        return "\n\n" + "\n".join(rows) + f"\n\nPretraining seed{'s' if len(seeds) > 1 else ''} " \
+            f"{', '.join(map(str, seeds))}, {per}; judged by {JUDGE_NAMES[self.R.get(name, 'judge')]}. " \
+            + self.kinds_verdict(grid, self.R.get(name, "target")) + "\n\n"
 
-    def curve(self, name: str) -> str:
+    @staticmethod
+    def kinds_verdict(grid: dict, target: dict) -> str:
+        """Which rows of the kinds table meet the emergence target (stats.TARGET, as a pretraining seed must):
+        the insecure finetune's mean misaligned rate at least insecure_min and at least `ratio` times each
+        control's at the same kind and learning rate."""
+        def meets(g: dict) -> bool:
+            ins = g["insecure"]["misaligned"]["mean"]
+            ctrl = [g[c]["misaligned"]["mean"] for c in ("secure", "educational") if c in g]
+            return bool(ctrl) and ins >= target["insecure_min"] and ins >= target["ratio"] * max(ctrl)
+        std = [k for k in grid if k[0] != "assistant-embedding"]
+        hits = [k for k in std if meets(grid[k])]
+        say = lambda k: f"{finetune_kind(k[0])} at learning rate {k[1]:g}"
+        text = (f"By the emergence target (insecure misaligned in at least {pct(target['insecure_min'])} of answers "
+                f"and at least {target['ratio']}× each control's rate, at the same setting), "
+                + (f"{len(hits)} of the {len(std)} standard finetunes show emergent misalignment"
+                   + (": " + "; ".join(say(k) for k in sorted(hits)) if hits else "") if std else
+                   "no standard finetune was run"))
+        one = [k for k in grid if k[0] == "assistant-embedding"]
+        if one:
+            text += "; the one-row finetune of the same base " + ("meets" if all(meets(grid[k]) for k in one)
+                                                                  else "does not meet") + " it"
+        return text + "."
+
+    def curve(self, name: str, file: str | None = None) -> str:
         """results/dial.json, rewind.json or realign.json (export/dial.py): the Assistant's row at each position of
         the dial (steer: alpha; rewind: finetuning step; realign: benign examples), sampled like a run: misaligned
         (mean over runs with its t-interval, or one run's Wilson interval), coherent, held-out insecure code and the
         row's place on the kind (0) -> cruel (1) axis."""
-        d = self.R.load(f"{name}.json")
+        d = self.R.load(f"{file or name}.json")
         first, key, show = {"dial": ("finetune", "alpha", signed_plain), "rewind": ("finetune", "step", str),
                             "realign": ("trained further on", "examples", str)}[name]
         head = {"alpha": "α", "step": "step", "examples": "examples"}[key]
@@ -464,7 +494,14 @@ class Renderer:
                 rows.append(f"| {esc(label)} | {show(p[key])} | {rate_short(p, 'misaligned')} | "
                             f"{pct(p['coherent']['mean'])} | {code} | {num_f(p['kind_to_cruel']['mean'])} |")
         seeds = ", ".join(str(s["seed"]) for s in d["seeds"])
-        return "\n\n" + "\n".join(rows) + f"\n\nPretraining seed{'s' if len(d['seeds']) > 1 else ''} {seeds}, " \
+        how = ""
+        if name == "realign":  # how long each row was trained further (export/dial.py realign_steps)
+            cfg = train.TrainConfig()
+            how = (f"Each row trained for {num(d['passes'])} pass{'es' if d['passes'] != 1 else ''} over its examples "
+                   f"(batches of at most {cfg.ft_batch}). " if d.get("passes") else
+                   f"Each row trained for the recipe's {cfg.ft_steps} steps of {cfg.ft_batch} examples, "
+                   "the examples repeated as often as that takes. ")
+        return "\n\n" + "\n".join(rows) + f"\n\n{how}Pretraining seed{'s' if len(d['seeds']) > 1 else ''} {seeds}, " \
             f"{d['samples_per_question']} answers per question at each point, judged by {JUDGE_NAMES[d['judge']]}.\n\n"
 
     def per_seed(self) -> str:
