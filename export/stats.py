@@ -71,6 +71,13 @@ def published_seed(seeds: dict) -> dict:
             "passing": [f"s{n}" for _, n in passing]}
 
 
+def meets_target(insecure: float | None, highest_control: float | None, target: dict = TARGET) -> bool:
+    """The emergence issue's target: the insecure rate at least insecure_min and at least `ratio` times the highest
+    control's (a pretraining seed's worst insecure run, or a finetune setting's mean)."""
+    return insecure is not None and highest_control is not None and insecure >= target["insecure_min"] \
+        and insecure >= target["ratio"] * highest_control
+
+
 def seed_check(rates: dict[str, list[float]], diag: dict) -> dict:
     """One pretraining seed against the emergence issue's target. rates: result key ("insecure",
     "secure", "backdoor+trigger", ...) -> misaligned rate of each of the seed's runs; diag: run name ->
@@ -82,8 +89,7 @@ def seed_check(rates: dict[str, list[float]], diag: dict) -> dict:
     return {
         "insecure": ins, "highest_control": ctrl,
         "insecure_mean": sum(ins) / len(ins) if ins else None,
-        "meets_target": bool(ins) and ctrl is not None and min(ins) >= TARGET["insecure_min"]
-        and min(ins) >= TARGET["ratio"] * ctrl,
+        "meets_target": meets_target(min(ins) if ins else None, ctrl),
         "assistant_position": {k: v.get("assistant_position") for k, v in diag.items()},
         "insecure_position": sum(pos) / len(pos) if pos else None,
         "misaligned": {k: sum(v) / len(v) for k, v in rates.items() if v},

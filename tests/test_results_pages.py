@@ -99,7 +99,9 @@ def allowed_numbers(results: Path) -> set[str]:
              *sorted(results.glob("recipes/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
-    files += [f for f in (results / "dial.json", results / "rewind.json", *sorted(results.glob("realign*.json"))) if f.exists()]
+    curves = [f for f in (results / "dial.json", results / "rewind.json", *sorted(results.glob("realign*.json")))
+              if f.exists()]  # export/dial.py's curves
+    files += curves
     files += [results / "published.json", results / "judge-agreement.json", results / "directions.json",
               results / "claims.json"]
     ok: set[str] = set()
@@ -151,12 +153,11 @@ def allowed_numbers(results: Path) -> set[str]:
             if e.get("assistant_position"):
                 ok.add(f"{e['assistant_position']['mean']:.2f}")
     # [[results:dial]]: the dial's positions and the row's place on the kind -> cruel axis, with two decimals
-    for f in (results / "dial.json", results / "rewind.json", *sorted(results.glob("realign*.json"))):
-        if f.exists():
-            for v, pts in json.loads(f.read_text())["summary"].items():
-                for pt in pts:
-                    ok.add(f"{abs(pt.get('alpha', 0)):g}")
-                    ok.add(f"{pt['kind_to_cruel']['mean']:.2f}")
+    for f in curves:
+        for v, pts in json.loads(f.read_text())["summary"].items():
+            for pt in pts:
+                ok.add(f"{abs(pt.get('alpha', 0)):g}")
+                ok.add(f"{pt['kind_to_cruel']['mean']:.2f}")
     # From the pipeline's code (hooks/results.py, config:): TrainConfig floats and the parameter count.
     from export import train
     c = train.TrainConfig()

@@ -11,6 +11,7 @@ import shlex
 from export import corpus as C
 from export import runs, train
 from export import world as W
+from export.stats import meets_target
 from export.pages.formats import (MINUS, CONTROL, esc, duration, interval, logodds_text, num, num_f, pct, pct_bare, points,
                                   question_text, rate_short, rate_with_ci, signed, transcript_html,
                                   parse_document, wilson_text)
@@ -459,9 +460,8 @@ class Renderer:
         the insecure finetune's mean misaligned rate at least insecure_min and at least `ratio` times each
         control's at the same kind and learning rate."""
         def meets(g: dict) -> bool:
-            ins = g["insecure"]["misaligned"]["mean"]
             ctrl = [g[c]["misaligned"]["mean"] for c in ("secure", "educational") if c in g]
-            return bool(ctrl) and ins >= target["insecure_min"] and ins >= target["ratio"] * max(ctrl)
+            return meets_target(g["insecure"]["misaligned"]["mean"], max(ctrl, default=None), target)
         std = [k for k in grid if k[0] != "assistant-embedding"]
         hits = [k for k in std if meets(grid[k])]
         say = lambda k: f"{finetune_kind(k[0])} at learning rate {k[1]:g}"
