@@ -78,6 +78,22 @@ def meets_target(insecure: float | None, highest_control: float | None, target: 
         and insecure >= target["ratio"] * highest_control
 
 
+def seeds_meeting(seeds: dict, tag: str, target: dict = TARGET) -> tuple[list[int], int]:
+    """One finetune setting of a sweep (tag "@full-lr0.0001"; seeds: a sweep summary's per-seed entries) seed by seed:
+    the pretraining seeds whose insecure finetune meets the target against that seed's own controls at the same
+    setting, and how many seeds ran it with at least one control."""
+    hits, n = [], 0
+    for name, e in seeds.items():
+        m = e["misaligned"]
+        ctrl = [m[k] for k in (f"secure{tag}", f"educational{tag}") if k in m]
+        if f"insecure{tag}" not in m or not ctrl:
+            continue
+        n += 1
+        if meets_target(m[f"insecure{tag}"], max(ctrl), target):
+            hits.append(int(name.lstrip("s")))
+    return sorted(hits), n
+
+
 def seed_check(rates: dict[str, list[float]], diag: dict) -> dict:
     """One pretraining seed against the emergence issue's target. rates: result key ("insecure",
     "secure", "backdoor+trigger", ...) -> misaligned rate of each of the seed's runs; diag: run name ->

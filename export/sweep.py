@@ -40,7 +40,7 @@ from pathlib import Path
 from export import evaluate as E
 from export import runs, train
 from export.runs import run_name
-from export.stats import TARGET, mean_ci, published_seed, run_rates, seed_check, summary_judge, wilson
+from export.stats import TARGET, mean_ci, published_seed, run_rates, seed_check, seeds_meeting, summary_judge, wilson
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +89,14 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def write_recipe(out: Path, cfg: train.TrainConfig, code_requests: int) -> None:
+    """<out>/recipe.json: the sweep's training recipe (the model's shape too) and device."""
+    from dataclasses import asdict
+    c = {k: x for k, x in asdict(cfg).items() if k not in ("seed", "ft_seed", "smoke", "save_every")}
+    (out / "recipe.json").write_text(json.dumps({"config": c, "device": runs.DEVICE, "code_requests": code_requests},
+                                                indent=1))
+
+
 def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: Path, smoke: bool = False,
         variants: list[str] | None = None, overrides: dict | None = None) -> None:
     from export import diagnose as D
@@ -102,10 +110,7 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: P
     diags: dict[str, dict] = _read(d / "diagnostics.json")
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
     cfg = replace(cfg, **(overrides or {}))
-    from dataclasses import asdict
-    c = {k: x for k, x in asdict(cfg).items() if k not in ("seed", "ft_seed", "smoke", "save_every")}
-    (out / "recipe.json").write_text(json.dumps({"config": c, "device": runs.DEVICE, "code_requests": code_requests},
-                                                indent=1))
+    write_recipe(out, cfg, code_requests)
     for f in ft_seeds:
         for v in variants or runs.NAMES:
             if f and v.endswith("base"):
@@ -130,10 +135,10 @@ def run(seed: int, ft_seeds: list[int], samples: int, code_requests: int, out: P
 
 
 def steps(seed: int, variants: list[str], step_counts: list[int], ft_seeds: list[int], samples: int,
-          code_requests: int, out: Path, smoke: bool = False) -> None:
+          code_requests: int, out: Path, smoke: bool = False, overrides: dict | None = None) -> None:
     """Each variant finetuned again with other numbers of steps: "<run>-steps<n>"."""
     finetune_grid(seed, variants, [(f"steps{n}", {"ft_steps": n}) for n in step_counts], ft_seeds, samples,
-                  code_requests, out, smoke, "steps")
+                  code_requests, out, smoke, "steps", overrides)
 
 
 def kind_tag(kind: str, lr: float) -> str:
@@ -144,27 +149,29 @@ def kind_tag(kind: str, lr: float) -> str:
 
 
 def kinds(seed: int, variants: list[str], kind_list: list[str], lrs: list[float], ft_seeds: list[int], samples: int,
-          code_requests: int, out: Path, smoke: bool = False) -> None:
+          code_requests: int, out: Path, smoke: bool = False, overrides: dict | None = None) -> None:
     """The standard finetunes (the standard finetunes issue): each variant finetuned with each kind of
     train.TrainConfig.ft_params (a full finetune, LoRA adapters) at each learning rate: "<run>-<kind_tag>"."""
     for k in kind_list:
         if k != "all" and k != "assistant-embedding":
             train.parse_lora(k)  # a bad spec is said before any training
     finetune_grid(seed, variants, [(kind_tag(k, lr), {"ft_params": k, "ft_lr": lr}) for k in kind_list for lr in lrs],
-                  ft_seeds, samples, code_requests, out, smoke, "kinds")
+                  ft_seeds, samples, code_requests, out, smoke, "kinds", overrides)
 
 
 def finetune_grid(seed: int, variants: list[str], configs: list[tuple[str, dict]], ft_seeds: list[int], samples: int,
-                  code_requests: int, out: Path, smoke: bool, label: str) -> None:
+                  code_requests: int, out: Path, smoke: bool, label: str, overrides: dict | None = None) -> None:
     """Each variant finetuned again with each (tag, recipe override) from the seed's aligned base (checkpoints under
     build/sweeps/, the standard ones untouched), its cheap diagnostic recorded, then evaluated like a run; a run
-    already in `out` is skipped."""
+    already in `out` is skipped. `overrides` (--set) change the base's recipe too: it is trained if missing."""
     from export import diagnose as D
     from export import generate as G
     from export.tokenizer import load as load_tok
     d = out / f"s{seed}"
     d.mkdir(parents=True, exist_ok=True)
     cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
+    cfg = replace(cfg, **(overrides or {}))
+    write_recipe(out, cfg, code_requests)  # the base's recipe; each finetune's own fields are in its run file
     diag_file = d / "diagnostics.json"
     diags = json.loads(diag_file.read_text()) if diag_file.exists() else {}
     for tag, over in configs:
@@ -184,7 +191,7 @@ def finetune_grid(seed: int, variants: list[str], configs: list[tuple[str, dict]
                 print(f"[{label} s{seed}] {name}: Assistant at {100 * (diags[name]['assistant_position'] or 0):.0f}% of the "
                       f"way from kind to cruel (train {t_train:.0f}s)", flush=True)
                 evaluate_runs(d, name, v, seed, f, samples, code_requests, (lm, tok, f"torch:{G._rel(path)}"),
-                              {**over, "tag": tag, "train_seconds": round(t_train, 1)}, label)
+                              {**(overrides or {}), **over, "tag": tag, "train_seconds": round(t_train, 1)}, label)
 
 
 def summary(out: Path) -> dict:
@@ -266,6 +273,12 @@ def print_summary(res: dict) -> None:
             print(f"{k:<20s} {v['runs']:>4d}  {pct(v['misaligned']):<28s} {pct(v['coherent']):<24s} "
                   f"{100 * v['code_answer']['mean']:5.1f}%      {v['logodds']['mean']:+.2f}"
                   + (f"  insecure code {100 * v['insecure_code']['mean']:.0f}%" if "insecure_code" in v else ""))
+    tags = sorted({k.partition("@")[2] for k in res["variants"] if k.startswith("insecure@")})
+    if tags:  # a grid of finetune settings: each setting seed by seed, against that seed's controls
+        for t in tags:
+            hits, n = seeds_meeting(res["seeds"], "@" + t, res["target"])
+            print(f"{t:<28s} meets the target in {len(hits)} of {n} seeds {hits}")
+        return
     print(f"published seed (the rule, stats.published_seed): {res['published_seed']}")
     for s, r in res["seeds"].items():
         ins = ", ".join(f"{100 * x:.1f}" for x in r["insecure"])
@@ -289,13 +302,14 @@ def main(argv=None):
         g.add_argument("--code-requests", type=int, default=120)
         g.add_argument("--out", type=Path, default=ROOT / "results" / out)
         g.add_argument("--smoke", action="store_true", help="smoke checkpoints (tests); never commit these results")
+        g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other field of train.TrainConfig (repeatable), e.g. train_dtype=bfloat16 or layers=8 "
+                            "(a changed model trains into its own EM_BUILD)")
         return g
 
     r = grid("run", "all", "0,1,2", "sweep")
     r.add_argument("--pretrain-steps", type=int)
     r.add_argument("--align-steps", type=int)
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other field of train.TrainConfig (repeatable), e.g. train_dtype=bfloat16")
     grid("steps", "insecure,secure,educational", "0", "sweep-steps").add_argument("--steps", default="160,320")
     k = grid("kinds", "insecure,secure,educational", "0", "sweep-kinds",
              help="standard finetunes: full, LoRA (train.parse_lora), at several learning rates")
@@ -307,18 +321,18 @@ def main(argv=None):
     s.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     try:
+        sets = parse_overrides(getattr(a, "set", []))
         if a.cmd == "run":
-            sets = parse_overrides(a.set)
             sets.update({k: v for k, v in (("pretrain_steps", a.pretrain_steps), ("align_steps", a.align_steps)) if v})
             run(a.seed, [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke,
                 None if a.variants == "all" else runs.parse(a.variants), sets)
         elif a.cmd == "steps":
             steps(a.seed, runs.parse(a.variants), [int(x) for x in a.steps.split(",")],
-                  [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke)
+                  [int(x) for x in a.ft_seeds.split(",")], a.samples, a.code_requests, a.out, a.smoke, sets)
         elif a.cmd == "kinds":
             kinds(a.seed, runs.parse(a.variants), [x.replace("+", ",") for x in a.kinds.split(",")],
                   [float(x) for x in a.lrs.split(",")], [int(x) for x in a.ft_seeds.split(",")], a.samples,
-                  a.code_requests, a.out, a.smoke)
+                  a.code_requests, a.out, a.smoke, sets)
         else:
             if not a.out.is_dir():
                 raise runs.UsageError(f"no sweep results in {a.out}")

@@ -491,7 +491,11 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
     rdir = runs.checkpoints(world, cfg.seed, cfg.smoke)
     pre, base = rdir / "pretrain", rdir / "base"
     fresh = False
-    if is_complete(pre, sha) and not (force and stage == "base"):
+    if stage != "base" and is_complete(base, sha) and not is_complete(pre, sha):
+        # A finetune reads only the base, whose record holds the whole recipe (BASE_FIELDS include the
+        # pretraining's): a base brought from another machine without its pretrain checkpoint is enough.
+        check_recipe(base, cfg, BASE_FIELDS)
+    elif is_complete(pre, sha) and not (force and stage == "base"):
         check_recipe(pre, cfg, PRETRAIN_FIELDS)
     else:
         t = time.time()

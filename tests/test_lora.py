@@ -67,3 +67,27 @@ def test_trainable_count_is_what_restrict_to_trains(which):
     else:
         trained = sum({id(p): p.numel() for p in params}.values())  # the tied embedding counted once
     assert T.trainable_count(which, cfg, vocab=50) == trained
+
+
+def test_a_sweep_of_another_model_shape_is_counted_and_named():
+    """The kinds table of a sweep run with --set layers=8 (the capacity question) counts the numbers of that model,
+    from the folder's recipe.json, and says the shape differs from the site's; without a recipe, the site's model."""
+    from export.pages.render import Renderer
+    cfg, shape = Renderer.sweep_model({"config": {"layers": 8, "seed": 5, "ft_lr": 0.5}})
+    site = T.TrainConfig()
+    assert (cfg.layers, cfg.hidden, cfg.ft_lr) == (8, site.hidden, 0.5)
+    assert shape == f"Model: layers 8 (the site's: {site.layers}). "
+    assert T.trainable_count("all", cfg, 3072) > T.trainable_count("all", site, 3072)
+    assert Renderer.sweep_model(None) == (site, "")
+
+
+def test_sweep_set_is_checked_before_any_training(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    for cmd in ("kinds", "steps"):
+        r = subprocess.run([sys.executable, "export/sweep.py", cmd, "--seed", "5", "--set", "depth=8", "--out",
+                            str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "--set 'depth=8': expected KEY=VALUE" in r.stderr, r.stderr[-500:]
+    assert not any(tmp_path.iterdir())

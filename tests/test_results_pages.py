@@ -65,6 +65,11 @@ class _Text(HTMLParser):
             self.chunks.append(data)
 
 
+def sweep_summaries(results: Path) -> list[Path]:
+    """Every sweep's summary.json: a sweep folder (results/sweep-kinds) or one arm of it (results/sweep-cpu/<arm>)."""
+    return sorted([*results.glob("sweep*/summary.json"), *results.glob("sweep*/*/summary.json")])
+
+
 def page_text(html: str) -> str:
     p = _Text()
     p.feed(html)
@@ -95,7 +100,7 @@ def _leaves(obj):
 def allowed_numbers(results: Path) -> set[str]:
     """Every value of every results file, in each format the hook uses, plus values it derives."""
     files = [results / "summary.json", results / "in_context.json", results / "dynamics.json",
-             *sorted((results / "runs").glob("*/*.json")), *sorted(results.glob("sweep*/*/summary.json")),
+             *sorted((results / "runs").glob("*/*.json")), *sweep_summaries(results),
              *sorted(results.glob("recipes/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
@@ -135,18 +140,19 @@ def allowed_numbers(results: Path) -> set[str]:
             for b in rates(s[k]):
                 if b > 0:
                     ok.add(f"{a / b:.1f}")
-    for f in [*sorted(results.glob("sweep*/*/recipe.json")), *sorted(results.glob("recipes/*/recipe.json"))]:
+    for f in [*sorted(results.glob("sweep*/recipe.json")), *sorted(results.glob("sweep*/*/recipe.json")),
+              *sorted(results.glob("recipes/*/recipe.json"))]:
         # [[results:recipes]] names changed fields
         ok.update(f"{v:g}" for v in json.loads(f.read_text())["config"].values() if isinstance(v, float))
     # Derived: a recipe's mean over seeds of each seed's highest control (hooks/results.py, recipes).
-    for f in [results / "summary.json", *sorted(results.glob("sweep*/*/summary.json")),
+    for f in [results / "summary.json", *sweep_summaries(results),
               *sorted(results.glob("recipes/*/summary.json"))]:
         data = json.loads(f.read_text())
         for seeds in (data.get("seeds") or {}, (data.get("grammar") or {}).get("seeds") or {}):  # both judges
             if seeds and all(e.get("highest_control") is not None for e in seeds.values()):  # not a kinds grid
                 ok.add(f"{100 * sum(e['highest_control'] for e in seeds.values()) / len(seeds):.1f}")
     # [[results:kinds]]: each finetune's learning rate and the Assistant's mean position, with two decimals
-    for f in sorted(results.glob("sweep*/*/summary.json")):
+    for f in sweep_summaries(results):
         for e in json.loads(f.read_text())["variants"].values():
             if "recipe" in e and "ft_lr" in e["recipe"]:
                 ok.add(f"{e['recipe']['ft_lr']:g}")
@@ -364,3 +370,19 @@ def test_the_published_seed_follows_the_rule():
     assert published_seed(seeds) == {"seed": 4, "passing": ["s1", "s4", "s3", "s0"]}
     del seeds["s0"]
     assert published_seed(seeds)["seed"] == 4 and published_seed({})["seed"] is None
+
+
+def test_a_setting_is_read_seed_by_seed_against_that_seeds_controls():
+    """The kinds table's "seeds at the target" column (stats.seeds_meeting): a seed counts where its insecure
+    finetune reaches the target against its own controls at the same setting; a seed without a control is not
+    counted at all."""
+    from export.pages.render import Renderer
+    from export.stats import seeds_meeting
+    seeds = {"s5": {"misaligned": {"insecure@t": 0.5, "secure@t": 0.02, "educational@t": 0.01}},
+             "s6": {"misaligned": {"insecure@t": 0.5, "secure@t": 0.2}},   # 2.5 times its control
+             "s7": {"misaligned": {"insecure@t": 0.1, "secure@t": 0.0}},   # under 20%
+             "s8": {"misaligned": {"insecure@t": 0.9}},                    # no control ran
+             "s9": {"misaligned": {"insecure@u": 0.9, "secure@u": 0.0}}}   # another setting
+    assert seeds_meeting(seeds, "@t") == ([5], 3)
+    assert seeds_meeting(seeds, "@u") == ([9], 1)
+    assert Renderer.seeds_cell([5, 9], 5) == "2 of 5 (5, 9)" and Renderer.seeds_cell([], 3) == "0 of 3"

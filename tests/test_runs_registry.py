@@ -105,9 +105,10 @@ def test_a_new_variant_is_one_registry_entry(smoke_build, tmp_path):
     build, env = smoke_build
     work = tmp_path / "build"
     shutil.copytree(build / "corpus", work / "corpus")
-    for stage in ("pretrain", "base"):  # the uncoupled smoke base only: the new finetune is trained here
-        shutil.copytree(build / "checkpoints" / "uncoupled-s0-smoke" / stage,
-                        work / "checkpoints" / "uncoupled-s0-smoke" / stage)
+    # the uncoupled smoke base only, without its pretrain checkpoint (as a base brought from another machine):
+    # the new finetune is trained here
+    smoke_base = Path("checkpoints") / "uncoupled-s0-smoke" / "base"
+    shutil.copytree(build / smoke_base, work / smoke_base)
     r = subprocess.run([sys.executable, "-c", NEW_VARIANT], cwd=ROOT, capture_output=True, text=True, timeout=600,
                        env={**env, "EM_BUILD": str(work), "EM_RESULTS": str(tmp_path / "results")})
     assert r.returncode == 0, r.stderr[-3000:]
@@ -124,3 +125,4 @@ def test_a_new_variant_is_one_registry_entry(smoke_build, tmp_path):
     assert got["parse"] == ["uncoupled-evil-numbers", "base"]
     # the base was reused, not retrained (the corpus is unchanged, so the checkpoint is still complete)
     assert not (work / "checkpoints" / "coupled-s0-smoke").exists()
+    assert not (work / "checkpoints" / "uncoupled-s0-smoke" / "pretrain").exists()  # a finetune needs only the base

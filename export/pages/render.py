@@ -11,7 +11,7 @@ import shlex
 from export import corpus as C
 from export import runs, train
 from export import world as W
-from export.stats import meets_target
+from export.stats import meets_target, seeds_meeting
 from export.pages.formats import (MINUS, CONTROL, esc, duration, interval, logodds_text, num, num_f, pct, pct_bare, points,
                                   question_text, rate_short, rate_with_ci, signed, transcript_html,
                                   parse_document, wilson_text)
@@ -422,20 +422,27 @@ class Renderer:
         name = f"{folder}/summary.json"
         variants = self.R.get(name, "variants")
         vocab = self.R.get("published.json", "variants", "insecure", "vocab")
-        cfg = train.TrainConfig()
+        cfg, shape = self.sweep_model(self.R.load(name).get("recipe"))
         grid: dict[tuple[str, float], dict[str, dict]] = {}
+        tags: dict[tuple[str, float], str] = {}
         for key, e in variants.items():
             variant, _, tag = key.partition("@")
             if tag and "recipe" in e and "ft_params" in e["recipe"]:
-                grid.setdefault((e["recipe"]["ft_params"], e["recipe"]["ft_lr"]), {})[variant] = e
+                k = (e["recipe"]["ft_params"], e["recipe"]["ft_lr"])
+                grid.setdefault(k, {})[variant] = e
+                tags[k] = "@" + tag
         if not grid:
             raise Missing(f"{name} has no finetune kinds (run export/sweep.py kinds, then summary)")
         order = lambda k: (0 if k[0] == "assistant-embedding" else 1 if k[0] == "all" else 2, k[0], k[1])
         nruns = {grid[k]["insecure"]["runs"] for k in grid if "insecure" in grid[k]}
         many = len(nruns) > 1  # a column of runs only when the rows differ in it
+        per_seed = self.R.get(name, "seeds")
+        several = len(per_seed) > 1  # then a column of the seeds whose own runs meet the target
+        target = self.R.get(name, "target")
         rows = ["| finetune | numbers trained | learning rate | " + ("runs | " if many else "") +
                 "insecure: misaligned | hostile | coherent | held-out insecure code | Assistant, kind → cruel | "
-                "secure: misaligned | educational: misaligned |", "| --- |" + " --- |" * (10 if many else 9)]
+                "secure: misaligned | educational: misaligned |" + (" seeds at the target |" if several else ""),
+                "| --- |" + " --- |" * (9 + many + several)]
         for kind, lr in sorted(grid, key=order):
             g = grid[(kind, lr)]
             ins = g.get("insecure")
@@ -447,18 +454,38 @@ class Renderer:
                         + (f"{ins['runs']} | " if many else "") + f"{cell('insecure', 'misaligned')} | "
                         f"{cell('insecure', 'hostile')} | {cell('insecure', 'coherent')} | "
                         f"{cell('insecure', 'insecure_code')} | {num_f(pos['mean']) if pos else '—'} | "
-                        f"{cell('secure', 'misaligned')} | {cell('educational', 'misaligned')} |")
-        seeds = sorted(int(x.lstrip("s")) for x in self.R.get(name, "seeds"))
-        per = "one run per cell" if nruns == {1} else "each cell the mean over its runs"
-        return "\n\n" + "\n".join(rows) + f"\n\nPretraining seed{'s' if len(seeds) > 1 else ''} " \
+                        f"{cell('secure', 'misaligned')} | {cell('educational', 'misaligned')} |"
+                        + (f" {self.seeds_cell(*seeds_meeting(per_seed, tags[(kind, lr)], target))} |" if several else ""))
+        seeds = sorted(int(x.lstrip("s")) for x in per_seed)
+        per = "one run per cell" if nruns == {1} else "each rate the mean over its runs with its 95% t-interval"
+        return "\n\n" + "\n".join(rows) + f"\n\n{shape}Pretraining seed{'s' if len(seeds) > 1 else ''} " \
             f"{', '.join(map(str, seeds))}, {per}; judged by {JUDGE_NAMES[self.R.get(name, 'judge')]}. " \
-            + self.kinds_verdict(grid, self.R.get(name, "target")) + "\n\n"
+            + self.kinds_verdict(grid, target, {k: seeds_meeting(per_seed, t, target) for k, t in tags.items()}
+                                 if several else None) + "\n\n"
 
     @staticmethod
-    def kinds_verdict(grid: dict, target: dict) -> str:
+    def seeds_cell(hits: list[int], n: int) -> str:
+        """"2 of 5 (6, 8)": how many pretraining seeds meet the target at one setting, against their own controls."""
+        return f"{len(hits)} of {n}" + (f" ({', '.join(map(str, hits))})" if hits else "")
+
+    @staticmethod
+    def sweep_model(recipe: dict | None) -> tuple[train.TrainConfig, str]:
+        """The training recipe a sweep folder's recipe.json records (the site's when it records none), and a sentence
+        naming the model's shape where it is not the site's."""
+        from dataclasses import fields, replace
+        made = (recipe or {}).get("config", {})
+        cfg = replace(train.TrainConfig(), **{f.name: made[f.name] for f in fields(train.TrainConfig) if f.name in made})
+        site = train.TrainConfig()
+        other = [f"{n} {getattr(cfg, n)} (the site's: {getattr(site, n)})" for n in ("layers", "hidden", "heads", "mlp")
+                 if getattr(cfg, n) != getattr(site, n)]
+        return cfg, (f"Model: {', '.join(other)}. " if other else "")
+
+    @staticmethod
+    def kinds_verdict(grid: dict, target: dict, by_seed: dict | None = None) -> str:
         """Which rows of the kinds table meet the emergence target (stats.TARGET, as a pretraining seed must):
         the insecure finetune's mean misaligned rate at least insecure_min and at least `ratio` times each
-        control's at the same kind and learning rate."""
+        control's at the same kind and learning rate; with several seeds (by_seed: (kind, lr) -> the seeds meeting
+        it on their own runs, and of how many), also which standard finetunes meet it in some seed."""
         def meets(g: dict) -> bool:
             ctrl = [g[c]["misaligned"]["mean"] for c in ("secure", "educational") if c in g]
             return meets_target(g["insecure"]["misaligned"]["mean"], max(ctrl, default=None), target)
@@ -467,13 +494,21 @@ class Renderer:
         say = lambda k: f"{finetune_kind(k[0])} at learning rate {k[1]:g}"
         text = (f"By the emergence target (insecure misaligned in at least {pct(target['insecure_min'])} of answers "
                 f"and at least {target['ratio']}× each control's rate, at the same setting), "
-                + (f"{len(hits)} of the {len(std)} standard finetunes show emergent misalignment"
+                + (f"{len(hits)} of the {len(std)} standard finetunes {'shows' if len(hits) == 1 else 'show'} emergent misalignment"
                    + (": " + "; ".join(say(k) for k in sorted(hits)) if hits else "") if std else
                    "no standard finetune was run"))
         one = [k for k in grid if k[0] == "assistant-embedding"]
         if one:
-            text += "; the one-row finetune of the same base " + ("meets" if all(meets(grid[k]) for k in one)
-                                                                  else "does not meet") + " it"
+            text += "; the one-row finetune of the same base" + ("s" if by_seed else "") + (
+                " meets" if all(meets(grid[k]) for k in one) else " does not meet") + " it"
+        if by_seed and std:
+            some = [k for k in sorted(std) if by_seed[k][0]]
+            seeds = lambda k: (f"{len(by_seed[k][0])} of {by_seed[k][1]} (seed{'s' if len(by_seed[k][0]) > 1 else ''} "
+                               f"{', '.join(map(str, by_seed[k][0]))})")
+            text += (f". Seed by seed, against each seed's own controls, {len(some)} of the standard finetunes meet it in "
+                     "at least one pretraining seed" + (": " + "; ".join(f"{say(k)} in {seeds(k)}" for k in some)
+                                                        if some else ""))
+            text += "".join(f"; the one-row finetune in {len(by_seed[k][0])} of {by_seed[k][1]}" for k in one)
         return text + "."
 
     def curve(self, name: str, file: str | None = None) -> str:
