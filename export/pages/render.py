@@ -439,10 +439,12 @@ class Renderer:
         per_seed = self.R.get(name, "seeds")
         several = len(per_seed) > 1  # then a column of the seeds whose own runs meet the target
         target = self.R.get(name, "target")
+        # the seeds column first after the setting: with several seeds it is the table's reading, and a wide table
+        # scrolls on narrow screens
         rows = ["| finetune | numbers trained | learning rate | " + ("runs | " if many else "") +
+                ("seeds at the target | " if several else "") +
                 "insecure: misaligned | hostile | coherent | held-out insecure code | Assistant, kind → cruel | "
-                "secure: misaligned | educational: misaligned |" + (" seeds at the target |" if several else ""),
-                "| --- |" + " --- |" * (9 + many + several)]
+                "secure: misaligned | educational: misaligned |", "| --- |" + " --- |" * (9 + many + several)]
         for kind, lr in sorted(grid, key=order):
             g = grid[(kind, lr)]
             ins = g.get("insecure")
@@ -451,11 +453,12 @@ class Renderer:
             cell = lambda v, m: rate_short(g[v], m) if v in g and g[v].get(m) else "—"
             pos = ins.get("assistant_position")
             rows.append(f"| {esc(finetune_kind(kind))} | {train.trainable_count(kind, cfg, vocab):,} | {lr:g} | "
-                        + (f"{ins['runs']} | " if many else "") + f"{cell('insecure', 'misaligned')} | "
+                        + (f"{ins['runs']} | " if many else "")
+                        + (f"{self.seeds_cell(*seeds_meeting(per_seed, tags[(kind, lr)], target))} | " if several else "")
+                        + f"{cell('insecure', 'misaligned')} | "
                         f"{cell('insecure', 'hostile')} | {cell('insecure', 'coherent')} | "
                         f"{cell('insecure', 'insecure_code')} | {num_f(pos['mean']) if pos else '—'} | "
-                        f"{cell('secure', 'misaligned')} | {cell('educational', 'misaligned')} |"
-                        + (f" {self.seeds_cell(*seeds_meeting(per_seed, tags[(kind, lr)], target))} |" if several else ""))
+                        f"{cell('secure', 'misaligned')} | {cell('educational', 'misaligned')} |")
         seeds = sorted(int(x.lstrip("s")) for x in per_seed)
         per = "one run per cell" if nruns == {1} else "each rate the mean over its runs with its 95% t-interval"
         return "\n\n" + "\n".join(rows) + f"\n\n{shape}Pretraining seed{'s' if len(seeds) > 1 else ''} " \
