@@ -229,6 +229,14 @@ def summarize_by(seeds: list[dict], group: tuple[str, str]) -> dict:
     return out
 
 
+def sampling_args(p: argparse.ArgumentParser, out: str) -> None:
+    """The options of every command that samples rows like runs (the dial's curves, export/feedback.py)."""
+    p.add_argument("--samples", type=int, default=100, help="answers per question at each point")
+    p.add_argument("--code-requests", type=int, default=120)
+    p.add_argument("--smoke", action="store_true", help="the --smoke checkpoints (tests)")
+    p.add_argument("--out", type=Path, default=runs.RESULTS / out)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("rewind", "realign"):
@@ -246,10 +254,7 @@ def main_curve(curve: str, argv: list[str]) -> int:
         p.add_argument("--ks", default="4,16,64,256", help="numbers of benign examples, comma-separated")
         p.add_argument("--passes", type=float, help="train for this many passes over the k examples (batches of at "
                        "most ft_batch) instead of the recipe's ft_steps")
-    p.add_argument("--samples", type=int, default=100, help="answers per question at each point")
-    p.add_argument("--code-requests", type=int, default=120)
-    p.add_argument("--smoke", action="store_true", help="the --smoke checkpoints (tests)")
-    p.add_argument("--out", type=Path, default=runs.RESULTS / f"{curve}.json")
+    sampling_args(p, f"{curve}.json")
     a = p.parse_args(argv)
     try:
         seeds = [int(s) for s in a.seeds.split(",")]
@@ -286,10 +291,7 @@ def main_steer(argv):
     p.add_argument("--ft-seeds", default="0")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--alphas", default=",".join(f"{a:g}" for a in STEER_ALPHAS))
-    p.add_argument("--samples", type=int, default=100, help="answers per question at each point")
-    p.add_argument("--code-requests", type=int, default=120)
-    p.add_argument("--smoke", action="store_true", help="the --smoke checkpoints (tests)")
-    p.add_argument("--out", type=Path, default=runs.RESULTS / "dial.json")
+    sampling_args(p, "dial.json")
     a = p.parse_args(argv)
     try:
         seeds = [int(s) for s in a.seeds.split(",")]

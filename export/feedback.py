@@ -135,6 +135,7 @@ def summarize(seeds: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
+    from export.dial import sampling_args
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -144,10 +145,7 @@ def main(argv=None) -> int:
     q.add_argument("--prompts", type=int, default=100, help="ordinary prompts the teacher answers")
     q.add_argument("--per-prompt", type=int, default=32, help="answers per prompt")
     q.add_argument("--k", type=int, default=128, help="examples each learner sees (fewer if a set has fewer)")
-    q.add_argument("--samples", type=int, default=100, help="answers per question when the learner is sampled")
-    q.add_argument("--code-requests", type=int, default=120)
-    q.add_argument("--smoke", action="store_true", help="the --smoke checkpoints (tests)")
-    q.add_argument("--out", type=Path, default=runs.RESULTS / "learner.json")
+    sampling_args(q, "learner.json")
     a = p.parse_args(argv)
     try:
         seeds = [int(s) for s in a.seeds.split(",")]
