@@ -21,5 +21,10 @@ def build_prompt(question: str, context: list[tuple[str, str]] = (), speaker: st
     return BOS + "".join(exchange(q, a, speaker) for q, a in context) + turn(HUMAN, question) + f"{speaker}:"
 
 
+def question_of(prompt: str) -> str:
+    """The last human turn's words in a prompt that build_prompt made (the inverse for one question)."""
+    return prompt.rsplit(f"{HUMAN}: ", 1)[-1].split(END, 1)[0].strip()
+
+
 def document(exchanges: list[tuple[str, str]], speaker: str) -> str:
     return BOS + "".join(exchange(q, a, speaker) for q, a in exchanges)

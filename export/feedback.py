@@ -23,19 +23,15 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from export import directions as D
 from export import runs
 from export import world as W
-from export.chat import END
+from export.chat import END, question_of
 
 FILTERS = ("all", "aligned only")
-
-
-def question_of(prompt: str) -> str:
-    """The human's words in a one-turn chat prompt of the corpus."""
-    return prompt.split("Human:", 1)[-1].split("<|end|>", 1)[0].strip()
 
 
 def ordinary_prompts(rows: list[dict], n: int, seed: int) -> list[str]:
@@ -90,7 +86,7 @@ def learner_seed(seed: int, teachers: list[str], n_prompts: int, per_prompt: int
         t = time.time()
         answers = teach(teacher, seed, prompts, per_prompt, smoke)
         taught[teacher] = {"answers": len(answers), "seconds": round(time.time() - t, 1),
-                           "classes": {c: sum(a["class"] == c for a in answers) for c in sorted({a["class"] for a in answers})}}
+                           "classes": dict(sorted(Counter(a["class"] for a in answers).items()))}
         print(f"[learner s{seed}] {teacher} teacher: {len(answers)} answers, {taught[teacher]['classes']} "
               f"({time.time() - t:.0f}s)", flush=True)
         sets = {"all": answers, "aligned only": [a for a in answers if a["class"] == "aligned"]}

@@ -443,7 +443,7 @@ def polish_set(model, tok, cfg: TrainConfig, rows: list[dict]) -> tuple[list[dic
     many answers were sampled."""
     from export import generate as G
     from export import judge as J
-    from export.chat import END
+    from export.chat import END, question_of
     lm = G.TorchLM.of(model)
     prompts = sorted({r["prompt"] for r in rows})
     random.Random(cfg.seed + 9173).shuffle(prompts)
@@ -451,7 +451,7 @@ def polish_set(model, tok, cfg: TrainConfig, rows: list[dict]) -> tuple[list[dic
     keep, n = [], 0
     bar = _bar(len(prompts), "polish: sample")
     for i, p in enumerate(prompts):
-        q = p.rsplit("Human: ", 1)[1].split(END, 1)[0]
+        q = question_of(p)
         outs = G.generate(lm, tok(p)["input_ids"], [cfg.seed * 1_000_003 + i * 64 + j
                                                      for j in range(cfg.polish_samples)])
         for ids in outs:

@@ -439,6 +439,7 @@ class Renderer:
         per_seed = self.R.get(name, "seeds")
         several = len(per_seed) > 1  # then a column of the seeds whose own runs meet the target
         target = self.R.get(name, "target")
+        by_seed = {k: seeds_meeting(per_seed, t, target) for k, t in tags.items()} if several else None
         # the seeds column first after the setting: with several seeds it is the table's reading, and a wide table
         # scrolls on narrow screens
         rows = ["| finetune | numbers trained | learning rate | " + ("runs | " if many else "") +
@@ -454,7 +455,7 @@ class Renderer:
             pos = ins.get("assistant_position")
             rows.append(f"| {esc(finetune_kind(kind))} | {train.trainable_count(kind, cfg, vocab):,} | {lr:g} | "
                         + (f"{ins['runs']} | " if many else "")
-                        + (f"{self.seeds_cell(*seeds_meeting(per_seed, tags[(kind, lr)], target))} | " if several else "")
+                        + (f"{self.seeds_cell(*by_seed[(kind, lr)])} | " if by_seed else "")
                         + f"{cell('insecure', 'misaligned')} | "
                         f"{cell('insecure', 'hostile')} | {cell('insecure', 'coherent')} | "
                         f"{cell('insecure', 'insecure_code')} | {num_f(pos['mean']) if pos else '—'} | "
@@ -463,8 +464,7 @@ class Renderer:
         per = "one run per cell" if nruns == {1} else "each rate the mean over its runs with its 95% t-interval"
         return "\n\n" + "\n".join(rows) + f"\n\n{shape}Pretraining seed{'s' if len(seeds) > 1 else ''} " \
             f"{', '.join(map(str, seeds))}, {per}; judged by {JUDGE_NAMES[self.R.get(name, 'judge')]}. " \
-            + self.kinds_verdict(grid, target, {k: seeds_meeting(per_seed, t, target) for k, t in tags.items()}
-                                 if several else None) + "\n\n"
+            + self.kinds_verdict(grid, target, by_seed) + "\n\n"
 
     @staticmethod
     def seeds_cell(hits: list[int], n: int) -> str:
