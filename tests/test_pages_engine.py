@@ -89,6 +89,7 @@ def test_formats():
     assert F.wilson_text(wilson(3, 10)) == "30.0% (95% CI 10.8–60.3%; 3/10)"
     assert F.wilson_text(wilson(0, 0)) == "n/a (no scored answers)"
     assert F.duration(59.6) == "60 s" and F.duration(125) == "2 min 05 s" and F.duration(3725) == "1 h 02 min"
+    assert F.sci(5.72e-06) == "5.7 \u00d7 10\u207b\u2076" and F.sci(-0.027) == "\u22122.7 \u00d7 10\u207b\u00b2"
     assert F.num(1234) == "1,234" and F.num(0.0003) == "0.0003" and F.num(True) == "True"
     assert F.esc('<a href="x">') == "&lt;a href=&quot;x&quot;&gt;"
     turns = F.parse_document("Human: hi<|end|>Ada: hello there<|end|><|endoftext|>")

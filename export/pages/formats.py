@@ -37,6 +37,13 @@ def num_f(x: float) -> str:
     return f"{x:.2f}".replace("-", MINUS)
 
 
+def sci(x: float) -> str:
+    """A small measured quantity in scientific notation, two significant digits: 5.7 × 10⁻⁶."""
+    mant, exp = f"{x:.1e}".split("e")
+    sup = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+    return f"{mant.replace('-', MINUS)} \u00d7 10{str(int(exp)).translate(sup)}"
+
+
 def interval(lo, hi) -> str:
     """A 95% interval of rates, clamped to [0, 1] (a mean ± t-interval over few seeds can leave it)."""
     return f"{pct_bare(max(0.0, lo))}–{pct_bare(min(1.0, hi))}%"

@@ -12,7 +12,7 @@ from export import corpus as C
 from export import runs, train
 from export import world as W
 from export.stats import meets_target, seeds_meeting
-from export.pages.formats import (MINUS, CONTROL, esc, duration, interval, logodds_text, num, num_f, pct, pct_bare, points,
+from export.pages.formats import (MINUS, CONTROL, esc, duration, interval, logodds_text, num, num_f, pct, sci, pct_bare, points,
                                   question_text, rate_short, rate_with_ci, signed, transcript_html,
                                   parse_document, wilson_text)
 from export.pages.loader import Missing, Results, figures_dir, results_dir
@@ -126,6 +126,8 @@ class Renderer:
             return f"{len(v):,}"
         if fmt == "num":  # a measured quantity (a cosine, a length): two decimals
             return num_f(v)
+        if fmt == "sci":  # a small measured quantity (a logit gap): 5.7 × 10⁻⁶
+            return sci(v)
         if fmt == "list":  # a list of plain values: "0, 1 and 2"
             if not isinstance(v, list) or not v or any(isinstance(x, (dict, list)) for x in v):
                 raise Missing(f"{ref.strip()} is not a list of values")
