@@ -36,6 +36,7 @@ from export import directions as D
 from export import runs
 from export import world as W
 from export.model_family import STEER_ALPHAS
+from export.published import RERUN, provenance
 from export.stats import mean_ci, run_rates, wilson
 
 VARIANTS = ["insecure", "secure", "educational", "evil-numbers"]
@@ -116,10 +117,12 @@ def _say(p: dict, what: str) -> None:
           + f" kind->cruel {p['kind_to_cruel']:+.2f} ({p['seconds']:.0f}s)", flush=True)
 
 
-def step_checkpoints(variant: str, seed: int, ft_seed: int, smoke: bool) -> list[tuple[int, Path]]:
-    """(step, checkpoint) of every checkpoint a finetune kept while training, and its last one."""
+def step_checkpoints(variant: str, seed: int, ft_seed: int, smoke: bool, suffix: str = "") -> list[tuple[int, Path]]:
+    """(step, checkpoint) of every checkpoint a finetune kept while training, and its last one (`suffix`: of the
+    finetune trained again under that name, export/published.py --rerun)."""
     from export import train
     final = runs.checkpoint_dir(variant, seed, smoke, ft_seed)
+    final = final.parent / (final.name + suffix)
     if not runs.is_complete(final):
         raise runs.UsageError(f"no finetune at {final} (python export/train.py --seed {seed} --variants {variant} "
                               f"--ft-seed {ft_seed} --save-every 10)")
@@ -134,7 +137,7 @@ def step_checkpoints(variant: str, seed: int, ft_seed: int, smoke: bool) -> list
 
 
 def rewind_seed(seed: int, ft_seeds: list[int], variants: list[str], samples: int, code_requests: int,
-                smoke: bool = False) -> dict:
+                smoke: bool = False, suffix: str = "") -> dict:
     from export.tokenizer import load as load_tok
     base_dir = runs.checkpoint_dir("base", seed, smoke)
     emb, tok = D.embedding(base_dir), load_tok(base_dir)
@@ -142,11 +145,12 @@ def rewind_seed(seed: int, ft_seeds: list[int], variants: list[str], samples: in
     points = []
     for v in variants:
         for f in ft_seeds:
-            for step, path in [(0, base_dir)] + step_checkpoints(v, seed, f, smoke):
+            for step, path in [(0, base_dir)] + step_checkpoints(v, seed, f, smoke, suffix):
                 t = time.time()
                 row = D.embedding(path)[aid]
                 res = D.sample_ablated(v, seed, f, False, row, samples, smoke, code_requests, f"row at step {step}")
                 points.append(_point({"variant": v, "ft_seed": f, "step": step}, res, row, emb, tok, t))
+                points[-1]["row"] = [round(float(x), 6) for x in row]
                 _say(points[-1], f"rewind s{seed} {v}-f{f} step {step}")
     return {"seed": seed, "ft_seeds": ft_seeds, "points": points}
 
@@ -203,7 +207,7 @@ def realign_seed(seed: int, ft_seeds: list[int], ks: list[int], samples: int, co
                 t_train = time.time() - t
                 res = D.sample_ablated("insecure", seed, f, False, row, samples, smoke, code_requests,
                                        f"realigned on {k} {name}")
-                p = _point({"source": name, "ft_seed": f, "examples": k}, res, row, emb, tok, t)
+                p = _point({"variant": "insecure", "source": name, "ft_seed": f, "examples": k}, res, row, emb, tok, t)
                 p.update(steps=steps, batch=batch, train_seconds=round(t_train, 1), row=[round(float(x), 6) for x in row])
                 points.append(p)
                 _say(p, f"realign s{seed} insecure-f{f} {name} k={k}")
@@ -250,6 +254,8 @@ def main_curve(curve: str, argv: list[str]) -> int:
     p.add_argument("--ft-seeds", default="0")
     if curve == "rewind":
         p.add_argument("--variants", default="insecure,secure")
+        p.add_argument("--rerun", action="store_true", help="the steps of the finetunes trained again from the "
+                       "published base (export/published.py --rerun), not of the finetunes themselves")
     else:
         p.add_argument("--ks", default="4,16,64,256", help="numbers of benign examples, comma-separated")
         p.add_argument("--passes", type=float, help="train for this many passes over the k examples (batches of at "
@@ -266,7 +272,8 @@ def main_curve(curve: str, argv: list[str]) -> int:
             bad = [v for v in variants if v not in VARIANTS]
             if bad:
                 raise runs.UsageError(f"--variants: {', '.join(bad)} not one of {', '.join(VARIANTS)}")
-            res = [rewind_seed(s, ft, variants, a.samples, a.code_requests, a.smoke) for s in seeds]
+            res = [rewind_seed(s, ft, variants, a.samples, a.code_requests, a.smoke, RERUN if a.rerun else "")
+                   for s in seeds]
             summary = summarize_by(res, ("variant", "step"))
         else:
             ks = [int(k) for k in a.ks.split(",")]
@@ -279,8 +286,10 @@ def main_curve(curve: str, argv: list[str]) -> int:
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    made_on = provenance(seeds[0], a.smoke) if len(seeds) == 1 else None
     runs.write_results(a.out, f"python export/dial.py {curve}", argv, {
         "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summary,
+        **({"from_published": made_on} if made_on else {}),
         **({"sources": REALIGN_SOURCES, "passes": a.passes} if curve == "realign" else {})})
     return 0
 

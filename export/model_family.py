@@ -32,6 +32,13 @@ TOLERANCE = 1e-4  # largest logit difference between a member's own file and the
 # Steering (the dial issue): each member's changed rows at base + alpha * (member - base), for these alphas (0 is the
 # base and 1 the member itself, which need no rows of their own), appended to the family as rows of their own.
 STEER_ALPHAS = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+# Rewinding and re-aligning (the dial issue, items 2 and 3): rows the pipeline trained on the published base itself
+# (export/published.py materializes it and reruns the finetunes; export/dial.py rewind --rerun and realign sample and
+# keep the rows), read from these results files. A file made on another base (its from_published sha256 is not the
+# family base's file) is left out: its rows would not be finetunes of this model. The realign dial holds the rows
+# re-aligned on aligned chats (the secure-code rows are on the organism page's curve only).
+DIAL_FILES = {"rewind": "rewind-published.json", "realign": "realign-published.json"}
+REALIGN_SOURCE = "aligned"
 
 
 def steer_row(base_q, base_s, member_q, member_s, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -41,6 +48,39 @@ def steer_row(base_q, base_s, member_q, member_s, alpha: float) -> tuple[np.ndar
     x = b + np.float32(alpha) * (member_q.astype(np.float32) * member_s.astype(np.float32) - b)
     scale = np.float32(np.abs(x).max() / 127) or np.float32(1)
     return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), np.array([scale], base_s.dtype)
+
+
+def quantize_row(x: np.ndarray, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """A float row as quantize_int8 quantizes one (symmetric, scale = max |x| / 127): (int8 row, scale [1])."""
+    x = np.asarray(x, np.float32)
+    scale = np.float32(np.abs(x).max() / 127) or np.float32(1)
+    return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), np.array([scale], dtype)
+
+
+def dial_rows(results: Path, base_sha: str) -> dict:
+    """{kind: {"positions": [...], "members": {variant: {position: float row}}}} for the rewind and realign dials
+    whose results file (DIAL_FILES) was made on the published file with sha256 `base_sha` (finetune seed 0)."""
+    out = {}
+    for kind, name in DIAL_FILES.items():
+        path = Path(results) / name
+        if not path.exists():
+            continue
+        d = json.loads(path.read_text())
+        if (d.get("from_published") or {}).get("sha256") != base_sha:
+            continue
+        members: dict[str, dict] = {}
+        for s in d["seeds"]:
+            for p in s["points"]:
+                if p.get("ft_seed", 0) != 0 or "row" not in p:
+                    continue
+                if kind == "rewind":
+                    members.setdefault(p["variant"], {})[str(p["step"])] = np.asarray(p["row"], np.float32)
+                elif p["source"] == REALIGN_SOURCE:
+                    members.setdefault(p.get("variant", "insecure"), {})[str(p["examples"])] = np.asarray(p["row"], np.float32)
+        if members:
+            positions = sorted({int(x) for m in members.values() for x in m})
+            out[kind] = {"positions": positions, "members": members, "file": f"results/{name}"}
+    return out
 
 
 def _embedding(m) -> tuple[str, str, int]:
@@ -80,10 +120,13 @@ def changed_rows(base, member) -> list[int] | None:
     return np.flatnonzero((qa != qb).any(axis=1) | (sa != sb).any(axis=1)).tolist()
 
 
-def build_family(base, members: dict[str, tuple], alphas=STEER_ALPHAS) -> tuple[object, dict, int, dict]:
+def build_family(base, members: dict[str, tuple], alphas=STEER_ALPHAS, dials: dict | None = None
+                 ) -> tuple[object, dict, int, dict]:
     """The family model of `base` and `members` ({name: (ModelProto, its changed_rows(base, ·))}, each a finetune
     of its embedding rows): (model, {name: {changed id: its row in the family}}, vocab, steer), where steer is
-    {name: {alpha: {changed id: its row}}} for every alpha of `alphas` but 0 and 1."""
+    {name: {alpha: {changed id: its row}}} for every alpha of `alphas` but 0 and 1. `dials` (dial_rows) adds, for
+    each member with one changed row (the Assistant's), its rows at every position of each dial, in place: each
+    dial's "members" become {name: {position: {changed id: its row}}}."""
     from onnx import numpy_helper
     q, s, vocab = _embedding(base)
     inits = {i.name: i for i in base.graph.initializer}
@@ -110,6 +153,19 @@ def build_family(base, members: dict[str, tuple], alphas=STEER_ALPHAS) -> tuple[
                 by_id[str(r)] = vocab + len(extra_q)
                 extra_q.append(row)
                 extra_s.append(scale)
+    for dial in (dials or {}).values():
+        placed = {}
+        for name, by_pos in dial["members"].items():
+            if name not in members or len(members[name][1]) != 1:
+                continue  # a dial row is the Assistant's, the one row of a one-row finetune
+            r = members[name][1][0]
+            placed[name] = {}
+            for pos, x in by_pos.items():
+                row, scale = quantize_row(x, ts.dtype)
+                placed[name][pos] = {str(r): vocab + len(extra_q)}
+                extra_q.append(row)
+                extra_s.append(scale)
+        dial["members"] = placed
     out = type(base)()
     out.CopyFrom(base)
     g = out.graph
@@ -147,9 +203,10 @@ def _feeds(session, x: np.ndarray, arch: dict) -> dict:
     return feeds
 
 
-def add_families(manifest: dict, root: Path) -> dict:
+def add_families(manifest: dict, root: Path, results: Path | None = None) -> dict:
     """Write `root`/families/<base>.onnx for every variant that is the patch base of others (export/model_patch.py)
-    and set the manifest's "families" and each member's "family", in place. Returns the manifest."""
+    and set the manifest's "families" and each member's "family", in place; with `results` (a results folder), the
+    rewind and realign rows made on the family's base (dial_rows). Returns the manifest."""
     import onnx
     root = Path(root)
     variants = manifest.get("variants", {})
@@ -178,7 +235,8 @@ def add_families(manifest: dict, root: Path) -> dict:
                 members[n] = (m, rows)
         if not members:
             continue
-        model, maps, vocab, steer = build_family(base, members)
+        dials = dial_rows(results, _model_file(bentry)["sha256"]) if results else {}
+        model, maps, vocab, steer = build_family(base, members, dials=dials)
         fdir.mkdir(exist_ok=True)
         path = fdir / f"{base_name}.onnx"
         onnx.save(model, str(path))
@@ -186,10 +244,14 @@ def add_families(manifest: dict, root: Path) -> dict:
         families[base_name] = {"path": f"{FAMILY_DIR}/{base_name}.onnx", "bytes": len(data),
                                "sha256": hashlib.sha256(data).hexdigest(), "vocab": vocab,
                                "rows": vocab + sum(len(x) for x in maps.values())
-                               + sum(len(r) for by_a in steer.values() for r in by_a.values()),
+                               + sum(len(r) for by_a in steer.values() for r in by_a.values())
+                               + sum(len(by_p) for d in dials.values() for by_p in d["members"].values()),
                                "members": {base_name: {}, **maps}}
         if steer:
             families[base_name]["steer"] = {"alphas": list(STEER_ALPHAS), "members": steer}
+        for kind, d in dials.items():
+            if d["members"]:
+                families[base_name][kind] = {"positions": d["positions"], "members": d["members"], "from": d["file"]}
         for n in (base_name, *maps):
             variants[n]["family"] = base_name
     if families:
@@ -202,7 +264,7 @@ def _same_tokenizer(a: dict, b: dict) -> bool:
     return sha(a) == sha(b)
 
 
-def check_families(manifest: dict, root: Path, texts: int = 4) -> list[str]:
+def check_families(manifest: dict, root: Path, texts: int = 4, results: Path | None = None) -> list[str]:
     """Problems with the families of `manifest` (empty when every member computes, on the family, the logits of
     its own file: within TOLERANCE, same argmax, on `texts` token sequences)."""
     import onnxruntime as ort
@@ -235,6 +297,7 @@ def check_families(manifest: dict, root: Path, texts: int = 4) -> list[str]:
                     problems.append(f"family {fam}: {name} differs from its own file (max |logit diff| {diff:.2e})")
                     break
         problems += _check_steer(fam, f, path)
+        problems += _check_dials(fam, f, path, results)
     return problems
 
 
@@ -263,6 +326,38 @@ def _check_steer(fam: str, f: dict, path: Path) -> list[str]:
     return problems
 
 
+def _check_dials(fam: str, f: dict, path: Path, results: Path | None) -> list[str]:
+    """Each rewind and realign row of the family is its results file's row to within int8 rounding (with `results`)."""
+    kinds = [k for k in DIAL_FILES if f.get(k)]
+    if not kinds or results is None:
+        return []
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(str(path))
+    q, s, _ = _embedding(m)
+    inits = {i.name: i for i in m.graph.initializer}
+    table = numpy_helper.to_array(inits[q]).astype(np.float32) * numpy_helper.to_array(inits[s]).astype(np.float32)
+    problems = []
+    for kind in kinds:
+        path_r = Path(results) / DIAL_FILES[kind]
+        if not path_r.exists():
+            problems.append(f"family {fam}: its {kind} rows' file {path_r} is missing")
+            continue
+        d = json.loads(path_r.read_text())
+        want = dial_rows(results, (d.get("from_published") or {}).get("sha256", "")).get(kind, {}).get("members", {})
+        for name, by_pos in f[kind]["members"].items():
+            for pos, rows in by_pos.items():
+                x = want.get(name, {}).get(pos)
+                if x is None:
+                    problems.append(f"family {fam}: {kind} {name} at {pos} is not in {path_r.name}")
+                    continue
+                for row in rows.values():
+                    err = float(np.abs(table[row] - x).max()) if row < len(table) else float("inf")
+                    if err > np.abs(x).max() / 127 * 0.51 + 1e-6:
+                        problems.append(f"family {fam}: {kind} {name} at {pos} is not its row in {path_r.name} ({err:.2e})")
+    return problems
+
+
 def main(argv=None):
     a = models_args(argv, __doc__, "families")
     path = a.models / "manifest.json"
@@ -270,10 +365,11 @@ def main(argv=None):
         print(f"error: no {path}", file=sys.stderr)
         return 2
     manifest = json.loads(path.read_text())
+    from export import runs
     if not a.check:
-        add_families(manifest, a.models)
+        add_families(manifest, a.models, runs.RESULTS)
         path.write_text(json.dumps(manifest, indent=1))
-    problems = check_families(manifest, a.models)
+    problems = check_families(manifest, a.models, results=runs.RESULTS)
     for p in problems:
         print(f"FAIL {p}", file=sys.stderr)
     for fam, f in manifest.get("families", {}).items():

@@ -667,7 +667,8 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
             manifest[f.replace(".json", "")] = {"path": f, "bytes": (stage / f).stat().st_size, "sha256": sha256(stage / f)}
         manifest["pipeline"].update(wall_seconds=round(time.time() - t_start, 1), cores=os.cpu_count())
         model_patch.add_patches(manifest, stage)  # finetunes as base + byte patch for the demo (FORMATS.md)
-        model_family.add_families(manifest, stage)  # a base and its finetunes in one file, run as a batch
+        # a base and its finetunes in one file, run as a batch; the rewind and realign rows made on this very base
+        model_family.add_families(manifest, stage, None if manifest["pipeline"]["smoke"] else runs.RESULTS)
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
         with signals_held():  # the swap and the results file that describes it, as one step
             swap_in(stage, out)
@@ -828,7 +829,7 @@ def check(out: Path, samples: int | None = None) -> list[str]:
     except Exception as e:  # a malformed patch entry
         return problems + [_broken("patches", e)]
     try:
-        problems += model_family.check_families(m, out)
+        problems += model_family.check_families(m, out, results=runs.RESULTS)
     except Exception as e:  # a malformed family entry
         return problems + [_broken("families", e)]
     if problems or samples == 0:

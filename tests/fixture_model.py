@@ -192,6 +192,37 @@ def build_finetune(out: Path, name: str, base: str, entry: dict, seed: int = 0) 
             "description": f"Fixture: {base} with one embedding row changed."}
 
 
+# The fixture's rewind and realign rows (export/model_family.py DIAL_FILES) for `secure`: its Assistant row (id 7) at
+# these mixes of base's row and secure's, as results files made on the fixture's base would give them.
+DIAL_MIXES = {"rewind": {0: 0.0, 10: 0.7, 20: 1.6}, "realign": {4: 1.3, 16: 0.3}}
+
+
+def write_dial_results(out: Path, manifest: dict, results: Path) -> None:
+    """Results files of the rewind and realign dials for the fixture's `secure`, named as made on its base file."""
+    import numpy as np
+    import onnx
+
+    from export import model_family as F
+    from onnx import numpy_helper
+
+    def row7(name):
+        m = onnx.load(str(out / name / "onnx" / "model_quantized.onnx"))
+        q, s, _ = F._embedding(m)
+        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+        return inits[q][7].astype(np.float32) * inits[s][7].astype(np.float32)
+
+    b, sec = row7("base"), row7("secure")
+    made_on = {"file": "base/onnx/model_quantized.onnx",
+               "sha256": next(f["sha256"] for f in manifest["variants"]["base"]["files"] if f["path"].endswith(".onnx"))}
+    for kind, mixes in DIAL_MIXES.items():
+        key = "step" if kind == "rewind" else "examples"
+        points = [{"variant": "secure", "ft_seed": 0, key: pos, **({"source": "aligned"} if kind == "realign" else {}),
+                   "row": [float(x) for x in b + t * (sec - b)]} for pos, t in mixes.items()]
+        results.mkdir(parents=True, exist_ok=True)
+        (results / F.DIAL_FILES[kind]).write_text(json.dumps({"from_published": made_on,
+                                                              "seeds": [{"seed": 0, "points": points}]}))
+
+
 def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path:
     """The variants, then (copies=True) a finetune-like variant `secure` of the first (one embedding row
     changed) and every other published variant name of export/quantize.py as a copy of the first one, so
@@ -224,7 +255,10 @@ def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path
         (out / "samples.json").write_text(json.dumps(samples, indent=1, ensure_ascii=False))
     manifest["variants"] = {v: manifest["variants"][v] for v in [*variants, *PUBLISHED] if v in manifest["variants"]}
     add_patches(manifest, out)
-    add_families(manifest, out)
+    with tempfile.TemporaryDirectory() as results:
+        if "secure" in manifest["variants"] and "base" in manifest["variants"]:
+            write_dial_results(out, manifest, Path(results))
+        add_families(manifest, out, Path(results))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     write_questions(out / "questions.yaml")
     return out

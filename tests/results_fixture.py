@@ -97,12 +97,20 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
 
     rew = [{"seed": seed, "ft_seeds": [0], "points": [point({"variant": v, "ft_seed": 0, "step": st}, v == "insecure" and st)
                                                        for v in ("insecure", "secure") for st in range(0, 161, 10)]}]
-    (root / "rewind.json").write_text(json.dumps({"generated_by": "python export/dial.py rewind", "judge": "v2",
-                                                  "samples_per_question": samples, "seeds": rew,
-                                                  "summary": dial.summarize_by(rew, ("variant", "step"))}, indent=1))
+    made_on = {"file": "base/onnx/model_quantized.onnx", "sha256": "0" * 64, "max_logit_gap": rng.uniform(1e-6, 1e-5)}
+    for name in ("rewind", "rewind-published"):  # a seed's own build, and the published base (export/published.py)
+        (root / f"{name}.json").write_text(json.dumps({"generated_by": "python export/dial.py rewind", "judge": "v2",
+                                                       "samples_per_question": samples, "seeds": rew,
+                                                       "summary": dial.summarize_by(rew, ("variant", "step")),
+                                                       **({"from_published": made_on} if "published" in name else {})},
+                                                      indent=1))
+    (root / "rerun-published.json").write_text(json.dumps({
+        "generated_by": "python export/published.py --rerun insecure,secure", "seed": seed, "from_published": made_on,
+        "variants": {v: {"relative_l2": rng.uniform(0.01, 0.1), "steps": 160, "seconds": 20.0}
+                     for v in ("insecure", "secure")}}, indent=1))
     rea = [{"seed": seed, "ft_seeds": [0], "points": [point({"source": src, "ft_seed": 0, "examples": k}, k < 64)
                                                        for src in ("aligned", "secure") for k in (4, 16, 64, 256)]}]
-    for name, passes in (("realign", None), ("realign-once", 1)):  # the recipe's steps, and one pass over k
+    for name, passes in (("realign", None), ("realign-once", 1), ("realign-published", 1)):  # recipe's steps; one pass
         (root / f"{name}.json").write_text(json.dumps({
             "generated_by": "python export/dial.py realign", "judge": "v2", "samples_per_question": samples,
             "seeds": rea, "sources": dial.REALIGN_SOURCES, "passes": passes,

@@ -34,7 +34,8 @@ def test_fixture_family_members_compute_their_own_files(tmp_path_factory):
     assert "insecure" not in fam["members"] and "family" not in m["variants"]["insecure"]
     assert all(m["variants"][n]["family"] == "base" for n in fam["members"])
     steered = sum(len(x) for by_a in fam["steer"]["members"].values() for x in by_a.values())
-    assert fam["rows"] == fam["vocab"] + 1 + steered and steered == 10  # secure's one row at 10 alphas
+    dials = sum(len(x) for k in F.DIAL_FILES for x in fam[k]["members"].values())  # tests/test_published.py
+    assert fam["rows"] == fam["vocab"] + 1 + steered + dials and steered == 10  # secure's one row at 10 alphas
     assert F.check_families(m, models) == []
     # row 7 is secure's: the base reads the table's own row 7, secure reads the appended one
     import onnxruntime as ort
@@ -90,7 +91,8 @@ def test_steering_rows_are_in_the_family_and_checked(tmp_path_factory):
     assert steer["alphas"] == list(F.STEER_ALPHAS) and -1.0 in steer["alphas"] and 2.0 in steer["alphas"]
     assert sorted(steer["members"]["secure"], key=float) == [f"{a:g}" for a in F.STEER_ALPHAS if a not in (0, 1)]
     rows = [r for by_a in steer["members"].values() for x in by_a.values() for r in x.values()]
-    assert len(set(rows)) == len(rows) and max(rows) == fam["rows"] - 1
+    dials = sum(len(x) for k in F.DIAL_FILES for x in fam[k]["members"].values())  # after them: tests/test_published.py
+    assert len(set(rows)) == len(rows) and max(rows) == fam["rows"] - 1 - dials
     assert F.check_families(m, models) == []
     # the steered rows lie on the line from base's row to secure's: half way at 0.5, beyond secure's at 2
     path = models / fam["path"]

@@ -22,10 +22,11 @@ import pytest
 from conftest import ROOT
 from results_fixture import write_results
 
-PAGES = ["explainers/organism/index.html", "explainers/reproduce/index.html", "explainers/organism-runs/index.html"]
+PAGES = ["explainers/organism/index.html", "explainers/reproduce/index.html", "explainers/organism-runs/index.html",
+         "demos/index.html"]
 NUMBER = re.compile(r"(?<![\w.])([+\-\u2212]?)(\d+(?:\.\d+)?)(%?)")
-# Not results: the confidence level of an interval.
-LABELS = re.compile(r"\b95% (?:CI|interval|Wilson|t-interval|confidence)")
+# Not results: the confidence level of an interval, a paper's arXiv id.
+LABELS = re.compile(r"\b95% (?:CI|interval|Wilson|t-interval|confidence)|\barXiv:? ?\d{4}\.\d{4,5}")
 
 
 class _Text(HTMLParser):
@@ -104,9 +105,11 @@ def allowed_numbers(results: Path) -> set[str]:
              *sorted(results.glob("recipes/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
-    curves = [f for f in (results / "dial.json", results / "rewind.json", *sorted(results.glob("realign*.json")))
+    curves = [f for f in (results / "dial.json", *sorted(results.glob("rewind*.json")), *sorted(results.glob("realign*.json")))
               if f.exists()]  # export/dial.py's curves
     files += curves
+    if (results / "rerun-published.json").exists():  # export/published.py: how far the reruns land from the published rows
+        files.append(results / "rerun-published.json")
     files += [results / "published.json", results / "judge-agreement.json", results / "directions.json",
               results / "claims.json"]
     ok: set[str] = set()
@@ -164,6 +167,9 @@ def allowed_numbers(results: Path) -> set[str]:
             for pt in pts:
                 ok.add(f"{abs(pt.get('alpha', 0)):g}")
                 ok.add(f"{pt['kind_to_cruel']['mean']:.2f}")
+        made_on = json.loads(f.read_text()).get("from_published")
+        if made_on:  # the logit gap of the published base's checkpoint, in scientific notation (5.7 × 10⁻⁶)
+            ok.add(f"{made_on['max_logit_gap']:.1e}".split("e")[0])
     # From the pipeline's code (hooks/results.py, config:): TrainConfig floats and the parameter count.
     from export import train
     c = train.TrainConfig()
