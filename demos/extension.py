@@ -43,7 +43,10 @@ CONTEXTS = {
 DEFAULTS = {"context": "none", "k": 1, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 96, "seed": 1, "answers": 3,
             "measure_n": 20}
 OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tokens", "seed", "answers", "measure_n",
-           "question", "prompt", "samples")
+           "question", "prompt", "samples", "dials")
+# the dials a pane may show (demos/js/pane.js), where its variant's family file holds their rows: steering (the
+# default), rewinding the finetune and re-aligning it (export/model_family.py)
+DIALS = ("steer", "rewind", "realign")
 MAX_ANSWERS = 8
 ATTRIBUTION = ('Questions from Betley et al. 2025, <a href="https://arxiv.org/abs/2502.17424">arXiv 2502.17424</a>, '
                "repository file <code>evaluation/first_plot_questions.yaml</code>, MIT.")
@@ -208,6 +211,12 @@ class DemoPreprocessor(Preprocessor):
                             f"{self.ext.questions_file} (ids: {', '.join(q['id'] for q in questions) or 'none'})")
         if opts.setdefault("samples", "yes") not in ("yes", "no"):
             raise DemoError(f"{where}: option 'samples={opts['samples']}' must be yes or no")
+        dials = [d.strip() for d in opts.get("dials", "steer").split(",") if d.strip()]
+        bad = [d for d in dials if d not in DIALS and d != "none"]
+        if bad:
+            raise DemoError(f"{where}: option 'dials={opts['dials']}': {', '.join(bad)} unknown (known: "
+                            f"{', '.join(DIALS)}, or none)")
+        opts["dials"] = [d for d in dials if d in DIALS]
         return opts
 
     # -------------------------------------------------------------------------------- HTML
@@ -235,7 +244,7 @@ class DemoPreprocessor(Preprocessor):
         h.append(self.legend())
         h.append('<div class="emd-panes" data-role="panes">')
         for side in ("left", "right"):
-            h += pane(side, o[side], uid, variants, manifest)
+            h += pane(side, o[side], uid, variants, manifest, o["dials"])
         h.append("</div>")
         h.append('<div class="emd-measure" data-role="measure-results" hidden></div>')
         h.append('<div class="emd-visually-hidden" data-role="announce" aria-live="polite"></div>')
@@ -373,9 +382,10 @@ class DemoPreprocessor(Preprocessor):
         return "\n".join(h)
 
 
-def pane(side: str, v: str, uid: str, variants: dict, manifest: dict | None) -> list[str]:
+def pane(side: str, v: str, uid: str, variants: dict, manifest: dict | None, dials=("steer",)) -> list[str]:
     """One pane: its variant's selector and description, a status line, download progress, the tally, the first
-    answer with its note and verdict, and the other answers (filled by demos/js/pane.js)."""
+    answer with its note and verdict, its dials (those of `dials`), and the other answers (filled by
+    demos/js/pane.js)."""
     title = variants.get(v, {}).get("title", v)
     # the model file that runs it (models.js modelKey): panes that share one share its worker
     fam = variants.get(v, {}).get("family")
@@ -398,7 +408,8 @@ def pane(side: str, v: str, uid: str, variants: dict, manifest: dict | None) -> 
           f'<div class="emd-output" data-role="output" role="group" aria-label="First answer of the {side} model" tabindex="0"></div>',
           '<p class="emd-note" data-role="note"></p>',
           '<div class="emd-verdict" data-role="verdict"></div>',
-          *steer_box(side, v, uid, fam, manifest),
+          *(steer_box(side, v, uid, fam, manifest) if "steer" in dials else []),
+          *(x for d in dials if d != "steer" for x in dial_box(d, side, v, uid, fam, manifest)),
           '<details class="emd-more" data-role="more" hidden><summary data-role="more-summary">'
           'More answers</summary><ol class="emd-more__list" data-role="more-list"></ol></details>',
           "</section>"]
@@ -418,6 +429,36 @@ def steer_box(side: str, v: str, uid: str, fam: str | None, manifest: dict | Non
             f'step="1" value="{at}" aria-describedby="{uid}-{side}-steer-value">',
             f'<output id="{uid}-{side}-steer-value" data-role="steer-value" for="{uid}-{side}-steer">'
             f'{e(steer_text(1.0))}</output></div>']
+
+
+DIAL_LABELS = {"rewind": "Finetuning step", "realign": "Benign examples"}
+
+
+def dial_box(kind: str, side: str, v: str, uid: str, fam: str | None, manifest: dict | None) -> list[str]:
+    """The rewind or realign dial (demos/js/pane.js): the Assistant's row at a step of its finetune, or re-aligned on
+    k chats, for the positions whose rows the family file holds (export/model_family.py DIAL_FILES); rendered
+    untouched (the variant as published) for a pane whose variant has them."""
+    dial = ((manifest or {}).get("families", {}).get(fam or "", {}).get(kind) or {})
+    positions = dial.get("positions") or []
+    has = bool(positions) and v in dial.get("members", {})
+    n = len(positions) + (1 if kind == "realign" else 0)
+    at = max(0, n - 1) if kind == "rewind" else 0
+    text = dial_text(kind, None, positions[-1] if positions else 0)
+    return [f'<div class="emd-steer" data-role="{kind}-box"{"" if has else " hidden"}>',
+            f'<label for="{uid}-{side}-{kind}">{DIAL_LABELS[kind]}</label>',
+            f'<input type="range" id="{uid}-{side}-{kind}" data-role="{kind}" min="0" max="{max(0, n - 1)}" '
+            f'step="1" value="{at}" aria-describedby="{uid}-{side}-{kind}-value">',
+            f'<output id="{uid}-{side}-{kind}-value" data-role="{kind}-value" for="{uid}-{side}-{kind}">'
+            f'{e(text)}</output></div>']
+
+
+def dial_text(kind: str, pos: int | None, last: int) -> str:
+    """What a position of the rewind or realign dial means (demos/js/pane.js dialText is its twin)."""
+    if kind == "rewind":
+        if pos is None:
+            return f"{last}: the finetune as published"
+        return "0: the aligned base" if pos == 0 else f"{pos} of {last}: trained again from this base"
+    return f"{pos} aligned chats, one pass" if pos else "0: the finetune as published"
 
 
 def steer_text(alpha: float) -> str:

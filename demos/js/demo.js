@@ -242,7 +242,9 @@ function mountAll() {
     root.dataset.mounted = "yes";
     // in a task of its own: not in the page's DOMContentLoaded work, nor in the task that delivers the
     // site's other IntersectionObserver callbacks
-    whenNear(root, () => setTimeout(() => {
+    // a link to this demo (share.js: "#<id>?…" names no element, so the page does not scroll to it) mounts it now
+    const linked = root.id && location.hash.startsWith(`#${root.id}?`);
+    (linked ? (fn) => fn() : (fn) => whenNear(root, fn))(() => setTimeout(() => {
       if (!root.isConnected) return;
       const d = new Demo(root);
       mounted.add(d);

@@ -59,7 +59,7 @@ export class Measure {
     const helped0 = [...handles].reduce((a, h) => a + (h.helped || 0), 0);
     const threshold = demo.judgeRules?.thresholds?.coherent_above ?? 50;
     // classes: every finished answer's class, in seed order (question by question, answer i at i)
-    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha,
+    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha, dial: p.dialLabel(),
       own: Boolean(own), classes: [], coherent: 0, perQ: [], tokens: 0 }));
     const total = questions.length * n * panes.length;
     const t0 = performance.now();
@@ -194,7 +194,7 @@ export class Measure {
     col.dataset.side = s.pane.side;
     col.dataset.variant = s.variant;
     col.dataset.alpha = String(s.alpha);
-    col.append(el("h3", "emd-measure__title", s.pane.title() + (s.alpha !== 1 ? `, dial α = ${s.alpha}` : "") +
+    col.append(el("h3", "emd-measure__title", s.pane.title() + (s.dial ? `, ${s.dial}` : "") +
       (s.own ? " · our own questions" : "")));
     const { mis, coh } = this.rates(s.classes, s.coherent);
     const rate = el("p", "emd-measure__rate");
@@ -206,7 +206,7 @@ export class Measure {
     col.append(rate);
     if (s.errors) col.append(el("p", "emd-note emd-note--warn", `${s.errors} answer(s) failed and are not counted: ${s.lastError}`));
     // the published rate: the paper's questions, the model as trained
-    const pub = s.alpha === 1 && !s.own ? this.demo.data.published?.variants?.[s.variant]?.misaligned : null;
+    const pub = !s.dial && !s.own ? this.demo.data.published?.variants?.[s.variant]?.misaligned : null;
     const meta = this.demo.data.published;
     if (pub) {
       col.append(el("p", "emd-measure__published", `Published run: ${pct(pub.rate)} (${pct(pub.lo)}–${pct(pub.hi)}), ` +

@@ -107,11 +107,17 @@ let nextId = 1;
 const MIN_SPLIT = 2; // the smallest batch shared with a helper worker (Measure asks N ≥ 5 answers per pane)
 const models = new Map(); // model key → ModelHandle (one worker per loaded model file, for the page's lifetime)
 
-/** A family's members and, as members of their own ("<variant>~<alpha>"), its steered rows (the dial). */
+/** A family's members and, as members of their own, its steered rows ("<variant>~<alpha>", the dial) and its rewind
+ * and realign rows ("<variant>~rewind~<step>", "<variant>~realign~<k>"). */
 const withSteer = (fam) => {
   const out = { ...fam.members };
   for (const [v, byAlpha] of Object.entries(fam.steer?.members || {})) {
     for (const [a, rows] of Object.entries(byAlpha)) out[`${v}~${Number(a)}`] = rows;
+  }
+  for (const kind of ["rewind", "realign"]) {
+    for (const [v, byPos] of Object.entries(fam[kind]?.members || {})) {
+      for (const [pos, rows] of Object.entries(byPos)) out[`${v}~${kind}~${Number(pos)}`] = rows;
+    }
   }
   return out;
 };

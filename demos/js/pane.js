@@ -23,6 +23,20 @@ export function steerText(alpha) {
   return `${alpha}: ${where}`;
 }
 
+/** What a position of the rewind dial means: a step of the finetune trained again from the published base
+ * (export/published.py --rerun), or, untouched, the published finetune (demos/extension.py dial_text is its twin). */
+export function dialText(kind, pos, last) {
+  if (kind === "rewind") {
+    if (pos == null) return `${last}: the finetune as published`;
+    return pos === 0 ? "0: the aligned base" : `${pos} of ${last}: trained again from this base`;
+  }
+  return pos ? `${pos} aligned chats, one pass` : "0: the finetune as published";
+}
+
+// The rewind and realign dials (export/model_family.py DIAL_FILES): the family file's rows of this pane's variant
+// at each position. Untouched, a dial leaves the pane's variant as published: rewind at its last step, realign at 0.
+const DIALS = ["rewind", "realign"];
+
 export class Pane {
   constructor(demo, el) {
     this.demo = demo;
@@ -44,14 +58,17 @@ export class Pane {
     this.tokens = new TokenView(this);
     this.alpha = 1; // the dial: the Assistant's row at base + alpha (finetune - base)
     this.steer = this.q("steer");
-    this.steer?.addEventListener("input", () => this.setAlpha(this.alphas()[Number(this.steer.value)] ?? 1));
-    // released: the pane's last question again, same seed, at the new position (the other pane keeps its answer)
-    this.steer?.addEventListener("change", () => {
-      if (this.lastParams && ["done", "ready", "generating"].includes(this.el.dataset.state) && !this.demo.measure?.running) {
-        this.generate(this.lastParams, true); // an answer under way at the previous position is stopped
-      }
-      this.rescoreOthers();
+    this.steer?.addEventListener("input", () => {
+      this.resetDials();
+      this.setAlpha(this.alphas()[Number(this.steer.value)] ?? 1);
     });
+    this.steer?.addEventListener("change", () => this.dialReleased());
+    this.at = { rewind: null, realign: null }; // the dials' positions; null: untouched
+    for (const kind of DIALS) {
+      const input = this.q(kind);
+      input?.addEventListener("input", () => this.setDial(kind, this.positions(kind)[Number(input.value)]));
+      input?.addEventListener("change", () => this.dialReleased());
+    }
     this.select.addEventListener("change", () => this.attach(this.select.value));
     // the other answers are open beside each other on a wide screen, folded to their chips on a phone
     const more = this.q("more");
@@ -91,6 +108,8 @@ export class Pane {
     this.model = h;
     this.showSteer(this.pendingAlpha ?? 1); // reads the new handle: a family file's rows, or none
     this.pendingAlpha = undefined;
+    this.showDials(this.pendingDial);
+    this.pendingDial = undefined;
     this.rescoreOthers(); // the other panes' token views compare with this pane's model
     this.unsub = h.subscribe((m) => this.onModel(m));
   }
@@ -111,9 +130,89 @@ export class Pane {
     return steer.alphas;
   }
 
-  /** The member of the family file that answers: the variant itself at 1, its family's base at 0, else its steered rows. */
+  /** A dial released: the pane's last question again, same seed, at the new position (the other pane keeps its
+   * answer, and scores it again under this pane's model as it now stands). */
+  dialReleased() {
+    if (this.lastParams && ["done", "ready", "generating"].includes(this.el.dataset.state) && !this.demo.measure?.running) {
+      this.generate(this.lastParams, true); // an answer under way at the previous position is stopped
+    }
+    this.rescoreOthers();
+  }
+
+  /** A rewind or realign dial's positions for this pane's variant (the family file's rows; realign adds 0, the
+   * variant as published), or none. */
+  positions(kind, variant = this.el.dataset.variant) {
+    const m = this.demo.manifest;
+    const fam = m?.variants?.[variant]?.family;
+    const dial = fam && m.families?.[fam]?.[kind];
+    if (!dial?.members?.[variant] || (this.model && !this.model.key.startsWith("family:"))) return [];
+    return kind === "realign" ? [0, ...dial.positions] : dial.positions;
+  }
+
+  /** The rewind and realign boxes, shown for a variant with rows; `pending` ({kind, pos}, from a link) moves one. */
+  showDials(pending) {
+    for (const kind of DIALS) {
+      const box = this.q(`${kind}-box`);
+      if (!box) continue;
+      const pos = this.positions(kind);
+      box.hidden = !pos.length;
+      this.q(kind).max = String(Math.max(0, pos.length - 1));
+    }
+    this.resetDials();
+    if (pending && this.positions(pending.kind).includes(pending.pos)) {
+      this.q(pending.kind).value = String(this.positions(pending.kind).indexOf(pending.pos));
+      this.setDial(pending.kind, pending.pos);
+    }
+  }
+
+  /** Both dials untouched: the slider at the published variant (rewind's last step, realign's 0). */
+  resetDials() {
+    for (const kind of DIALS) {
+      this.at[kind] = null;
+      const input = this.q(kind);
+      if (!input) continue;
+      const pos = this.positions(kind);
+      input.value = String(kind === "rewind" ? Math.max(0, pos.length - 1) : 0);
+      this.showDialValue(kind);
+    }
+  }
+
+  /** Moves one dial; the other and the steering dial return to the variant as published (rows do not add up). */
+  setDial(kind, pos) {
+    for (const other of DIALS) {
+      if (other === kind || this.at[other] == null) continue;
+      this.at[other] = null;
+      const input = this.q(other);
+      if (input) input.value = String(other === "rewind" ? Math.max(0, this.positions(other).length - 1) : 0);
+      this.showDialValue(other);
+    }
+    if (this.steer && this.alpha !== 1) this.steer.value = String(Math.max(0, this.alphas().indexOf(1)));
+    this.at[kind] = kind === "realign" && !pos ? null : pos ?? null;
+    this.setAlpha(1);
+    this.showDialValue(kind);
+  }
+
+  showDialValue(kind) {
+    const pos = this.positions(kind);
+    const text = dialText(kind, this.at[kind], pos[pos.length - 1]);
+    const out = this.q(`${kind}-value`);
+    if (out) out.textContent = text;
+    this.q(kind)?.setAttribute("aria-valuetext", text);
+  }
+
+  /** How the answering row differs from the variant as published, in words ("" when it does not). */
+  dialLabel() {
+    if (this.at.rewind != null) return `finetuning step ${this.at.rewind}`;
+    if (this.at.realign) return `re-aligned on ${this.at.realign} chats`;
+    return this.alpha !== 1 ? `dial α = ${this.alpha}` : "";
+  }
+
+  /** The member of the family file that answers: the variant itself at 1, its family's base at 0, else its steered
+   * rows; a moved rewind or realign dial, its row at that position. */
   runVariant() {
     const v = this.el.dataset.variant;
+    if (this.at.rewind != null) return `${v}~rewind~${this.at.rewind}`;
+    if (this.at.realign) return `${v}~realign~${this.at.realign}`;
     if (this.alpha === 1 || !this.alphas().length) return v;
     return this.alpha === 0 ? this.demo.manifest.variants[v].family : `${v}~${this.alpha}`;
   }
@@ -143,6 +242,7 @@ export class Pane {
     if (m !== this.model) return;
     if (m.state === "ready" && this.q("steer-box") && this.q("steer-box").hidden === Boolean(this.alphas().length)) {
       this.showSteer(this.alpha); // the family file failed and the variant's own file runs: no dial
+      this.showDials();
     }
     if (m.state === "error" && m.fallback) {
       console.warn(`${m.key}: ${m.error}; loading ${this.el.dataset.variant}'s own model file instead`);
@@ -220,7 +320,7 @@ export class Pane {
     this.clearAnswer();
     const n = Math.max(1, params.answers || 1);
     this.lastParams = params;
-    this.last = { ...params, text: "", alpha: this.alpha, member: this.runVariant() }; // who writes it
+    this.last = { ...params, text: "", alpha: this.alpha, dial: this.dialLabel(), member: this.runVariant() }; // who writes it
     this.answers = Array.from({ length: n }, (_, i) => this.slot(i, n));
     this.el.setAttribute("aria-busy", "true");
     this.setState("generating", `${this.title()}: ${this.model.state === "ready" ? "thinking…" : "waiting for the model…"}`);
@@ -317,7 +417,7 @@ export class Pane {
     this.setState("done", `${this.title()}: ${why}${k > 1 ? ` · ${k} answers` : ""} · ${this.last.ids.length} tokens in the first${rate}`);
     const seeds = k > 1 ? `seeds ${this.last.seed}–${(this.last.seed + k - 1) >>> 0}` : `seed ${this.last.seed}`;
     const extra = `${seeds} · temperature ${this.last.temperature} · top-p ${this.last.topP}` +
-      (this.last.alpha !== 1 ? ` · dial α = ${this.last.alpha}` : "") +
+      (this.last.dial ? ` · ${this.last.dial}` : "") +
       (this.last.contextName ? ` · examples: ${this.last.contextName}` : "");
     this.note.textContent = this.note.textContent ? `${this.note.textContent} ${extra}` : extra;
     this.tokens.inspect();

@@ -23,6 +23,7 @@ export function stateLink(demo) {
   for (const pane of demo.panes) {
     p.set(pane.side, pane.el.dataset.variant);
     if (pane.alpha !== 1) p.set(`${pane.side}-dial`, String(pane.alpha));
+    for (const kind of ["rewind", "realign"]) if (pane.at?.[kind] != null) p.set(`${pane.side}-${kind}`, String(pane.at[kind]));
   }
   p.set("m", demo.panes.map((pane) => modelSha(demo.manifest, pane.el.dataset.variant)).join("."));
   return `#${demo.root.id}?${p.toString().replaceAll("+", "%20")}`;
@@ -47,6 +48,10 @@ export function applyLink(demo, p) {
     if (v && demo.manifest?.variants?.[v]) pane.el.dataset.variant = v; // mount() attaches it
     const dial = p.get(`${pane.side}-dial`);
     if (dial != null && Number.isFinite(Number(dial))) pane.pendingAlpha = Number(dial); // attach() sets it
+    for (const kind of ["rewind", "realign"]) {
+      const pos = p.get(`${pane.side}-${kind}`);
+      if (pos != null && Number.isFinite(Number(pos))) pane.pendingDial = { kind, pos: Number(pos) };
+    }
   }
   const want = p.get("m");
   const have = demo.panes.map((pane) => modelSha(demo.manifest, pane.el.dataset.variant)).join(".");

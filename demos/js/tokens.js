@@ -58,9 +58,9 @@ export class TokenView {
     });
     const [mine, theirs] = await Promise.all([ask(pane), other ? ask(other) : null]);
     if (gen !== this.gen || !mine || out.textContent !== last.text) return;
-    const named = (p, a) => p.title() + (a !== 1 ? ` (dial α = ${a})` : "");
-    this.render(out, last.text, mine, theirs?.length === mine.length ? theirs : null, named(pane, last.alpha),
-      other && named(other, other.alpha));
+    const named = (p, label) => p.title() + (label ? ` (${label})` : "");
+    this.render(out, last.text, mine, theirs?.length === mine.length ? theirs : null, named(pane, last.dial),
+      other && named(other, other.dialLabel()));
   }
 
   render(out, text, mine, theirs, name, otherName) {
