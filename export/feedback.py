@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    runs.write_results(a.out, "python export/feedback.py learner", argv, {
+    runs.write_results(a.out, "python export/feedback.py", argv, {  # argv starts with the subcommand
         "judge": "v2", "samples_per_question": a.samples, "filters": list(FILTERS), "seeds": res,
         "summary": summarize(res)})
     return 0
