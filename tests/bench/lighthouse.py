@@ -2,7 +2,7 @@
 
     npm ci --ignore-scripts      # the dev dependencies too: lighthouse (pinned in package.json)
     .venv/bin/python tests/bench/lighthouse.py [--site DIR] [--pages home,essay] [--forms mobile,desktop]
-                                               [--no-gzip] [--out build/reports/lighthouse]
+                                               [--no-gzip] [--trace] [--out build/reports/lighthouse]
 
 Builds the site (`mkdocs build --strict`, unless --site names a built one), serves it on 127.0.0.1 (gzip for
 text, as static hosts serve it; --no-gzip for the plain files), and runs Lighthouse 12 with Debian chromium on
@@ -82,9 +82,11 @@ def build(out: Path, site_url: str) -> None:
                    cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def run(url: str, form: str, report: Path) -> dict:
+def run(url: str, form: str, report: Path, trace: bool = False) -> dict:
     cmd = [str(LIGHTHOUSE), url, "--output=json", f"--output-path={report}", "--quiet",
            f"--only-categories={','.join(CATEGORIES)}", "--chrome-flags=--headless=new --no-sandbox --disable-gpu"]
+    if trace:  # <report>-0.trace.json beside the report: what each long task ran (tests/bench/long_tasks.py reads it)
+        cmd.append("--save-assets")
     if form == "desktop":
         cmd.append("--preset=desktop")
     subprocess.run(cmd, check=True, env={**os.environ, "CHROME_PATH": CHROME}, capture_output=True)
@@ -101,6 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pages", help="comma-separated page names (default: every page)")
     ap.add_argument("--forms", default="mobile,desktop")
     ap.add_argument("--no-gzip", action="store_true")
+    ap.add_argument("--trace", action="store_true", help="keep each run's trace beside its report")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "reports" / "lighthouse")
     a = ap.parse_args(argv)
     if not LIGHTHOUSE.exists():
@@ -122,7 +125,7 @@ def main(argv=None) -> int:
     rows = {}
     for name, path in chosen.items():
         for form in a.forms.split(","):
-            r = run(base + path, form, a.out / f"{name}-{form}.json")
+            r = run(base + path, form, a.out / f"{name}-{form}.json", a.trace)
             rows[f"{name}/{form}"] = r
             s = r["scores"]
             print(f"{name:<24}{form:<9}{s['performance']:>5}{s['accessibility']:>6}{s['best-practices']:>5}{s['seo']:>5}"
