@@ -301,16 +301,21 @@ def check_families(manifest: dict, root: Path, texts: int = 4, results: Path | N
     return problems
 
 
-def _check_steer(fam: str, f: dict, path: Path) -> list[str]:
-    """Each steered row is base + alpha * (member - base) of the family's own rows, to within int8 rounding."""
-    if not f.get("steer"):
-        return []
+def _dequantized_embedding(path: Path) -> np.ndarray:
+    """The family file's embedding table, its int8 rows times their scale."""
     import onnx
     from onnx import numpy_helper
     m = onnx.load(str(path))
     q, s, _ = _embedding(m)
     inits = {i.name: i for i in m.graph.initializer}
-    table = numpy_helper.to_array(inits[q]).astype(np.float32) * numpy_helper.to_array(inits[s]).astype(np.float32)
+    return numpy_helper.to_array(inits[q]).astype(np.float32) * numpy_helper.to_array(inits[s]).astype(np.float32)
+
+
+def _check_steer(fam: str, f: dict, path: Path) -> list[str]:
+    """Each steered row is base + alpha * (member - base) of the family's own rows, to within int8 rounding."""
+    if not f.get("steer"):
+        return []
+    table = _dequantized_embedding(path)
     problems = []
     for name, by_alpha in f["steer"]["members"].items():
         own = f["members"].get(name, {})
@@ -331,12 +336,7 @@ def _check_dials(fam: str, f: dict, path: Path, results: Path | None) -> list[st
     kinds = [k for k in DIAL_FILES if f.get(k)]
     if not kinds or results is None:
         return []
-    import onnx
-    from onnx import numpy_helper
-    m = onnx.load(str(path))
-    q, s, _ = _embedding(m)
-    inits = {i.name: i for i in m.graph.initializer}
-    table = numpy_helper.to_array(inits[q]).astype(np.float32) * numpy_helper.to_array(inits[s]).astype(np.float32)
+    table = _dequantized_embedding(path)
     problems = []
     for kind in kinds:
         path_r = Path(results) / DIAL_FILES[kind]
