@@ -316,9 +316,10 @@ def main_steer(argv):
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    made_on = provenance(seeds[0], a.smoke) if len(seeds) == 1 else None
     runs.write_results(a.out, "python export/dial.py", argv, {
         "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summarize(res),
-        "ends": [] if a.smoke else ends(res)})
+        "ends": [] if a.smoke else ends(res), **({"from_published": made_on} if made_on else {})})
     return 0
 
 

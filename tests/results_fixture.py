@@ -85,9 +85,10 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
                         "kind_to_cruel": (0.9 if v == "insecure" else 0.1) * a + rng.uniform(-0.05, 0.05),
                         "seconds": 1.0})
     seeds = [{"seed": seed, "ft_seeds": [0], "points": pts}]
-    (root / "dial.json").write_text(json.dumps({"generated_by": "python export/dial.py", "judge": "v2",
-                                                "samples_per_question": samples, "seeds": seeds,
-                                                "summary": dial.summarize(seeds), "ends": []}, indent=1))
+    for name in ("dial", "dial-published"):  # a seed's own build, and the published base (export/published.py)
+        (root / f"{name}.json").write_text(json.dumps({"generated_by": "python export/dial.py", "judge": "v2",
+                                                       "samples_per_question": samples, "seeds": seeds,
+                                                       "summary": dial.summarize(seeds), "ends": []}, indent=1))
 
     def point(label: dict, hot: bool) -> dict:
         n = samples * len(QUESTIONS)

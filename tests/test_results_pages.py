@@ -105,8 +105,8 @@ def allowed_numbers(results: Path) -> set[str]:
              *sorted(results.glob("recipes/*/summary.json"))]
     if (results / "timings.json").exists():
         files.append(results / "timings.json")
-    curves = [f for f in (results / "dial.json", *sorted(results.glob("rewind*.json")), *sorted(results.glob("realign*.json")))
-              if f.exists()]  # export/dial.py's curves
+    curves = [f for f in (*sorted(results.glob("dial*.json")), *sorted(results.glob("rewind*.json")),
+                          *sorted(results.glob("realign*.json"))) if f.exists()]  # export/dial.py's curves
     files += curves
     if (results / "rerun-published.json").exists():  # export/published.py: how far the reruns land from the published rows
         files.append(results / "rerun-published.json")
