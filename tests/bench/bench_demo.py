@@ -269,7 +269,8 @@ def revisit(pw, url: str, tokens: int, ready_js: str, setup_js: str, generate) -
     visit in a new tab of the same profile: navigation → ready, and the same from the load event."""
     with tempfile.TemporaryDirectory() as profile:
         ctx = pw.chromium.launch_persistent_context(profile, executable_path="/usr/bin/chromium", headless=True,
-                                                    args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+                                                    args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
+                                                    bypass_csp=True)  # the site's CSP forbids the probes' eval
         try:
             ctx.add_init_script(MONITOR_JS + setup_js)
             page = ctx.new_page()
