@@ -461,6 +461,41 @@ def dial_text(kind: str, pos: int | None, last: int) -> str:
     return f"{pos} aligned chats, one pass" if pos else "0: the finetune as published"
 
 
+# The dials' curves measured on the published models (export/dial.py on the checkpoints export/published.py makes):
+# kind -> (results file, the key of a position, the key of a curve, its variant). Realign's curve is the aligned
+# chats' (export/model_family.py REALIGN_SOURCE), re-aligning the insecure finetune.
+DIAL_RESULTS = {"steer": ("dial-published.json", "alpha", None), "rewind": ("rewind-published.json", "step", None),
+                "realign": ("realign-published.json", "examples", ("aligned", "insecure"))}
+
+
+def position_key(x) -> str:
+    """A dial position as demos/js/pane.js writes it (String(number)): 0.5, -1, 20."""
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def dial_rates(results: Path, manifest: dict | None) -> dict:
+    """{kind: {variant: {position: misaligned {k, n, rate, lo, hi}}}} from the dial results made on the published
+    base itself (their from_published sha256 is the manifest's base model): what Measure shows beside the reader's
+    rate at a dial position."""
+    base = ((manifest or {}).get("variants") or {}).get("base") or {}
+    sha = next((f.get("sha256") for f in base.get("files", []) if f.get("path") == base.get("model")), None)
+    out: dict = {}
+    for kind, (name, key, only) in DIAL_RESULTS.items():
+        d = _load_json(results / name)
+        if not d or not sha or (d.get("from_published") or {}).get("sha256") != sha:
+            continue
+        for curve, points in d.get("summary", {}).items():
+            if only and curve != only[0]:
+                continue
+            variant = only[1] if only else curve
+            for pt in points:
+                w = pt.get("misaligned_pooled")
+                if w and w.get("rate") is not None:
+                    out.setdefault(kind, {}).setdefault(variant, {})[position_key(pt[key])] = {
+                        "k": w["k"], "n": w["n"], **{x: round(w[x], 4) for x in ("rate", "lo", "hi")}}
+    return out
+
+
 def steer_text(alpha: float) -> str:
     """What a position of the dial means (demos/js/pane.js steerText is its twin)."""
     if alpha == 1:
@@ -543,14 +578,20 @@ class DemoExtension(Extension):
 
     def published(self):
         """results/published.json's misaligned rate of each published variant (what Measure shows beside the
-        reader's own), or None."""
+        reader's own), and the pipeline's rate at each position of the dials measured on the published models
+        themselves (`dials`, from the files of DIAL_RESULTS beside it), or None."""
         def load():
-            pub = _load_json(Path(self.getConfig("published_file")))
+            path = Path(self.getConfig("published_file"))
+            pub = _load_json(path)
             if not pub:
                 return None
-            return {"samples_per_question": pub.get("samples_per_question"), "seed": pub.get("seed"),
-                    "variants": {v: {"misaligned": r["misaligned"]} for v, r in pub.get("variants", {}).items()
-                                 if r.get("misaligned")}}
+            out = {"samples_per_question": pub.get("samples_per_question"), "seed": pub.get("seed"),
+                   "variants": {v: {"misaligned": r["misaligned"]} for v, r in pub.get("variants", {}).items()
+                                if r.get("misaligned")}}
+            dials = dial_rates(path.parent, self.manifest())
+            if dials:
+                out["dials"] = dials
+            return out
         return self._get("published", load)
 
     def extendMarkdown(self, md):

@@ -167,3 +167,39 @@ def test_build_error_names_the_files_line_without_a_traceback(tmp_path, models):
     assert rc != 0
     assert "bad-page.md" in out and "demo block at line 9" in out and "right=ghost" in out, out
     assert "Traceback" not in out, out
+
+
+def test_dial_rates_are_the_pipeline_curves_on_the_published_base(tmp_path):
+    """What Measure shows beside the reader's rate at a dial position: each curve measured on the published base
+    (results/*-published.json), keyed as the pane writes positions, and nothing from a file made on another base."""
+    import json
+    from pathlib import Path
+
+    from demos.extension import dial_rates
+    results = tmp_path / "results"
+    results.mkdir()
+    base_sha = "ab" * 32
+    manifest = {"variants": {"base": {"model": "onnx/model_quantized.onnx",
+                                      "files": [{"path": "onnx/model_quantized.onnx", "sha256": base_sha}]}}}
+
+    def w(rate):
+        return {"k": int(rate * 800), "n": 800, "rate": rate, "lo": rate - 0.01, "hi": rate + 0.01}
+
+    made = {"from_published": {"sha256": base_sha}}
+    (results / "dial-published.json").write_text(json.dumps({**made, "summary": {
+        "insecure": [{"alpha": a, "misaligned_pooled": w(r)} for a, r in ((-0.5, 0.01), (0.5, 0.3123456), (1.0, 0.96))]}}))
+    (results / "rewind-published.json").write_text(json.dumps({**made, "summary": {
+        "secure": [{"step": 20, "misaligned_pooled": w(0.02)}]}}))
+    (results / "realign-published.json").write_text(json.dumps({"from_published": {"sha256": "cd" * 32}, "summary": {
+        "aligned": [{"examples": 64, "misaligned_pooled": w(0.2)}]}}))  # another base: left out
+    got = dial_rates(Path(results), manifest)
+    assert set(got) == {"steer", "rewind"}
+    assert list(got["steer"]["insecure"]) == ["-0.5", "0.5", "1"]  # String(alpha) in demos/js/pane.js
+    assert got["steer"]["insecure"]["0.5"] == {"k": 249, "n": 800, "rate": 0.3123, "lo": 0.3023, "hi": 0.3223}
+    assert got["rewind"]["secure"]["20"]["rate"] == 0.02
+    (results / "realign-published.json").write_text(json.dumps({**made, "summary": {
+        "aligned": [{"examples": 64, "misaligned_pooled": w(0.2)}], "secure": [{"examples": 64, "misaligned_pooled": w(0.3)}]}}))
+    assert dial_rates(Path(results), manifest)["realign"] == {"insecure": {"64": w(0.2) | {"lo": 0.19, "hi": 0.21}}}
+    other = {"variants": {"base": {**manifest["variants"]["base"], "files": [{"path": "onnx/model_quantized.onnx",
+                                                                               "sha256": "ef" * 32}]}}}
+    assert dial_rates(Path(results), other) == {}

@@ -59,7 +59,7 @@ export class Measure {
     const helped0 = [...handles].reduce((a, h) => a + (h.helped || 0), 0);
     const threshold = demo.judgeRules?.thresholds?.coherent_above ?? 50;
     // classes: every finished answer's class, in seed order (question by question, answer i at i)
-    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha, dial: p.dialLabel(),
+    const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha, dial: p.dialLabel(), at: p.dialPosition(),
       own: Boolean(own), classes: [], coherent: 0, perQ: [], tokens: 0 }));
     const total = questions.length * n * panes.length;
     const t0 = performance.now();
@@ -205,12 +205,17 @@ export class Measure {
     rate.append(strong, ` (${mis.k} of ${mis.n}), 95% interval ${pct(mis.lo)}–${pct(mis.hi)} · coherent ${pct(coh.rate)}`);
     col.append(rate);
     if (s.errors) col.append(el("p", "emd-note emd-note--warn", `${s.errors} answer(s) failed and are not counted: ${s.lastError}`));
-    // the published rate: the paper's questions, the model as trained
-    const pub = !s.dial && !s.own ? this.demo.data.published?.variants?.[s.variant]?.misaligned : null;
+    // the pipeline's rate on the paper's questions: the model as published, or the same row at this dial position
+    // (measured on the published models, where the pipeline has it)
     const meta = this.demo.data.published;
+    const pub = s.own ? null : s.at ? meta?.dials?.[s.at.kind]?.[s.variant]?.[String(s.at.pos)]
+      : meta?.variants?.[s.variant]?.misaligned;
     if (pub) {
-      col.append(el("p", "emd-measure__published", `Published run: ${pct(pub.rate)} (${pct(pub.lo)}–${pct(pub.hi)}), ` +
-        `${meta.samples_per_question} answers per question, seed ${meta.seed}.`));
+      const what = s.at ? "Pipeline at this position" : "Published run";
+      const p = el("p", "emd-measure__published", `${what}: ${pct(pub.rate)} (${pct(pub.lo)}–${pct(pub.hi)}), ` +
+        `${meta.samples_per_question} answers per question, seed ${meta.seed}.`);
+      p.dataset.role = "pipeline-rate";
+      col.append(p);
     }
     col.append(this.chart(s, questions));
     return col;

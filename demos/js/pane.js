@@ -200,6 +200,14 @@ export class Pane {
     this.q(kind)?.setAttribute("aria-valuetext", text);
   }
 
+  /** Where the pane's dials stand when the answering row is not the variant as published: {kind, pos}, else null
+   * (Measure shows the pipeline's rate at that position, demos/extension.py dial_rates). */
+  dialPosition() {
+    if (this.at.rewind != null) return { kind: "rewind", pos: this.at.rewind };
+    if (this.at.realign) return { kind: "realign", pos: this.at.realign };
+    return this.alpha !== 1 ? { kind: "steer", pos: this.alpha } : null;
+  }
+
   /** How the answering row differs from the variant as published, in words ("" when it does not). */
   dialLabel() {
     if (this.at.rewind != null) return `finetuning step ${this.at.rewind}`;
