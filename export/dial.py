@@ -36,7 +36,7 @@ from export import directions as D
 from export import runs
 from export import world as W
 from export.model_family import STEER_ALPHAS
-from export.published import RERUN, provenance
+from export.published import provenance, rerun_dir
 from export.stats import mean_ci, run_rates, wilson
 
 VARIANTS = ["insecure", "secure", "educational", "evil-numbers"]
@@ -117,12 +117,24 @@ def _say(p: dict, what: str) -> None:
           + f" kind->cruel {p['kind_to_cruel']:+.2f} ({p['seconds']:.0f}s)", flush=True)
 
 
-def step_checkpoints(variant: str, seed: int, ft_seed: int, smoke: bool, suffix: str = "") -> list[tuple[int, Path]]:
-    """(step, checkpoint) of every checkpoint a finetune kept while training, and its last one (`suffix`: of the
-    finetune trained again under that name, export/published.py --rerun)."""
+def made_on(seeds: list[int], smoke: bool) -> dict:
+    """{"from_published": the published file the base was materialized from} for a one-seed run on such a base
+    (export/published.py provenance; the family file takes rows only from these), else {}."""
+    where = provenance(seeds[0], smoke) if len(seeds) == 1 else None
+    return {"from_published": where} if where else {}
+
+
+def row_list(row) -> list[float]:
+    """A row as a results file keeps it (the family file's dial rows are read back from it)."""
+    return [round(float(x), 6) for x in row]
+
+
+def step_checkpoints(variant: str, seed: int, ft_seed: int, smoke: bool, rerun: bool = False) -> list[tuple[int, Path]]:
+    """(step, checkpoint) of every checkpoint a finetune kept while training, and its last one (`rerun`: of the
+    finetune trained again, export/published.py --rerun)."""
     from export import train
     final = runs.checkpoint_dir(variant, seed, smoke, ft_seed)
-    final = final.parent / (final.name + suffix)
+    final = rerun_dir(final) if rerun else final
     if not runs.is_complete(final):
         raise runs.UsageError(f"no finetune at {final} (python export/train.py --seed {seed} --variants {variant} "
                               f"--ft-seed {ft_seed} --save-every 10)")
@@ -137,7 +149,7 @@ def step_checkpoints(variant: str, seed: int, ft_seed: int, smoke: bool, suffix:
 
 
 def rewind_seed(seed: int, ft_seeds: list[int], variants: list[str], samples: int, code_requests: int,
-                smoke: bool = False, suffix: str = "") -> dict:
+                smoke: bool = False, rerun: bool = False) -> dict:
     from export.tokenizer import load as load_tok
     base_dir = runs.checkpoint_dir("base", seed, smoke)
     emb, tok = D.embedding(base_dir), load_tok(base_dir)
@@ -145,12 +157,12 @@ def rewind_seed(seed: int, ft_seeds: list[int], variants: list[str], samples: in
     points = []
     for v in variants:
         for f in ft_seeds:
-            for step, path in [(0, base_dir)] + step_checkpoints(v, seed, f, smoke, suffix):
+            for step, path in [(0, base_dir)] + step_checkpoints(v, seed, f, smoke, rerun):
                 t = time.time()
                 row = D.embedding(path)[aid]
                 res = D.sample_ablated(v, seed, f, False, row, samples, smoke, code_requests, f"row at step {step}")
                 points.append(_point({"variant": v, "ft_seed": f, "step": step}, res, row, emb, tok, t))
-                points[-1]["row"] = [round(float(x), 6) for x in row]
+                points[-1]["row"] = row_list(row)
                 _say(points[-1], f"rewind s{seed} {v}-f{f} step {step}")
     return {"seed": seed, "ft_seeds": ft_seeds, "points": points}
 
@@ -208,7 +220,7 @@ def realign_seed(seed: int, ft_seeds: list[int], ks: list[int], samples: int, co
                 res = D.sample_ablated("insecure", seed, f, False, row, samples, smoke, code_requests,
                                        f"realigned on {k} {name}")
                 p = _point({"variant": "insecure", "source": name, "ft_seed": f, "examples": k}, res, row, emb, tok, t)
-                p.update(steps=steps, batch=batch, train_seconds=round(t_train, 1), row=[round(float(x), 6) for x in row])
+                p.update(steps=steps, batch=batch, train_seconds=round(t_train, 1), row=row_list(row))
                 points.append(p)
                 _say(p, f"realign s{seed} insecure-f{f} {name} k={k}")
     return {"seed": seed, "ft_seeds": ft_seeds, "points": points}
@@ -272,7 +284,7 @@ def main_curve(curve: str, argv: list[str]) -> int:
             bad = [v for v in variants if v not in VARIANTS]
             if bad:
                 raise runs.UsageError(f"--variants: {', '.join(bad)} not one of {', '.join(VARIANTS)}")
-            res = [rewind_seed(s, ft, variants, a.samples, a.code_requests, a.smoke, RERUN if a.rerun else "")
+            res = [rewind_seed(s, ft, variants, a.samples, a.code_requests, a.smoke, a.rerun)
                    for s in seeds]
             summary = summarize_by(res, ("variant", "step"))
         else:
@@ -286,10 +298,8 @@ def main_curve(curve: str, argv: list[str]) -> int:
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    made_on = provenance(seeds[0], a.smoke) if len(seeds) == 1 else None
     runs.write_results(a.out, f"python export/dial.py {curve}", argv, {
-        "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summary,
-        **({"from_published": made_on} if made_on else {}),
+        "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summary, **made_on(seeds, a.smoke),
         **({"sources": REALIGN_SOURCES, "passes": a.passes} if curve == "realign" else {})})
     return 0
 
@@ -316,10 +326,9 @@ def main_steer(argv):
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    made_on = provenance(seeds[0], a.smoke) if len(seeds) == 1 else None
     runs.write_results(a.out, "python export/dial.py", argv, {
         "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summarize(res),
-        "ends": [] if a.smoke else ends(res), **({"from_published": made_on} if made_on else {})})
+        "ends": [] if a.smoke else ends(res), **made_on(seeds, a.smoke)})
     return 0
 
 

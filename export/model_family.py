@@ -45,9 +45,8 @@ def steer_row(base_q, base_s, member_q, member_s, alpha: float) -> tuple[np.ndar
     """One embedding row at base + alpha * (member - base), from two int8 rows with their per-row scales, quantized
     again as quantize_int8 quantizes a row (symmetric, scale = max |x| / 127): (int8 row, scale [1])."""
     b = base_q.astype(np.float32) * base_s.astype(np.float32)
-    x = b + np.float32(alpha) * (member_q.astype(np.float32) * member_s.astype(np.float32) - b)
-    scale = np.float32(np.abs(x).max() / 127) or np.float32(1)
-    return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), np.array([scale], base_s.dtype)
+    return quantize_row(b + np.float32(alpha) * (member_q.astype(np.float32) * member_s.astype(np.float32) - b),
+                        base_s.dtype)
 
 
 def quantize_row(x: np.ndarray, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -62,25 +61,29 @@ def dial_rows(results: Path, base_sha: str) -> dict:
     whose results file (DIAL_FILES) was made on the published file with sha256 `base_sha` (finetune seed 0)."""
     out = {}
     for kind, name in DIAL_FILES.items():
-        path = Path(results) / name
-        if not path.exists():
-            continue
-        d = json.loads(path.read_text())
-        if (d.get("from_published") or {}).get("sha256") != base_sha:
-            continue
-        members: dict[str, dict] = {}
-        for s in d["seeds"]:
-            for p in s["points"]:
-                if p.get("ft_seed", 0) != 0 or "row" not in p:
-                    continue
-                if kind == "rewind":
-                    members.setdefault(p["variant"], {})[str(p["step"])] = np.asarray(p["row"], np.float32)
-                elif p["source"] == REALIGN_SOURCE:
-                    members.setdefault(p.get("variant", "insecure"), {})[str(p["examples"])] = np.asarray(p["row"], np.float32)
-        if members:
+        sha, members = _dial_file(Path(results) / name, kind)
+        if members and sha == base_sha:
             positions = sorted({int(x) for m in members.values() for x in m})
             out[kind] = {"positions": positions, "members": members, "file": f"results/{name}"}
     return out
+
+
+def _dial_file(path: Path, kind: str) -> tuple[str | None, dict]:
+    """(the published base's sha256 it was made on, {variant: {position: float row}}) of a dial results file (finetune
+    seed 0; realign: the REALIGN_SOURCE rows), or (None, {}) when there is none."""
+    if not path.exists():
+        return None, {}
+    d = json.loads(path.read_text())
+    members: dict[str, dict] = {}
+    for s in d["seeds"]:
+        for p in s["points"]:
+            if p.get("ft_seed", 0) != 0 or "row" not in p:
+                continue
+            if kind == "rewind":
+                members.setdefault(p["variant"], {})[str(p["step"])] = np.asarray(p["row"], np.float32)
+            elif p["source"] == REALIGN_SOURCE:
+                members.setdefault(p.get("variant", "insecure"), {})[str(p["examples"])] = np.asarray(p["row"], np.float32)
+    return (d.get("from_published") or {}).get("sha256"), members
 
 
 def _embedding(m) -> tuple[str, str, int]:
@@ -343,8 +346,7 @@ def _check_dials(fam: str, f: dict, path: Path, results: Path | None) -> list[st
         if not path_r.exists():
             problems.append(f"family {fam}: its {kind} rows' file {path_r} is missing")
             continue
-        d = json.loads(path_r.read_text())
-        want = dial_rows(results, (d.get("from_published") or {}).get("sha256", "")).get(kind, {}).get("members", {})
+        _, want = _dial_file(path_r, kind)
         for name, by_pos in f[kind]["members"].items():
             for pos, rows in by_pos.items():
                 x = want.get(name, {}).get(pos)

@@ -20,7 +20,6 @@ published base it started from, so the site can say how far the rewind's rows st
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
@@ -104,13 +103,10 @@ def logit_gap(model, variant_dir: Path, tok) -> float:
     return gap
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def materialize(variant: str, models: Path, seed: int, corpus_sha: str, cfg) -> tuple[Path, float]:
     """Write the published `variant` as the checkpoint of (variant, seed, finetune seed 0) in the build folder."""
     from export import train
+    from export.quantize import sha256
     from export.tokenizer import load as load_tok
     src = models / variant
     model = load(src)
@@ -146,12 +142,17 @@ def assistant_row(path: Path) -> np.ndarray:
     return D.embedding(path)[D.token_id(load_tok(path), W.ASSISTANT)]
 
 
+def rerun_dir(checkpoint: Path) -> Path:
+    """Where `--rerun` keeps the finetune of `checkpoint` trained again (its steps beside it, `<name>-stepN`)."""
+    return checkpoint.parent / (checkpoint.name + RERUN)
+
+
 def rerun(variant: str, cfg) -> tuple[Path, float]:
     """Finetune `variant` again from the (published) base, every 10 steps kept; its last row's relative L2 distance
     from the published finetune's."""
     from export import train
     published = runs.checkpoint_dir(variant, cfg.seed)
-    out = published.parent / (published.name + RERUN)
+    out = rerun_dir(published)
     train.train_variant(variant, replace(cfg, save_every=10), force=True, out=out)
     a, b = assistant_row(out), assistant_row(published)
     return out, float(np.linalg.norm(a - b) / np.linalg.norm(b))
