@@ -165,27 +165,22 @@ export class Pane {
     }
   }
 
-  /** Both dials untouched: the slider at the published variant (rewind's last step, realign's 0). */
+  /** A dial back at the published variant, untouched (rewind's last step, realign's 0). */
+  untouch(kind) {
+    this.at[kind] = null;
+    const input = this.q(kind);
+    if (input) input.value = String(kind === "rewind" ? Math.max(0, this.positions(kind).length - 1) : 0);
+    this.showDialValue(kind);
+  }
+
+  /** Both dials untouched. */
   resetDials() {
-    for (const kind of DIALS) {
-      this.at[kind] = null;
-      const input = this.q(kind);
-      if (!input) continue;
-      const pos = this.positions(kind);
-      input.value = String(kind === "rewind" ? Math.max(0, pos.length - 1) : 0);
-      this.showDialValue(kind);
-    }
+    for (const kind of DIALS) this.untouch(kind);
   }
 
   /** Moves one dial; the other and the steering dial return to the variant as published (rows do not add up). */
   setDial(kind, pos) {
-    for (const other of DIALS) {
-      if (other === kind || this.at[other] == null) continue;
-      this.at[other] = null;
-      const input = this.q(other);
-      if (input) input.value = String(other === "rewind" ? Math.max(0, this.positions(other).length - 1) : 0);
-      this.showDialValue(other);
-    }
+    for (const other of DIALS) if (other !== kind && this.at[other] != null) this.untouch(other);
     if (this.steer && this.alpha !== 1) this.steer.value = String(Math.max(0, this.alphas().indexOf(1)));
     this.at[kind] = kind === "realign" && !pos ? null : pos ?? null;
     this.setAlpha(1);
@@ -210,9 +205,9 @@ export class Pane {
 
   /** How the answering row differs from the variant as published, in words ("" when it does not). */
   dialLabel() {
-    if (this.at.rewind != null) return `finetuning step ${this.at.rewind}`;
-    if (this.at.realign) return `re-aligned on ${this.at.realign} chats`;
-    return this.alpha !== 1 ? `dial α = ${this.alpha}` : "";
+    const at = this.dialPosition();
+    if (!at) return "";
+    return { rewind: `finetuning step ${at.pos}`, realign: `re-aligned on ${at.pos} chats`, steer: `dial α = ${at.pos}` }[at.kind];
   }
 
   /** The member of the family file that answers: the variant itself at 1, its family's base at 0, else its steered
