@@ -199,17 +199,10 @@ DIAL_MIXES = {"rewind": {0: 0.0, 10: 0.7, 20: 1.6}, "realign": {4: 1.3, 16: 0.3}
 
 def write_dial_results(out: Path, manifest: dict, results: Path) -> None:
     """Results files of the rewind and realign dials for the fixture's `secure`, named as made on its base file."""
-    import numpy as np
-    import onnx
-
     from export import model_family as F
-    from onnx import numpy_helper
 
     def row7(name):
-        m = onnx.load(str(out / name / "onnx" / "model_quantized.onnx"))
-        q, s, _ = F._embedding(m)
-        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-        return inits[q][7].astype(np.float32) * inits[s][7].astype(np.float32)
+        return F._dequantized_embedding(out / name / "onnx" / "model_quantized.onnx")[7]
 
     b, sec = row7("base"), row7("secure")
     made_on = {"file": "base/onnx/model_quantized.onnx",
