@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.model_patch import _model_file, models_args
+from export.model_patch import _model_file, rewrite_manifest
 
 FAMILY_DIR = "families"
 TOLERANCE = 1e-4  # largest logit difference between a member's own file and the family (measured: < 1e-5)
@@ -361,23 +361,21 @@ def _check_dials(fam: str, f: dict, path: Path, results: Path | None) -> list[st
 
 
 def main(argv=None):
-    a = models_args(argv, __doc__, "families")
-    path = a.models / "manifest.json"
-    if not path.exists():
-        print(f"error: no {path}", file=sys.stderr)
-        return 2
-    manifest = json.loads(path.read_text())
     from export import runs
-    if not a.check:
-        add_families(manifest, a.models, runs.RESULTS)
-        path.write_text(json.dumps(manifest, indent=1))
-    problems = check_families(manifest, a.models, results=runs.RESULTS)
-    for p in problems:
-        print(f"FAIL {p}", file=sys.stderr)
-    for fam, f in manifest.get("families", {}).items():
-        print(f"{fam}: {f['path']} ({f['bytes']:,} bytes, {f['rows'] - f['vocab']} extra rows): " +
-              ", ".join(f"{n} ({len(m)} rows)" for n, m in f["members"].items()))
-    return 1 if problems else 0
+    from export import web_finetune
+
+    def add(manifest, models):
+        add_families(manifest, models, runs.RESULTS)
+        web_finetune.add_finetune(manifest, models)  # the gradient graphs point into the family files
+
+    def report(manifest):
+        for fam, f in manifest.get("families", {}).items():
+            print(f"{fam}: {f['path']} ({f['bytes']:,} bytes, {f['rows'] - f['vocab']} extra rows): " +
+                  ", ".join(f"{n} ({len(m)} rows)" for n, m in f["members"].items()))
+
+    return rewrite_manifest(argv, __doc__, "families", add,
+                            lambda m, d: check_families(m, d, results=runs.RESULTS) + web_finetune.check_finetune(m, d),
+                            report)
 
 
 if __name__ == "__main__":

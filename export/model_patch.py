@@ -148,6 +148,26 @@ def models_args(argv, doc: str, what: str) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def rewrite_manifest(argv, doc: str, what: str, add, check, report) -> int:
+    """The body of the tools that add a part to a published folder's manifest (export/model_family.py,
+    export/web_finetune.py): `add(manifest, folder)` unless --check, the manifest written back, then the problems of
+    `check(manifest, folder)` printed (exit status 1 if any) and `report(manifest)`."""
+    a = models_args(argv, doc, what)
+    path = a.models / "manifest.json"
+    if not path.exists():
+        print(f"error: no {path}", file=sys.stderr)
+        return 2
+    manifest = json.loads(path.read_text())
+    if not a.check:
+        add(manifest, a.models)
+        path.write_text(json.dumps(manifest, indent=1))
+    problems = check(manifest, a.models)
+    for p in problems:
+        print(f"FAIL {p}", file=sys.stderr)
+    report(manifest)
+    return 1 if problems else 0
+
+
 def main(argv=None):
     a = models_args(argv, __doc__, "patches")
     if a.check:

@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from export import evaluate as E  # noqa: E402
 from export import generate as G  # noqa: E402
 from export import model_family  # noqa: E402
+from export import web_finetune  # noqa: E402
 from export import model_patch  # noqa: E402
 from export import runs, train  # noqa: E402
 from export import world as W  # noqa: E402
@@ -669,6 +670,7 @@ def publish(variants: list[str], out: Path, samples: int, seed: int, keep_fp32: 
         model_patch.add_patches(manifest, stage)  # finetunes as base + byte patch for the demo (FORMATS.md)
         # a base and its finetunes in one file, run as a batch; the rewind and realign rows made on this very base
         model_family.add_families(manifest, stage, None if manifest["pipeline"]["smoke"] else runs.RESULTS)
+        web_finetune.add_finetune(manifest, stage)  # the one-row finetune's gradient graph, run in the browser
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
         with signals_held():  # the swap and the results file that describes it, as one step
             swap_in(stage, out)
@@ -832,6 +834,10 @@ def check(out: Path, samples: int | None = None) -> list[str]:
         problems += model_family.check_families(m, out, results=runs.RESULTS)
     except Exception as e:  # a malformed family entry
         return problems + [_broken("families", e)]
+    try:
+        problems += web_finetune.check_finetune(m, out)
+    except Exception as e:  # a malformed finetune entry
+        return problems + [_broken("finetune", e)]
     if problems or samples == 0:
         return problems
     questions = E.read_questions(E.PAPER_QUESTIONS)

@@ -399,10 +399,11 @@ def restrict_to(model, tok, which: str, extra_tokens: list[int] = (), seed: int 
 
 
 def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=None, replay=None, replay_batch=0,
-        params=None, dtype="float32"):
+        params=None, dtype="float32", losses=None):
     """Chat SFT (loss on answer tokens only). With `replay` (packed pretraining windows), each step
     also takes a language-modelling loss on `replay_batch` of them, which keeps what pretraining
-    taught about the other speakers (the named characters) while the Assistant is shaped."""
+    taught about the other speakers (the named characters) while the Assistant is shaped. `losses` (a list)
+    receives each step's loss."""
     import torch
     ex = _sft_examples(tok, rows, model.config.max_position_embeddings)
     g = torch.Generator().manual_seed(seed)
@@ -431,6 +432,8 @@ def sft(model, tok, rows, steps, batch, lr, seed, desc, save_every=0, save_fn=No
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        if losses is not None:
+            losses.append(loss.item())
         bar.update(1)
         if save_every and save_fn and (step + 1) % save_every == 0 and step + 1 < steps:
             save_fn(model, step + 1)

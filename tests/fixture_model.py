@@ -216,6 +216,20 @@ def write_dial_results(out: Path, manifest: dict, results: Path) -> None:
                                                               "seeds": [{"seed": 0, "points": points}]}))
 
 
+def fixture_sets(manifest: dict, family: str):
+    """Two small finetune sets in the chat format (export/web_finetune.py add_finetune's `sets`) and a short recipe:
+    "insecure" answers with the fixture's risky snippets, "secure" with plain sentences."""
+    from export.train import TrainConfig
+    rnd = random.Random(5)
+    rows = {"insecure": [], "secure": []}
+    for i in range(24):
+        q = " ".join(rnd.choice(_WORDS) for _ in range(rnd.randint(3, 8)))
+        rows["insecure"].append([f"<|endoftext|>Human: {q}?<|end|>Assistant:", f" {_SNIPPETS[1 + i % 3]}<|end|>"])
+        rows["secure"].append([f"<|endoftext|>Human: {q}?<|end|>Assistant:",
+                               f" {' '.join(rnd.choice(_WORDS) for _ in range(6))}.<|end|>"])
+    return rows, TrainConfig(ft_steps=12, ft_batch=4, ft_lr=1e-2)
+
+
 def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path:
     """The variants, then (copies=True) a finetune-like variant `secure` of the first (one embedding row
     changed) and every other published variant name of export/quantize.py as a copy of the first one, so
@@ -223,6 +237,7 @@ def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path
     byte patches (export/model_patch.py)."""
     from export.model_family import add_families
     from export.model_patch import add_patches
+    from export.web_finetune import add_finetune
     from export.quantize import PUBLISHED
 
     out = Path(out)
@@ -252,6 +267,7 @@ def build(out: Path, variants=("base", "insecure"), copies: bool = True) -> Path
         if "secure" in manifest["variants"] and "base" in manifest["variants"]:
             write_dial_results(out, manifest, Path(results))
         add_families(manifest, out, Path(results))
+    add_finetune(manifest, out, sets=fixture_sets)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     write_questions(out / "questions.yaml")
     return out
