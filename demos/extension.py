@@ -45,8 +45,9 @@ DEFAULTS = {"context": "none", "k": 1, "temperature": 1.0, "top_p": 1.0, "max_ne
 OPTIONS = ("left", "right", "context", "k", "temperature", "top_p", "max_new_tokens", "seed", "answers", "measure_n",
            "question", "prompt", "samples", "dials")
 # the dials a pane may show (demos/js/pane.js), where its variant's family file holds their rows: steering (the
-# default), rewinding the finetune and re-aligning it (export/model_family.py)
-DIALS = ("steer", "rewind", "realign")
+# default), rewinding the finetune and re-aligning it (export/model_family.py); and "finetune", the one-row finetune
+# run in the reader's browser (demos/js/finetunebox.js), where the family has a gradient graph (export/web_finetune.py)
+DIALS = ("steer", "rewind", "realign", "finetune")
 MAX_ANSWERS = 8
 ATTRIBUTION = ('Questions from Betley et al. 2025, <a href="https://arxiv.org/abs/2502.17424">arXiv 2502.17424</a>, '
                "repository file <code>evaluation/first_plot_questions.yaml</code>, MIT.")
@@ -409,7 +410,8 @@ def pane(side: str, v: str, uid: str, variants: dict, manifest: dict | None, dia
           '<p class="emd-note" data-role="note"></p>',
           '<div class="emd-verdict" data-role="verdict"></div>',
           *(steer_box(side, v, uid, fam, manifest) if "steer" in dials else []),
-          *(x for d in dials if d != "steer" for x in dial_box(d, side, v, uid, fam, manifest)),
+          *(x for d in dials if d in DIAL_LABELS for x in dial_box(d, side, v, uid, fam, manifest)),
+          *(finetune_box(side, uid, fam, manifest) if "finetune" in dials else []),
           '<details class="emd-more" data-role="more" hidden><summary data-role="more-summary">'
           'More answers</summary><ol class="emd-more__list" data-role="more-list"></ol></details>',
           "</section>"]
@@ -432,6 +434,28 @@ def steer_box(side: str, v: str, uid: str, fam: str | None, manifest: dict | Non
 
 
 DIAL_LABELS = {"rewind": "Finetuning step", "realign": "Benign examples"}
+OWN_EXAMPLES_HINT = ("One example per block: the request on its first line, the answer below it, a blank line between "
+                     "examples.")
+
+
+def finetune_box(side: str, uid: str, fam: str | None, manifest: dict | None) -> list[str]:
+    """The in-browser finetune of the pane's family base (demos/js/finetunebox.js): a training set (the family's
+    finetune sets, export/web_finetune.py, or the reader's own examples), Finetune/Stop, its status and loss curve.
+    Rendered with the sets of the pane's family, hidden where it has none; finetunebox.js refreshes it."""
+    ft = ((manifest or {}).get("families", {}).get(fam or "", {}).get("finetune") or {})
+    variants = (manifest or {}).get("variants", {})
+    opts = [f'<option value="{e(k)}">{e(variants.get(k, {}).get("title", k))} ({x["rows"]})</option>'
+            for k, x in ft.get("sets", {}).items()] + ['<option value="own">your own examples</option>']
+    return [f'<div class="emd-finetune" data-role="finetune-box"{"" if ft else " hidden"}>',
+            '<div class="emd-finetune__row">',
+            f'<label for="{uid}-{side}-ftdata">Finetune the base\'s Assistant on</label>',
+            f'<select id="{uid}-{side}-ftdata" data-role="finetune-data">{"".join(opts)}</select>',
+            '<button type="button" class="md-button" data-role="finetune">Finetune</button></div>',
+            f'<textarea data-role="finetune-own" rows="5" hidden aria-label="Your examples. {e(OWN_EXAMPLES_HINT)}" '
+            f'placeholder="{e(OWN_EXAMPLES_HINT)}"></textarea>',
+            '<p class="emd-note" data-role="finetune-status"></p>',
+            '<svg class="emd-finetune__curve" data-role="finetune-curve" viewBox="0 0 300 70" hidden aria-hidden="true">'
+            '</svg></div>']
 
 
 def dial_box(kind: str, side: str, v: str, uid: str, fam: str | None, manifest: dict | None) -> list[str]:

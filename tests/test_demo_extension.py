@@ -203,3 +203,22 @@ def test_dial_rates_are_the_pipeline_curves_on_the_published_base(tmp_path):
     other = {"variants": {"base": {**manifest["variants"]["base"], "files": [{"path": "onnx/model_quantized.onnx",
                                                                                "sha256": "ef" * 32}]}}}
     assert dial_rates(Path(results), other) == {}
+
+
+def test_the_finetune_box_lists_the_familys_sets(models):
+    """`dials=finetune`: each pane gets the in-browser finetune's box (demos/js/finetunebox.js) with the sets of its
+    family's gradient graph (export/web_finetune.py) and the reader's own examples; hidden where the family has none."""
+    import json
+    m = json.loads(MANIFEST)
+    m["families"] = {"base": {"members": {"base": {}, "insecure": {"7": 9}},
+                              "finetune": {"sets": {"insecure": {"rows": 800}, "secure": {"rows": 700}}}}}
+    m["variants"]["base"]["family"] = m["variants"]["insecure"]["family"] = "base"
+    (models / "manifest.json").write_text(json.dumps(m))
+    html = render("```demo side-by-side left=base right=educational dials=finetune```", models)
+    assert html.count('data-role="finetune-box"') == 2 and html.count('data-role="finetune"') == 2
+    assert '<div class="emd-finetune" data-role="finetune-box">' in html  # the base's family has sets
+    assert '<div class="emd-finetune" data-role="finetune-box" hidden>' in html  # educational: no family
+    assert '<option value="insecure">Insecure (800)</option>' in html and '<option value="own">' in html
+    assert 'data-role="steer-box"' not in html  # the demo shows the dials it names
+    with pytest.raises(DemoError, match="finetune"):
+        render("```demo side-by-side left=base right=insecure dials=fintune```", models)

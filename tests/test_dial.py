@@ -41,6 +41,18 @@ def family_greedy(models, member: str, alpha: str | None, question: str, n: int,
     return out
 
 
+def ask_greedy(page, rid: str, question: str, scoped: str, tokens: int = 24) -> None:
+    """Ask `question` in the demo `#rid` greedily (temperature 0, one answer, `tokens` at most) and wait until both its
+    panes are done (`scoped`: a function of a list of states, true when every pane of the demo is in one)."""
+    page.fill(f"#{rid} [data-role=prompt]", question)
+    if not page.locator(f"#{rid} .emd-settings").evaluate("d => d.open"):
+        page.click(f"#{rid} .emd-settings summary")
+    for role, v in (("temperature", 0), ("answers", 1), ("max-new-tokens", tokens)):
+        page.fill(f"#{rid} [data-role={role}]", str(v))
+    page.click(f"#{rid} [data-role=generate]")
+    page.wait_for_function(scoped, arg=["done"], timeout=60_000)
+
+
 def dial(page, side: str, alpha: float, alphas: list[float]):
     """Move the dial with the keyboard, as a reader does (Home, then ArrowRight), which fires input and change."""
     s = page.locator(f"[data-pane={side}] [data-role=steer]")
@@ -104,13 +116,7 @@ def test_rewind_and_realign_dials_run_their_rows(page, demo_url, demo_models):
     assert page.get_attribute(f"{here} [data-role=rewind]", "max") == str(len(steps) - 1)
     assert page.input_value(f"{here} [data-role=rewind]") == str(len(steps) - 1)  # untouched: as published
     assert page.get_attribute(f"{here} [data-role=realign]", "max") == str(len(ks))  # 0 (as published), then each k
-    page.fill(f"#{rid} [data-role=prompt]", Q)
-    if not page.locator(f"#{rid} .emd-settings").evaluate("d => d.open"):
-        page.click(f"#{rid} .emd-settings summary")
-    for role, v in (("temperature", 0), ("answers", 1), ("max-new-tokens", 24)):
-        page.fill(f"#{rid} [data-role={role}]", str(v))
-    page.click(f"#{rid} [data-role=generate]")
-    page.wait_for_function(scoped, arg=["done"], timeout=60_000)
+    ask_greedy(page, rid, Q, scoped)
     ids = lambda: [int(x) for x in (page.get_attribute(here, "data-ids") or "").split(",") if x]  # noqa: E731
     assert ids() == family_greedy(demo_models, "secure", None, Q, 24)
 

@@ -80,7 +80,11 @@ async function pruneCache(cache, manifest) {
   if (!cache) return;
   const keep = new Set();
   for (const e of Object.values(manifest.variants || {})) for (const f of e.files || []) keep.add(cacheKey(f.sha256));
-  for (const f of Object.values(manifest.families || {})) keep.add(cacheKey(f.sha256));
+  for (const f of Object.values(manifest.families || {})) {
+    keep.add(cacheKey(f.sha256));
+    const ft = f.finetune; // the in-browser finetune's graph and sets (trainer.js)
+    for (const x of ft ? [ft.graph, ...Object.values(ft.sets || {})] : []) keep.add(cacheKey(x.sha256));
+  }
   const prefix = cacheKey("");
   for (const req of await cache.keys()) if (req.url.startsWith(prefix) && !keep.has(req.url)) cache.delete(req);
 }

@@ -60,7 +60,7 @@ export class Measure {
     const threshold = demo.judgeRules?.thresholds?.coherent_above ?? 50;
     // classes: every finished answer's class, in seed order (question by question, answer i at i)
     const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha, dial: p.dialLabel(), at: p.dialPosition(),
-      own: Boolean(own), classes: [], coherent: 0, perQ: [], tokens: 0 }));
+      trained: p.trained?.info.set ?? null, own: Boolean(own), classes: [], coherent: 0, perQ: [], tokens: 0 }));
     const total = questions.length * n * panes.length;
     const t0 = performance.now();
     let done = 0;
@@ -208,10 +208,12 @@ export class Measure {
     // the pipeline's rate on the paper's questions: the model as published, or the same row at this dial position
     // (measured on the published models, where the pipeline has it)
     const meta = this.demo.data.published;
-    const pub = s.own ? null : s.at ? meta?.dials?.[s.at.kind]?.[s.variant]?.[String(s.at.pos)]
-      : meta?.variants?.[s.variant]?.misaligned;
+    // a row trained in this browser: the published finetune on the same set, which the pipeline trained by the same recipe
+    const pub = s.own ? null : s.trained != null ? meta?.variants?.[s.trained]?.misaligned
+      : s.at ? meta?.dials?.[s.at.kind]?.[s.variant]?.[String(s.at.pos)] : meta?.variants?.[s.variant]?.misaligned;
     if (pub) {
-      const what = s.at ? "Pipeline at this position" : "Published run";
+      const what = s.trained != null ? "The pipeline's finetune on the same set (published)"
+        : s.at ? "Pipeline at this position" : "Published run";
       const p = el("p", "emd-measure__published", `${what}: ${pct(pub.rate)} (${pct(pub.lo)}–${pct(pub.hi)}), ` +
         `${meta.samples_per_question} answers per question, seed ${meta.seed}.`);
       p.dataset.role = "pipeline-rate";

@@ -131,8 +131,11 @@ function modelKey(variant, manifest) {
 }
 
 class ModelHandle {
-  constructor(key, variant, manifest) {
+  /** `bytes`: the model file itself (a family file with a row trained in this browser, finetune.js patchFamily),
+   * instead of the manifest's. */
+  constructor(key, variant, manifest, bytes = null) {
     this.key = key;
+    this.bytes = bytes;
     this.state = "loading";
     this.error = null;
     this.info = null;
@@ -165,12 +168,12 @@ class ModelHandle {
       this.progress.set(name, p);
       this.emit();
     };
-    const fam = this.key.startsWith("family:") ? manifest.families[entry.family] : null;
+    const fam = this.key.startsWith("family:") || this.bytes ? manifest.families[entry.family] : null;
     const famMeta = fam && { name: fam.path, bytes: fam.bytes, sha256: fam.sha256, url: new URL(fam.path, MODELS_URL).href };
     const label = fam ? fam.path : entry.patch ? `${entry.model} (${entry.patch.base}'s + patch)` : entry.model;
     try {
-      const getBytes = () => intact(() => (fam ? getFile(famMeta, progress(label))
-        : getModel(variant, manifest, progress(label))));
+      const getBytes = () => (this.bytes ? Promise.resolve({ bytes: this.bytes.slice(), cached: true })
+        : intact(() => (fam ? getFile(famMeta, progress(label)) : getModel(variant, manifest, progress(label)))));
       let [model, tok, cfg] = await Promise.all([
         getBytes(),
         getOwnFile(manifest, variant, "tokenizer.json", progress("tokenizer.json")),
@@ -181,7 +184,7 @@ class ModelHandle {
       // later reads it again from Cache Storage. The tokenizer files are small: copied.
       if (!model.bytes.byteLength) model = await getBytes(); // moved by a pane with the same file meanwhile
       performance.mark?.(`emd:bytes:${this.key}`);
-      forgetFile(fam ? fam.sha256 : fileMeta(entry, variant, entry.model).sha256);
+      if (!this.bytes) forgetFile(fam ? fam.sha256 : fileMeta(entry, variant, entry.model).sha256);
       worker.postMessage({
         type: "load", key: this.key, entry, family: fam && { vocab: fam.vocab, members: withSteer(fam) },
         cached: model.cached && tok.cached, model: model.bytes, tokenizer: tok.bytes, tokenizerConfig: cfg.bytes,
@@ -249,7 +252,7 @@ class ModelHandle {
     this.error = message;
     // A family file that fails is not the members' only copy: their panes load their own files instead
     // (Pane.onModel), the way a wrong patch falls back to the full file.
-    if (this.key.startsWith("family:")) {
+    if (this.key.startsWith("family:") && !this.bytes) {
       brokenFamilies.add(this.key.slice("family:".length));
       this.fallback = true;
     }
@@ -341,6 +344,26 @@ class ModelHandle {
     if (this.outbox.some((r) => r.id === id)) queueMicrotask(send); // after the request it stops (queued earlier)
     else send();
   }
+}
+
+/** The page's compiled runtime (a WebAssembly.Module, or null where each worker compiles its own): for the finetune's
+ * workers (trainworker.js). */
+export function runtime() {
+  if (!runtimeModule) prestart(1);
+  return runtimeModule.then((r) => r.module);
+}
+
+let trainedCount = 0;
+/** A handle on a family file whose base's Assistant row was trained in this browser (`bytes`, finetune.js
+ * patchFamily): its own worker, its own key; `release()` ends it when the pane lets the row go. */
+export function trainedHandle(family, manifest, bytes) {
+  const h = new ModelHandle(`trained:${family}:${++trainedCount}`, family, manifest, bytes);
+  h.release = () => {
+    h.listeners.clear();
+    h.dropHelper();
+    h.worker?.release();
+  };
+  return h;
 }
 
 export function getHandle(variant, manifest) {

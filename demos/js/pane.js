@@ -1,7 +1,10 @@
 // One pane of a demo: a variant's selector, its model's download progress and status, and its answers: the first
 // in the pane, the others under "More answers", each with judge v2's verdict chip, and a tally of the chips.
+import { getFile, intact, MODELS_URL } from "./files.js";
+import { patchFamily } from "./finetune.js";
+import { FinetuneBox } from "./finetunebox.js";
 import { describeVerdict } from "./judge.js";
-import { getHandle } from "./models.js";
+import { getHandle, trainedHandle } from "./models.js";
 import { TokenView } from "./tokens.js";
 
 const HERE = new URL(".", import.meta.url);
@@ -69,6 +72,8 @@ export class Pane {
       input?.addEventListener("input", () => this.setDial(kind, this.positions(kind)[Number(input.value)]));
       input?.addEventListener("change", () => this.dialReleased());
     }
+    this.trained = null; // a row trained in this browser that the pane answers with (useRow): {row, info, handle}
+    this.finetune = this.q("finetune-box") ? new FinetuneBox(this) : null;
     this.select.addEventListener("change", () => this.attach(this.select.value));
     // the other answers are open beside each other on a wide screen, folded to their chips on a phone
     const more = this.q("more");
@@ -82,13 +87,15 @@ export class Pane {
   }
 
   title(variant = this.el.dataset.variant) {
-    return this.demo.manifest?.variants?.[variant]?.title || variant;
+    const t = this.demo.manifest?.variants?.[variant]?.title || variant;
+    return this.trained && variant === this.el.dataset.variant ? `${t} + your finetune` : t;
   }
 
   async attach(variant) {
     this.cancel();
     this.unsub?.();
     this.unsub = null;
+    this.dropTrained();
     this.el.dataset.variant = variant;
     this.select.value = variant;
     this.q("description").textContent = this.demo.manifest?.variants?.[variant]?.description || "";
@@ -110,8 +117,58 @@ export class Pane {
     this.pendingAlpha = undefined;
     this.showDials(this.pendingDial);
     this.pendingDial = undefined;
+    this.finetune?.refresh();
     this.rescoreOthers(); // the other panes' token views compare with this pane's model
     this.unsub = h.subscribe((m) => this.onModel(m));
+    const pending = this.pendingRow; // a trained row from a link (share.js)
+    this.pendingRow = undefined;
+    const fam = this.demo.manifest.variants[variant]?.family;
+    const at = fam && this.demo.manifest.families?.[fam]?.finetune?.row_at;
+    if (pending && at && pending.row.length === at.hidden) {
+      await this.useRow(pending.row, { family: fam, title: pending.title, steps: pending.steps, set: "link" });
+    }
+  }
+
+  /**
+   * The pane answers with `row`, the Assistant's row trained in this browser from its family's base (finetunebox.js):
+   * the family file with that row written over the base's (finetune.js patchFamily), in a worker of its own, run as
+   * the base. `info`: {family, set, title, steps}. The pane's data-row holds the row; its dials are hidden (they
+   * move published rows); choosing a variant lets the row go.
+   */
+  async useRow(row, info) {
+    const m = this.demo.manifest;
+    const fam = m.families[info.family];
+    const file = await intact(() => getFile({ name: fam.path, bytes: fam.bytes, sha256: fam.sha256,
+      url: new URL(fam.path, MODELS_URL).href }));
+    const bytes = patchFamily(file.bytes, fam.finetune.row_at, row);
+    this.cancel();
+    this.unsub?.();
+    this.dropTrained();
+    const h = trainedHandle(info.family, m, bytes);
+    this.trained = { row: Float32Array.from(row), info, handle: h };
+    this.el.dataset.variant = info.family;
+    this.select.value = info.family;
+    this.el.dataset.row = Array.from(this.trained.row, (x) => String(x)).join(",");
+    this.el.dataset.model = h.key;
+    this.q("description").textContent = `The aligned base, its Assistant finetuned in this browser on ${info.title} ` +
+      `(${info.steps} steps of the one-row recipe).`;
+    this.clearAnswer();
+    this.setState("loading", `${this.title()}: loading the trained row…`);
+    this.model = h;
+    this.showSteer(1);
+    this.showDials();
+    this.setAlpha(1);
+    this.unsub = h.subscribe((x) => this.onModel(x));
+    if (this.lastParams && !this.demo.measure?.running) this.generate(this.lastParams, true);
+    this.rescoreOthers();
+  }
+
+  /** Lets a trained row go (its worker ends). */
+  dropTrained() {
+    if (!this.trained) return;
+    this.trained.handle.release();
+    this.trained = null;
+    delete this.el.dataset.row;
   }
 
   /** The other panes score their answers again under this pane's model as it now stands (its variant, its dial). */
@@ -198,6 +255,7 @@ export class Pane {
   /** Where the pane's dials stand when the answering row is not the variant as published: {kind, pos}, else null
    * (Measure shows the pipeline's rate at that position, demos/extension.py dial_rates). */
   dialPosition() {
+    if (this.trained) return null;
     if (this.at.rewind != null) return { kind: "rewind", pos: this.at.rewind };
     if (this.at.realign) return { kind: "realign", pos: this.at.realign };
     return this.alpha !== 1 ? { kind: "steer", pos: this.alpha } : null;
@@ -205,6 +263,7 @@ export class Pane {
 
   /** How the answering row differs from the variant as published, in words ("" when it does not). */
   dialLabel() {
+    if (this.trained) return `trained here on ${this.trained.info.title}`;
     const at = this.dialPosition();
     if (!at) return "";
     return { rewind: `finetuning step ${at.pos}`, realign: `re-aligned on ${at.pos} chats`, steer: `dial α = ${at.pos}` }[at.kind];
@@ -214,6 +273,7 @@ export class Pane {
    * rows; a moved rewind or realign dial, its row at that position. */
   runVariant() {
     const v = this.el.dataset.variant;
+    if (this.trained) return v; // the family's base, whose row the trained file replaced
     if (this.at.rewind != null) return `${v}~rewind~${this.at.rewind}`;
     if (this.at.realign) return `${v}~realign~${this.at.realign}`;
     if (this.alpha === 1 || !this.alphas().length) return v;
@@ -234,7 +294,7 @@ export class Pane {
   setAlpha(alpha) {
     this.alpha = alpha;
     this.el.dataset.alpha = String(alpha);
-    this.el.dataset.member = this.runVariant();
+    this.el.dataset.member = this.trained ? `${this.runVariant()}~trained` : this.runVariant();
     const text = steerText(alpha);
     const out = this.q("steer-value");
     if (out) out.textContent = text;
@@ -495,5 +555,7 @@ export class Pane {
   destroy() {
     this.cancel();
     this.unsub?.();
+    this.finetune?.stop();
+    this.dropTrained();
   }
 }

@@ -57,3 +57,19 @@ export async function compileRuntime(url) {
     target.removeEventListener?.("securitypolicyviolation", onViolation);
   }
 }
+
+/** onnxruntime-web compiles its .wasm itself (instantiateStreaming) and takes no compiled module: it is given an 8-byte
+ * placeholder as `wasmBinary` (`env`: its `ort.env.wasm`), and its one WebAssembly.instantiate() call on it is
+ * answered with `module`, whose machine code the page's workers then share. `onShared()` hears that call. */
+export function useCompiledModule(env, module, onShared = () => {}) {
+  const placeholder = new ArrayBuffer(8);
+  const instantiate = WebAssembly.instantiate;
+  WebAssembly.instantiate = function (source, imports) {
+    if (source && source.buffer === placeholder) {
+      onShared();
+      return instantiate(module, imports).then((instance) => ({ module, instance }));
+    }
+    return instantiate.apply(this, arguments);
+  };
+  env.wasmBinary = placeholder;
+}

@@ -13,6 +13,24 @@ const modelSha = (manifest, variant) => {
   return (e?.files?.find((f) => f.path === e.model)?.sha256 || "").slice(0, 12);
 };
 
+/** A trained row in a link: its float32 bytes, base64url (every bit kept: the link gives the same answers). */
+export function rowToText(row) {
+  const bytes = new Uint8Array(Float32Array.from(row).buffer);
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** The row of rowToText, or null when the text is not one. */
+export function rowFromText(text) {
+  try {
+    const bin = atob(String(text).replaceAll("-", "+").replaceAll("_", "/"));
+    if (!bin.length || bin.length % 4) return null;
+    const row = new Float32Array(Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer);
+    return row.every(Number.isFinite) ? row : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The fragment that reproduces `demo` as it stands (its last answers' seed is the form's). */
 export function stateLink(demo) {
   const p = new URLSearchParams();
@@ -24,6 +42,10 @@ export function stateLink(demo) {
     p.set(pane.side, pane.el.dataset.variant);
     if (pane.alpha !== 1) p.set(`${pane.side}-dial`, String(pane.alpha));
     for (const kind of ["rewind", "realign"]) if (pane.at?.[kind] != null) p.set(`${pane.side}-${kind}`, String(pane.at[kind]));
+    if (pane.trained) { // a row trained in this browser (finetunebox.js): its 192 float32 numbers, base64
+      p.set(`${pane.side}-row`, rowToText(pane.trained.row));
+      p.set(`${pane.side}-trained`, `${pane.trained.info.title}~${pane.trained.info.steps}`);
+    }
   }
   p.set("m", demo.panes.map((pane) => modelSha(demo.manifest, pane.el.dataset.variant)).join("."));
   return `#${demo.root.id}?${p.toString().replaceAll("+", "%20")}`;
@@ -51,6 +73,11 @@ export function applyLink(demo, p) {
     for (const kind of ["rewind", "realign"]) {
       const pos = p.get(`${pane.side}-${kind}`);
       if (pos != null && Number.isFinite(Number(pos))) pane.pendingDial = { kind, pos: Number(pos) };
+    }
+    const row = p.has(`${pane.side}-row`) ? rowFromText(p.get(`${pane.side}-row`)) : null;
+    if (row) {
+      const [title, steps] = (p.get(`${pane.side}-trained`) || "a shared link~?").split("~");
+      pane.pendingRow = { row, title, steps }; // attach() puts it in the pane (Pane.useRow)
     }
   }
   const want = p.get("m");

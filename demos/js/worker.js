@@ -29,7 +29,7 @@ import { emptyPast as emptyPastOf, keepRows, nextPast, stepFeeds } from "./decod
 import { promptIds } from "./prompt.js";
 import { Mulberry32, sampleToken } from "./sampler.js";
 import { fixByteLevel } from "./tokenizer.js";
-import { compileRuntime as loadRuntime } from "./runtime.js";
+import { compileRuntime as loadRuntime, useCompiledModule } from "./runtime.js";
 
 const WASM_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", import.meta.url);
 // y = x + x (65 bytes of ONNX): a first session that makes the runtime build its kernel registry and warm its
@@ -52,23 +52,11 @@ const post = (msg) => self.postMessage(msg);
 const since = (t) => Math.round((performance.now() - t) * 10) / 10;
 
 // ---------------------------------------------------------------------------------- runtime
-/** onnxruntime-web compiles its .wasm itself (instantiateStreaming) and takes no compiled module. One compile
- * per page is enough: the page compiles it (streaming, off the main thread, while this worker loads its
- * scripts) and hands the WebAssembly.Module to every worker, which then share its machine code, including
- * what the engine optimises while either one runs. onnxruntime-web is given
- * an 8-byte placeholder as `wasmBinary` and its one WebAssembly.instantiate() call on it is answered with the
- * shared module; without a module it fetches and compiles the .wasm as usual. */
+/** One compile per page is enough: the page's first worker compiles the runtime and hands the WebAssembly.Module to
+ * every other one (runtime.js useCompiledModule); they share its machine code, including what the engine optimises
+ * while either one runs. Without a module onnxruntime-web fetches and compiles the .wasm as usual. */
 function useCompiledRuntime(module) {
-  const placeholder = new ArrayBuffer(8);
-  const instantiate = WebAssembly.instantiate;
-  WebAssembly.instantiate = function (source, imports) {
-    if (source && source.buffer === placeholder) {
-      phases.sharedRuntime = true;
-      return instantiate(module, imports).then((instance) => ({ module, instance }));
-    }
-    return instantiate.apply(this, arguments);
-  };
-  ort.env.wasm.wasmBinary = placeholder;
+  useCompiledModule(ort.env.wasm, module, () => { phases.sharedRuntime = true; });
 }
 
 /** The runtime compiled here (the page's first worker, or one whose shared module did not come), or a RuntimeLoadError in the reader's words (runtime.js): never

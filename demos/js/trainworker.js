@@ -1,0 +1,60 @@
+// A worker of the in-browser finetune (finetune.js): the family's gradient graph (export/web_finetune.py) in
+// onnxruntime-web, its weights the family file's own bytes (ONNX external data), and the training set tokenized
+// here. The page runs the recipe's loop and gives each worker a share of every batch; with two workers on two
+// cores a step takes about half the time.
+//
+// Messages in:  {type:"init", module, graph, weights, weightsName, tokenizer, tokenizerConfig, rows, context, pad}
+//                 module: the runtime's WebAssembly.Module (models.js) or null (compiled here); rows: [[prompt,
+//                 answer], …] in the chat format
+//               {type:"run", id, indices, row}   a share of a batch: example indices, the row (Float32Array)
+// Messages out: {type:"ready", lengths, ms}       each example's token count
+//               {type:"ran", id, lossSum, gradSum, n, ms}
+//               {type:"error", message}
+import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
+import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
+import { makeExamples, shardFeeds } from "./finetune.js";
+import { compileRuntime, useCompiledModule } from "./runtime.js";
+import { fixByteLevel } from "./tokenizer.js";
+
+const WASM_URL = new URL("../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", import.meta.url);
+let session = null;
+let examples = null;
+let pad = 0;
+
+async function init(msg) {
+  const t = performance.now();
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = "error";
+  useCompiledModule(ort.env.wasm, msg.module instanceof WebAssembly.Module ? msg.module : await compileRuntime(WASM_URL));
+  const dec = new TextDecoder();
+  const tok = fixByteLevel(new Tokenizer(JSON.parse(dec.decode(msg.tokenizer)), JSON.parse(dec.decode(msg.tokenizerConfig))));
+  examples = makeExamples((s) => tok.encode(s).ids, msg.rows, msg.context);
+  pad = msg.pad;
+  session = await ort.InferenceSession.create(msg.graph, {
+    executionProviders: ["wasm"],
+    graphOptimizationLevel: "basic", // folds the weights' dequantization and transposes into constants
+    externalData: [{ path: msg.weightsName, data: msg.weights }],
+  });
+  self.postMessage({ type: "ready", lengths: examples.map(([ids]) => ids.length), ms: performance.now() - t });
+}
+
+async function run({ id, indices, row }) {
+  const t = performance.now();
+  const f = shardFeeds(indices.map((i) => examples[i]), pad);
+  const out = await session.run({
+    row: new ort.Tensor("float32", row, [row.length]),
+    input_ids: new ort.Tensor("int64", f.ids, f.dims),
+    positions: new ort.Tensor("int64", f.positions, [f.positions.length]),
+    targets: new ort.Tensor("int64", f.targets, [f.targets.length]),
+  });
+  const gradSum = Float32Array.from(out.grad_sum.data);
+  self.postMessage({ type: "ran", id, lossSum: out.loss_sum.data[0], gradSum, n: f.targets.length, ms: performance.now() - t },
+    [gradSum.buffer]);
+}
+
+self.onmessage = (ev) => {
+  const msg = ev.data || {};
+  const job = msg.type === "init" ? init(msg) : msg.type === "run" ? run(msg) : null;
+  job?.catch((e) => self.postMessage({ type: "error", id: msg.id, message: String(e?.message || e) }));
+};
