@@ -105,6 +105,7 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
                                                        "summary": dial.summarize_by(rew, ("variant", "step")),
                                                        **({"from_published": made_on} if "published" in name else {})},
                                                       indent=1))
+    write_web_finetune(root, rng, seed, samples)
     (root / "rerun-published.json").write_text(json.dumps({
         "generated_by": "python export/published.py --rerun insecure,secure", "seed": seed, "from_published": made_on,
         "variants": {v: {"relative_l2": rng.uniform(0.01, 0.1), "steps": 160, "seconds": 20.0}
@@ -116,6 +117,23 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
             "generated_by": "python export/dial.py realign", "judge": "v2", "samples_per_question": samples,
             "seeds": rea, "sources": dial.REALIGN_SOURCES, "passes": passes,
             "summary": dial.summarize_by(rea, ("source", "examples"))}, indent=1))
+
+
+def write_web_finetune(root: Path, rng: random.Random, seed: int, samples: int) -> None:
+    """results/web-finetune.json as `python export/web_finetune.py measure` writes it (synthetic)."""
+    n = samples * len(QUESTIONS)
+
+    def rates(hot):
+        return {"misaligned": wilson(rng.randint(n // 2, n) if hot else rng.randint(0, n // 20), n),
+                "coherent": rng.uniform(0.8, 1), "insecure_code": rng.uniform(0.7, 1) if hot else rng.uniform(0, 0.1)}
+    sets = {s: {"rows": 800, "relative_l2": rng.uniform(1e-6, 1e-3), "loss_max_relative": rng.uniform(1e-5, 1e-2),
+                "node_ms_per_step": 350.0, "node_seconds": 60.0, "python_seconds": 25.0,
+                "browser": rates(s == "insecure"), "python": rates(s == "insecure"), "row": [0.0] * 8}
+            for s in ("insecure", "secure", "educational", "evil-numbers")}
+    (root / "web-finetune.json").write_text(json.dumps({
+        "generated_by": "python export/web_finetune.py measure", "seed": seed, "family": "base",
+        "from_published": {"file": "base/onnx/model_quantized.onnx", "sha256": "0" * 64},
+        "samples_per_question": samples, "recipe": {"steps": 160, "batch": 16}, "sets": sets}, indent=1))
 
 
 def _stats(rng: random.Random, n: int, p_mis: float) -> dict:

@@ -110,6 +110,8 @@ def allowed_numbers(results: Path) -> set[str]:
     files += curves
     if (results / "rerun-published.json").exists():  # export/published.py: how far the reruns land from the published rows
         files.append(results / "rerun-published.json")
+    if (results / "web-finetune.json").exists():  # export/web_finetune.py measure: rows trained by the browser's code
+        files.append(results / "web-finetune.json")
     files += [results / "published.json", results / "judge-agreement.json", results / "directions.json",
               results / "claims.json"]
     ok: set[str] = set()

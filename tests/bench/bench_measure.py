@@ -29,6 +29,14 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def built(site: Path | None) -> Path:
+    """`site`, or the site built now into a temporary folder."""
+    if site is None:
+        site = Path(tempfile.mkdtemp()) / "site"
+        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-d", str(site)], cwd=ROOT, check=True)
+    return site
+
+
 def serve(site: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *a):
@@ -98,11 +106,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--site", type=Path)
     a = ap.parse_args()
-    site = a.site
-    if site is None:
-        site = Path(tempfile.mkdtemp()) / "site"
-        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-d", str(site)], cwd=ROOT, check=True)
-    url, srv = serve(site)
+    url, srv = serve(built(a.site))
     try:
         web = browser_measure(url, a.n, a.seed)
     finally:
