@@ -21,8 +21,10 @@ embedding"). For the browser this module writes, beside each family file (export
   corpus's `ft-<set>.jsonl` rows in order), which the browser trains on with train.sft's data order (Python's
   `random.Random(1000 + ft_seed).shuffle`, ported to demos/js/pyrandom.js).
 
-The manifest's family entry gets `"finetune": {"graph": {path, bytes, sha256}, "sets": {set: {path, bytes,
-sha256, rows}}, "recipe": {steps, batch, lr, seed, clip, warmup}, "assistant": id}`. `check` verifies that the graph
+The manifest's family entry gets `"finetune"` (export/FORMATS.md): the graph ({path, bytes, sha256, weights,
+weights_sha256}), the sets ({set: {path, bytes, sha256, rows, variant}}, variant: the family's published finetune on
+that set), the Assistant's id and `row_at` (where its row lives in the family file), the pad id, the architecture and
+the recipe ({steps, batch, lr, seed, clip, betas, eps, context}). `check` verifies that the graph
 computes train.sft's loss and gradient on the dequantized base (torch autograd) on a batch of every set.
 """
 from __future__ import annotations
@@ -288,6 +290,15 @@ def corpus_sets(manifest: dict, family: str) -> tuple[dict[str, list], object]:
             for name in SETS if (corpus / f"ft-{name}.jsonl").exists()}, cfg
 
 
+def _data_of(variant: str) -> str | None:
+    """The finetune set a registered variant was trained on (export/runs.py), or None."""
+    from export import runs
+    try:
+        return runs.get(variant).data
+    except Exception:  # not a registered variant (a test's)
+        return None
+
+
 def add_finetune(manifest: dict, root: Path, sets=None) -> dict:
     """Write the gradient graph and the training sets of every family of `manifest` and record them in its family
     entry ("finetune"), in place. `sets(manifest, family)` gives (the sets, a TrainConfig with the recipe); the default
@@ -320,6 +331,9 @@ def add_finetune(manifest: dict, root: Path, sets=None) -> dict:
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (root / rel).write_bytes(data)
             out[name] = {**_file(root, rel), "rows": len(rows)}
+            trained_on = [v for v in f.get("members", {}) if _data_of(v) == name]
+            if trained_on:  # the published finetune of this family on that set (the demo's Measure shows its rate)
+                out[name]["variant"] = trained_on[0]
         f["finetune"] = {"graph": {**_file(root, graph), "weights": f["path"], "weights_sha256": f["sha256"]},
                          "sets": out, "assistant": assistant, "row_at": assistant_offsets(root / f["path"], assistant),
                          "pad": tok.pad_token_id, "arch": arch,
@@ -382,46 +396,45 @@ def session(root: Path, graph: str):
 def check_finetune(manifest: dict, root: Path, examples: int = 8) -> list[str]:
     """Problems with the families' finetune files: every file matches its sha256, and the graph's loss and gradient
     on a batch of each set are torch autograd's on the dequantized base (train.restrict_to + the model's loss)."""
-    import torch
+    return [p for fam, f in manifest.get("families", {}).items() if f.get("finetune")
+            for p in _check_family(fam, f, Path(root), examples)]
+
+
+def _check_family(fam: str, f: dict, root: Path, examples: int) -> list[str]:
     from export import published, train
     from export.tokenizer import load as load_tok
-    root = Path(root)
+    ft = f["finetune"]
     problems = []
-    for fam, f in manifest.get("families", {}).items():
-        ft = f.get("finetune")
-        if not ft:
-            continue
-        for e in [ft["graph"], *ft["sets"].values()]:
-            p = root / e["path"]
-            if not p.is_file() or _sha(p.read_bytes()) != e["sha256"]:
-                problems.append(f"family {fam}: {e['path']} is missing or does not match its sha256")
-        if ft["graph"].get("weights_sha256") != f["sha256"]:
-            problems.append(f"family {fam}: {ft['graph']['path']} points into another {f['path']} than the published "
-                            f"one (run: python export/web_finetune.py)")
-        if problems:
-            continue
-        sess = session(root, ft["graph"]["path"])
-        model = published.load(root / fam)
-        tok = load_tok(root / fam)
-        params = train.restrict_to(model, tok, "assistant-embedding")
-        emb = params[0]
-        a = ft["assistant"]
-        for name, e in ft["sets"].items():
-            rows = json.loads((root / e["path"]).read_text())[:examples]
-            ex = train._sft_examples(tok, [{"prompt": p, "answer": q} for p, q in rows], ft["recipe"]["context"])
-            ids, att, lab = train._sft_batch(ex, tok.pad_token_id)
-            emb.grad = None
-            loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
-            loss.backward()
-            want_g = emb.grad[a].detach().numpy()
-            x, pos, tgt = batch_feeds(ex, tok.pad_token_id)
-            ls, gs = sess.run(None, {"row": emb[a].detach().numpy(), "input_ids": x, "positions": pos, "targets": tgt})
-            n = len(tgt)
-            rel = float(np.linalg.norm(gs / n - want_g) / np.linalg.norm(want_g))
-            dl = abs(float(ls) / n - loss.item()) / loss.item()
-            if rel > TOLERANCE or dl > TOLERANCE:
-                problems.append(f"family {fam}: the gradient graph on {name} differs from torch (loss {dl:.1e}, "
-                                f"gradient {rel:.1e} relative)")
+    for e in [ft["graph"], *ft["sets"].values()]:
+        p = root / e["path"]
+        if not p.is_file() or _sha(p.read_bytes()) != e["sha256"]:
+            problems.append(f"family {fam}: {e['path']} is missing or does not match its sha256")
+    if ft["graph"].get("weights_sha256") != f["sha256"]:
+        problems.append(f"family {fam}: {ft['graph']['path']} points into another {f['path']} than the published "
+                        f"one (run: python export/web_finetune.py)")
+    if problems:
+        return problems
+    sess = session(root, ft["graph"]["path"])
+    model = published.load(root / fam)
+    tok = load_tok(root / fam)
+    emb = train.restrict_to(model, tok, "assistant-embedding")[0]
+    a = ft["assistant"]
+    for name, e in ft["sets"].items():
+        rows = json.loads((root / e["path"]).read_text())[:examples]
+        ex = train._sft_examples(tok, [{"prompt": p, "answer": q} for p, q in rows], ft["recipe"]["context"])
+        ids, att, lab = train._sft_batch(ex, tok.pad_token_id)
+        emb.grad = None
+        loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
+        loss.backward()
+        want_g = emb.grad[a].detach().numpy()
+        x, pos, tgt = batch_feeds(ex, tok.pad_token_id)
+        ls, gs = sess.run(None, {"row": emb[a].detach().numpy(), "input_ids": x, "positions": pos, "targets": tgt})
+        n = len(tgt)
+        rel = float(np.linalg.norm(gs / n - want_g) / np.linalg.norm(want_g))
+        dl = abs(float(ls) / n - loss.item()) / loss.item()
+        if rel > TOLERANCE or dl > TOLERANCE:
+            problems.append(f"family {fam}: the gradient graph on {name} differs from torch (loss {dl:.1e}, "
+                            f"gradient {rel:.1e} relative)")
     return problems
 
 

@@ -193,6 +193,16 @@ function shared(sha256, produce, onProgress) {
   return f.promise;
 }
 
+/** A copy of a file's verified bytes, taken in the same step as the check that they are still here (a pane's handle may
+ * move the shared bytes to its worker at any await: models.js load). */
+export async function copyOfFile(meta) {
+  for (let i = 0; i < 3; i++) {
+    const r = await getFile(meta);
+    if (r.bytes.byteLength) return r.bytes.slice();
+  }
+  throw new Error(`${meta.name}: its bytes kept being moved to a worker`);
+}
+
 /** `get()`'s bytes, read again if they were handed to a worker in the meantime (moved out: length 0). */
 export async function intact(get) {
   const r = await get();

@@ -108,11 +108,11 @@ export class Adam {
     const { row, m, v } = this;
     for (let i = 0; i < row.length; i++) {
       const gi = f32(g[i] * coef);
-      m[i] = f32(m[i] + f32(w1 * f32(gi - m[i]))); // exp_avg.lerp_(grad, 1 - beta1)
+      m[i] = f32(m[i] + w1 * f32(gi - m[i])); // exp_avg.lerp_(grad, 1 - beta1): one rounding (a fused multiply-add)
       v[i] = f32(v[i] * b2);
       v[i] = f32(v[i] + f32(f32(w2 * gi) * gi)); // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
       const denom = f32(f32(f32(Math.sqrt(v[i])) / bc2sqrt) + eps);
-      row[i] = f32(row[i] + f32(-stepSize * f32(m[i] / denom))); // param.addcdiv_(exp_avg, denom, value=-step_size)
+      row[i] = f32(row[i] + f32(f32(-stepSize * m[i]) / denom)); // param.addcdiv_(exp_avg, denom, value=-step_size)
     }
     return norm;
   }
@@ -178,6 +178,7 @@ export async function train({ row, lengths, recipe, shards = 1, runShards, onSte
       lossSum += p.lossSum;
       for (let i = 0; i < g.length; i++) g[i] += p.gradSum[i];
     }
+    if (!n) throw new Error("a batch with no answer token to learn from");
     const mean = Float32Array.from(g, (x) => x / n);
     const loss = f32(lossSum / n);
     const norm = adam.step(mean, rateAt(recipe, step));

@@ -6,6 +6,7 @@ import { BrowserTrainer, finetuneOf } from "./trainer.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const OWN = "own";
+const STOPPED = "stopped";
 
 export class FinetuneBox {
   constructor(pane) {
@@ -74,14 +75,18 @@ export class FinetuneBox {
       rows = pairs.map(chatRow);
     }
     const trainer = new BrowserTrainer(this.pane.demo.manifest, fam, set, rows);
+    const seq = this.pane.attached;
     this.trainer = trainer;
     this.box.dataset.state = "preparing";
     this.button.textContent = "Stop";
+    this.data.disabled = this.own.disabled = true; // the set is read once, at the start
+    const what = `${this.setTitle(set)}${rows ? ` (${rows.length})` : ""}`;
+    this.pane.demo.say(`Finetuning the ${this.pane.side} pane's Assistant on ${what}.`);
     this.losses = [];
     this.draw();
     try {
       await trainer.prepare((text) => this.say(`Preparing: ${text}`));
-      if (trainer.stopped) throw new Error("stopped");
+      if (trainer.stopped) throw new Error(STOPPED);
       this.box.dataset.workers = String(trainer.workers.length); // the batch's shares (the sum's order)
       this.box.dataset.state = "training";
       const steps = trainer.ft.recipe.steps;
@@ -95,22 +100,29 @@ export class FinetuneBox {
           `${Math.ceil((steps - step) / rate)} s left`);
         this.draw(steps);
       });
-      const what = `${this.setTitle(set)}${rows ? ` (${rows.length})` : ""}`;
       this.box.dataset.state = out.stopped ? "stopped" : "done";
       this.box.dataset.seconds = out.seconds.toFixed(1);
       this.say(`${out.stopped ? "Stopped after" : "Trained:"} ${out.steps} steps on ${what} in ${out.seconds.toFixed(1)} s ` +
         `(${(out.steps / out.seconds).toFixed(1)} steps/s). The pane now answers with the trained row.`);
-      if (out.steps) {
-        await this.pane.useRow(out.row, { family: fam, set, title: what, steps: out.steps, rows });
-        this.pane.demo.say(`Finetune done: the ${this.pane.side} pane answers with the Assistant trained on ${what}.`);
+      if (out.steps && seq === this.pane.attached) {
+        const variant = finetuneOf(this.pane.demo.manifest, fam).sets[set]?.variant || null;
+        const used = await this.pane.useRow(out.row, { family: fam, set, variant, title: what, steps: out.steps, rows });
+        this.pane.demo.say(used ? `Finetune done: the ${this.pane.side} pane answers with the Assistant trained on ${what}.`
+          : "Finetune done, but the pane's model was changed meanwhile: the trained row was not put in.");
+      } else if (out.steps) {
+        this.say(`${this.status.textContent.split(" The pane")[0]} The pane's model was changed meanwhile: the trained ` +
+          "row was not put in.");
       }
     } catch (e) {
-      this.box.dataset.state = "error";
-      this.say(e.message === "stopped" ? "Stopped before the first step." : `The finetune failed: ${e.message || e}`);
+      const stopped = e.message === STOPPED;
+      this.box.dataset.state = stopped ? "stopped" : "error";
+      this.say(stopped ? "Stopped before the first step." : `The finetune failed: ${e.message || e}`);
+      this.pane.demo.say(this.status.textContent);
     } finally {
       trainer.dispose();
       this.trainer = null;
       this.button.textContent = "Finetune";
+      this.data.disabled = this.own.disabled = false;
     }
   }
 

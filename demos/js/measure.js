@@ -60,7 +60,7 @@ export class Measure {
     const threshold = demo.judgeRules?.thresholds?.coherent_above ?? 50;
     // classes: every finished answer's class, in seed order (question by question, answer i at i)
     const state = panes.map((p) => ({ pane: p, variant: p.el.dataset.variant, member: p.runVariant(), alpha: p.alpha, dial: p.dialLabel(), at: p.dialPosition(),
-      trained: p.trained?.info.set ?? null, own: Boolean(own), classes: [], coherent: 0, perQ: [], tokens: 0 }));
+      trained: p.trained ? p.trained.info.variant || "" : null, own: Boolean(own), classes: [], coherent: 0, perQ: [], tokens: 0 }));
     const total = questions.length * n * panes.length;
     const t0 = performance.now();
     let done = 0;

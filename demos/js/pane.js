@@ -1,6 +1,6 @@
 // One pane of a demo: a variant's selector, its model's download progress and status, and its answers: the first
 // in the pane, the others under "More answers", each with judge v2's verdict chip, and a tally of the chips.
-import { getFile, intact, MODELS_URL } from "./files.js";
+import { copyOfFile, MODELS_URL } from "./files.js";
 import { patchFamily } from "./finetune.js";
 import { FinetuneBox } from "./finetunebox.js";
 import { describeVerdict } from "./judge.js";
@@ -92,6 +92,7 @@ export class Pane {
   }
 
   async attach(variant) {
+    this.attached = (this.attached || 0) + 1; // a row trained meanwhile does not replace the reader's choice (useRow)
     this.cancel();
     this.unsub?.();
     this.unsub = null;
@@ -136,11 +137,15 @@ export class Pane {
    * move published rows); choosing a variant lets the row go.
    */
   async useRow(row, info) {
+    const seq = this.attached;
     const m = this.demo.manifest;
     const fam = m.families[info.family];
-    const file = await intact(() => getFile({ name: fam.path, bytes: fam.bytes, sha256: fam.sha256,
-      url: new URL(fam.path, MODELS_URL).href }));
-    const bytes = patchFamily(file.bytes, fam.finetune.row_at, row);
+    const file = await copyOfFile({ name: fam.path, bytes: fam.bytes, sha256: fam.sha256,
+      url: new URL(fam.path, MODELS_URL).href });
+    // Measure counts each answer under the pane's model as it started: the row waits until it ends
+    while (this.demo.measure?.running && !this.destroyed) await new Promise((r) => setTimeout(r, 250));
+    if (seq !== this.attached || this.destroyed) return false; // another variant was chosen meanwhile, or the page left
+    const bytes = patchFamily(file, fam.finetune.row_at, row);
     this.cancel();
     this.unsub?.();
     this.dropTrained();
@@ -159,8 +164,9 @@ export class Pane {
     this.showDials();
     this.setAlpha(1);
     this.unsub = h.subscribe((x) => this.onModel(x));
-    if (this.lastParams && !this.demo.measure?.running) this.generate(this.lastParams, true);
+    if (this.lastParams) this.generate(this.lastParams, true);
     this.rescoreOthers();
+    return true;
   }
 
   /** Lets a trained row go (its worker ends). */
@@ -553,6 +559,7 @@ export class Pane {
   }
 
   destroy() {
+    this.destroyed = true;
     this.cancel();
     this.unsub?.();
     this.finetune?.stop();

@@ -76,7 +76,9 @@ export function applyLink(demo, p) {
     }
     const row = p.has(`${pane.side}-row`) ? rowFromText(p.get(`${pane.side}-row`)) : null;
     if (row) {
-      const [title, steps] = (p.get(`${pane.side}-trained`) || "a shared link~?").split("~");
+      const label = p.get(`${pane.side}-trained`) || "a shared link~?";
+      const cut = label.lastIndexOf("~");
+      const [title, steps] = cut < 0 ? [label, "?"] : [label.slice(0, cut), label.slice(cut + 1)];
       pane.pendingRow = { row, title, steps }; // attach() puts it in the pane (Pane.useRow)
     }
   }

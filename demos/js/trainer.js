@@ -4,7 +4,7 @@
 // clips and takes the AdamW step. The page's part of a step is a few hundred multiplications; the forward and
 // backward passes run in the workers.
 import { startRow, train } from "./finetune.js";
-import { getFile, getOwnFile, intact, MODELS_URL } from "./files.js";
+import { copyOfFile, getFile, getOwnFile, MODELS_URL } from "./files.js";
 import { runtime } from "./models.js";
 
 const WORKER_URL = new URL("./trainworker.js", import.meta.url);
@@ -32,15 +32,15 @@ export class BrowserTrainer {
     onProgress("fetching the gradient graph and the training set…");
     const [graph, weights, set, tok, cfg, module] = await Promise.all([
       getFile(meta(ft.graph)),
-      intact(() => getFile(meta(fam))),
+      copyOfFile(meta(fam)),
       this.rows ? null : getFile(meta(ft.sets[this.set])),
       getOwnFile(this.manifest, this.family, "tokenizer.json"),
       getOwnFile(this.manifest, this.family, "tokenizer_config.json"),
       runtime().catch(() => null),
     ]);
     const rows = this.rows || JSON.parse(new TextDecoder().decode(set.bytes));
-    this.start = startRow(weights.bytes, ft.row_at);
-    this.weights = weights.bytes;
+    this.start = startRow(weights, ft.row_at);
+    this.weights = weights;
     const k = Math.max(1, Math.min(2, globalThis.navigator?.hardwareConcurrency || 1, Math.floor(rows.length / 2) || 1));
     onProgress(`starting ${k} worker${k > 1 ? "s" : ""}…`);
     const ready = [];
@@ -72,6 +72,10 @@ export class BrowserTrainer {
         context: ft.recipe.context, pad: ft.pad });
     }
     const msgs = await Promise.all(ready);
+    if (msgs[0].unlabelled) {
+      throw new Error(`${msgs[0].unlabelled} example(s) leave no room for an answer in the model's ` +
+        `${ft.recipe.context}-token window: shorten them`);
+    }
     this.lengths = msgs[0].lengths;
     this.examples = rows.length;
     return this.lengths;

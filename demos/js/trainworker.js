@@ -7,7 +7,7 @@
 //                 module: the runtime's WebAssembly.Module (models.js) or null (compiled here); rows: [[prompt,
 //                 answer], …] in the chat format
 //               {type:"run", id, indices, row}   a share of a batch: example indices, the row (Float32Array)
-// Messages out: {type:"ready", lengths, ms}       each example's token count
+// Messages out: {type:"ready", lengths, unlabelled, ms}   each example's token count; how many have no answer token
 //               {type:"ran", id, lossSum, gradSum, n, ms}
 //               {type:"error", message}
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
@@ -36,7 +36,9 @@ async function init(msg) {
     graphOptimizationLevel: "basic", // folds the weights' dequantization and transposes into constants
     externalData: [{ path: msg.weightsName, data: msg.weights }],
   });
-  self.postMessage({ type: "ready", lengths: examples.map(([ids]) => ids.length), ms: performance.now() - t });
+  // an example cut by the window before its answer has no token to learn from: the page refuses the set
+  const unlabelled = examples.filter(([, lab]) => !lab.slice(1).some((x) => x !== -100)).length;
+  self.postMessage({ type: "ready", lengths: examples.map(([ids]) => ids.length), unlabelled, ms: performance.now() - t });
 }
 
 async function run({ id, indices, row }) {
