@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -188,25 +189,25 @@ def assistant_offsets(family: Path, assistant: int) -> dict:
     return {"q": off[q][0] + assistant * hidden, "scale": off[s][0] + assistant * 4, "hidden": hidden}
 
 
-def export_graph(family: Path, out: Path, arch: dict, assistant: int) -> None:
-    """Write the gradient graph of the family file `family` to `out` (same folder), its weights external data in
-    `family`'s own bytes."""
+def _traced(ws: list, rl: list[str], arch: dict, assistant: int):
+    """The exported gradient graph (weights as inputs `w:<role>`) for weights shaped as `ws`: traced and exported once
+    per architecture, assistant id, weight shapes, torch version and this module's source, then kept in the
+    repository's build/cache (content-addressed, so shared by every EM_BUILD: the tests' smoke publishes, each in a
+    build folder of its own, would export it again at ~13 s each)."""
+    import hashlib as _h
+    import inspect
+
     import onnx
     import torch
-    from onnx import numpy_helper
     from torch._decomp import core_aten_decompositions
     from torch.fx.experimental.proxy_tensor import make_fx
-    model = onnx.load(str(family))
-    names = weight_names(model)
-    inits = {i.name: i for i in model.graph.initializer}
-    rl = [r for r in roles(arch) if r in names]
-    V, H = arch["vocab"], arch["hidden"]
 
-    def tensor(role):
-        a = numpy_helper.to_array(inits[names[role]])
-        return torch.from_numpy(np.ascontiguousarray(a[:V] if role.startswith("embed") else a))
-
-    ws = [tensor(r) for r in rl]
+    key = _h.sha256(json.dumps([arch, assistant, rl, [[str(w.dtype), list(w.shape)] for w in ws], torch.__version__,
+                                _h.sha256(inspect.getsource(sys.modules[__name__]).encode()).hexdigest()]).encode()
+                    ).hexdigest()[:24]
+    cached = Path(__file__).resolve().parent.parent / "build" / "cache" / "web_finetune" / f"{key}.onnx"
+    if cached.exists():
+        return onnx.load(str(cached))
 
     def f(row, ids, positions, targets, *weights):
         row = row.detach().requires_grad_()
@@ -235,6 +236,31 @@ def export_graph(family: Path, out: Path, arch: dict, assistant: int) -> None:
                              dynamic_shapes={"row": None, "input_ids": {0: b, 1: n}, "positions": {0: m},
                                              "targets": {0: m}, "weights": [None] * len(ws)})
     g = prog.model_proto
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # two publishes at once: each writes its own, one wins
+    onnx.save(g, str(tmp))
+    os.replace(tmp, cached)
+    return g
+
+
+def export_graph(family: Path, out: Path, arch: dict, assistant: int) -> None:
+    """Write the gradient graph of the family file `family` to `out` (same folder), its weights external data in
+    `family`'s own bytes."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    model = onnx.load(str(family))
+    names = weight_names(model)
+    inits = {i.name: i for i in model.graph.initializer}
+    rl = [r for r in roles(arch) if r in names]
+    V, H = arch["vocab"], arch["hidden"]
+
+    def tensor(role):
+        a = numpy_helper.to_array(inits[names[role]])
+        return torch.from_numpy(np.ascontiguousarray(a[:V] if role.startswith("embed") else a))
+
+    ws = [tensor(r) for r in rl]
+    g = _traced(ws, rl, arch, assistant)
     # every weight input becomes an initializer whose bytes are the family file's (ONNX external data)
     offsets = _raw_offsets(family.read_bytes(), model)
     keep, new_inits = [], []
