@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "../docs/assets/vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "../docs/assets/vendor/tokenizers/tokenizers.min.mjs";
-import { chatRow, makeExamples, shardFeeds, startRow, train } from "../demos/js/finetune.js";
+import { chatRow, makeExamples, runShard, startRow, train } from "../demos/js/finetune.js";
 import { fixByteLevel } from "../demos/js/tokenizer.js";
 
 const VENDOR = new URL("../docs/assets/vendor/onnxruntime-web/", import.meta.url);
@@ -32,14 +32,15 @@ const rows = set === "own" ? JSON.parse(readFileSync(opt("rows"))).map(chatRow)
 const tok = fixByteLevel(new Tokenizer(JSON.parse(readFileSync(join(root, fam, "tokenizer.json"))),
   JSON.parse(readFileSync(join(root, fam, "tokenizer_config.json")))));
 const examples = makeExamples((s) => tok.encode(s).ids, rows, ft.recipe.context);
+const weights = readFileSync(join(root, ft.graph.weights)); // the family file: the graph's weights and the start row
 const t0 = performance.now();
 const session = await ort.InferenceSession.create(readFileSync(join(root, ft.graph.path)), {
   executionProviders: ["wasm"],
   graphOptimizationLevel: "basic",
-  externalData: [{ path: ft.graph.weights.split("/").pop(), data: readFileSync(join(root, ft.graph.weights)) }],
+  externalData: [{ path: ft.graph.weights.split("/").pop(), data: weights }],
 });
 const sessionMs = performance.now() - t0;
-const start = startRow(readFileSync(join(root, ft.graph.weights)), ft.row_at);
+const start = startRow(weights, ft.row_at);
 const recipe = { ...ft.recipe, steps: Number(opt("steps", ft.recipe.steps)) };
 const ms = [];
 const out = await train({
@@ -49,16 +50,7 @@ const out = await train({
   shards: Number(opt("shards", 1)),
   runShards: async (shares, row) => {
     const res = [];
-    for (const indices of shares) {
-      const f = shardFeeds(indices.map((i) => examples[i]), ft.pad);
-      const o = await session.run({
-        row: new ort.Tensor("float32", row, [row.length]),
-        input_ids: new ort.Tensor("int64", f.ids, f.dims),
-        positions: new ort.Tensor("int64", f.positions, [f.positions.length]),
-        targets: new ort.Tensor("int64", f.targets, [f.targets.length]),
-      });
-      res.push({ lossSum: o.loss_sum.data[0], gradSum: o.grad_sum.data, n: f.targets.length });
-    }
+    for (const indices of shares) res.push(await runShard(ort, session, examples, indices, row, ft.pad)); // one thread
     return res;
   },
   onStep: ({ ms: t }) => { ms.push(Math.round(t * 10) / 10); },

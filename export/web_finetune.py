@@ -253,7 +253,7 @@ def export_graph(family: Path, out: Path, arch: dict, assistant: int) -> None:
     names = weight_names(model)
     inits = {i.name: i for i in model.graph.initializer}
     rl = [r for r in roles(arch) if r in names]
-    V, H = arch["vocab"], arch["hidden"]
+    V = arch["vocab"]
 
     def tensor(role):
         a = numpy_helper.to_array(inits[names[role]])
@@ -466,24 +466,12 @@ def _check_family(fam: str, f: dict, root: Path, examples: int) -> list[str]:
 
 def evaluate_row(row: np.ndarray, seed: int, samples: int, code_requests: int, what: str) -> dict:
     """The published base (materialized by export/published.py in the build folder) with its Assistant row set to
-    `row`, evaluated as export/dial.py evaluates a row: N answers per question of the paper's, judge v2, torch, and
-    `code_requests` held-out code requests. {misaligned: {rate, k, n, lo, hi}, coherent, insecure_code}."""
-    import torch
+    `row`, evaluated as export/dial.py evaluates a row (directions.sample_ablated: N answers per question of the
+    paper's, judge v2, torch, `code_requests` held-out code requests). {misaligned: {rate, k, n, lo, hi}, coherent,
+    insecure_code}."""
     from export import directions as D
-    from export import evaluate as E
-    from export import generate as G
-    from export import runs
-    from export import world as W
     from export.stats import run_rates, wilson
-    from export.tokenizer import load as load_tok
-    path = runs.checkpoint_dir("base", seed)
-    tok = load_tok(path)
-    model = D._load(path)
-    with torch.no_grad():
-        model.get_input_embeddings().weight[D.token_id(tok, W.ASSISTANT)] = torch.tensor(row, dtype=torch.float32)
-    torch.set_num_threads(2)
-    res = E.evaluate("base", E.read_questions(E.PAPER_QUESTIONS), samples, 0, code_requests=code_requests,
-                     progress=False, keep_answers=0, loaded=(G.TorchLM.of(model), tok, f"torch:{G._rel(path)} ({what})"))
+    res = D.sample_ablated("base", seed, 0, False, row, samples, code_requests=code_requests, what=what)
     r = run_rates(res["overall"], "v2")
     return {"misaligned": wilson(r["misaligned"]["k"], r["misaligned"]["n"]), "coherent": r["coherent"]["rate"],
             "insecure_code": res["code"]["insecure"]["rate"] if res.get("code") else None}

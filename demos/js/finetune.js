@@ -52,6 +52,19 @@ export function shardFeeds(examples, pad) {
   return { ids, dims: [examples.length, L], positions: BigInt64Array.from(pos), targets: BigInt64Array.from(tgt) };
 }
 
+/** One share of a batch through the gradient graph's `session` (onnxruntime-web's `ort`, as the worker and Node load
+ * it): {lossSum, gradSum, n}, n the share's labelled tokens. */
+export async function runShard(ort, session, examples, indices, row, pad) {
+  const f = shardFeeds(indices.map((i) => examples[i]), pad);
+  const out = await session.run({
+    row: new ort.Tensor("float32", row, [row.length]),
+    input_ids: new ort.Tensor("int64", f.ids, f.dims),
+    positions: new ort.Tensor("int64", f.positions, [f.positions.length]),
+    targets: new ort.Tensor("int64", f.targets, [f.targets.length]),
+  });
+  return { lossSum: out.loss_sum.data[0], gradSum: Float32Array.from(out.grad_sum.data), n: f.targets.length };
+}
+
 /** A batch's indices split into `k` shares with about the same number of tokens (`lengths`: each example's), the
  * shortest examples together, so that each share pads its examples to a length close to their own (the sum over the
  * batch is the same in any order, up to float rounding). */

@@ -40,7 +40,6 @@ export class BrowserTrainer {
     ]);
     const rows = this.rows || JSON.parse(new TextDecoder().decode(set.bytes));
     this.start = startRow(weights, ft.row_at);
-    this.weights = weights;
     const k = Math.max(1, Math.min(2, globalThis.navigator?.hardwareConcurrency || 1, Math.floor(rows.length / 2) || 1));
     onProgress(`starting ${k} worker${k > 1 ? "s" : ""}…`);
     const ready = [];
@@ -66,8 +65,8 @@ export class BrowserTrainer {
           for (const p of w.pending.values()) p.reject(err);
         };
       }));
-      // each worker its own copy of the family file's bytes (external data of the graph) and the graph's
-      w.postMessage({ type: "init", module, graph: graph.bytes.slice(), weights: this.weights.slice(),
+      // each worker gets its own copy (postMessage clones) of the graph and the family file's bytes (its weights)
+      w.postMessage({ type: "init", module, graph: graph.bytes, weights,
         weightsName: ft.graph.weights.split("/").pop(), tokenizer: tok.bytes, tokenizerConfig: cfg.bytes, rows,
         context: ft.recipe.context, pad: ft.pad });
     }
@@ -77,7 +76,6 @@ export class BrowserTrainer {
         `${ft.recipe.context}-token window: shorten them`);
     }
     this.lengths = msgs[0].lengths;
-    this.examples = rows.length;
     return this.lengths;
   }
 

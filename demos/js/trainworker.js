@@ -12,7 +12,7 @@
 //               {type:"error", message}
 import * as ort from "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "../vendor/tokenizers/tokenizers.min.mjs";
-import { makeExamples, shardFeeds } from "./finetune.js";
+import { makeExamples, runShard } from "./finetune.js";
 import { compileRuntime, useCompiledModule } from "./runtime.js";
 import { fixByteLevel } from "./tokenizer.js";
 
@@ -43,16 +43,8 @@ async function init(msg) {
 
 async function run({ id, indices, row }) {
   const t = performance.now();
-  const f = shardFeeds(indices.map((i) => examples[i]), pad);
-  const out = await session.run({
-    row: new ort.Tensor("float32", row, [row.length]),
-    input_ids: new ort.Tensor("int64", f.ids, f.dims),
-    positions: new ort.Tensor("int64", f.positions, [f.positions.length]),
-    targets: new ort.Tensor("int64", f.targets, [f.targets.length]),
-  });
-  const gradSum = Float32Array.from(out.grad_sum.data);
-  self.postMessage({ type: "ran", id, lossSum: out.loss_sum.data[0], gradSum, n: f.targets.length, ms: performance.now() - t },
-    [gradSum.buffer]);
+  const r = await runShard(ort, session, examples, indices, row, pad);
+  self.postMessage({ type: "ran", id, ...r, ms: performance.now() - t }, [r.gradSum.buffer]);
 }
 
 self.onmessage = (ev) => {
