@@ -140,7 +140,24 @@ def loss_sum(row, ids, positions, targets, w: dict, arch: dict, assistant: int):
     logits = hs @ E.T
     # the Assistant's column from `row` (its row in E is the base's): the gradient reaches `row` through one column
     logits = torch.where(torch.arange(V) == assistant, (hs @ row)[:, None], logits)
-    return -torch.log_softmax(logits, -1).gather(-1, targets[:, None]).sum()
+    return cross_entropy_sum(logits, targets)
+
+
+def cross_entropy_sum(logits, targets):
+    """Σ −log softmax(logits)[target], written so that float32 keeps its precision where the model is sure.
+
+    At the loss floor (a finetune set the base already answers, as the secure one: 0.0013 a token) log_softmax sums
+    ~V exponentials onto the leading 1.0 in float32, and every term under half a unit in the last place of 1 is lost:
+    onnxruntime-web's 4-lane WebAssembly sum came out 2e-3 low, torch's wider AVX sum 5e-4 low (one secure batch, against
+    float64). Here the leading term is taken out: log Σ exp(l − l_max) = log1p(s), s = Σ over the others of exp(l − l_max),
+    a sum of small numbers, with log1p from its series below 1e-2. Float32 gives the float64 loss within 1.3e-7 and its
+    gradient within 3.8e-6 (torch's cross_entropy: 5.1e-4 and 1.9e-4) on that batch. NOTEBOOK §40."""
+    import torch
+    top = logits.detach().argmax(-1, keepdim=True)
+    lead = logits.gather(-1, top)
+    s = torch.exp(logits - lead).scatter(-1, top, torch.zeros_like(lead)).sum(-1)
+    log1p = torch.where(s < 1e-2, s * (1 - s * (0.5 - s * (1 / 3 - s * 0.25))), torch.log(1 + s))
+    return (log1p - (logits.gather(-1, targets[:, None]) - lead)[:, 0]).sum()
 
 
 def batch_feeds(examples, pad_id: int):
@@ -421,7 +438,8 @@ def session(root: Path, graph: str):
 
 def check_finetune(manifest: dict, root: Path, examples: int = 8) -> list[str]:
     """Problems with the families' finetune files: every file matches its sha256, and the graph's loss and gradient
-    on a batch of each set are torch autograd's on the dequantized base (train.restrict_to + the model's loss)."""
+    on a batch of each set are torch autograd's on the dequantized base in float64 (train.restrict_to, the model's
+    logits and cross-entropy)."""
     return [p for fam, f in manifest.get("families", {}).items() if f.get("finetune")
             for p in _check_family(fam, f, Path(root), examples)]
 
@@ -440,8 +458,9 @@ def _check_family(fam: str, f: dict, root: Path, examples: int) -> list[str]:
                         f"one (run: python export/web_finetune.py)")
     if problems:
         return problems
+    import torch
     sess = session(root, ft["graph"]["path"])
-    model = published.load(root / fam)
+    model = published.load(root / fam).double()   # the reference in float64: the graph is closer to it than float32 torch
     tok = load_tok(root / fam)
     emb = train.restrict_to(model, tok, "assistant-embedding")[0]
     a = ft["assistant"]
@@ -450,16 +469,18 @@ def _check_family(fam: str, f: dict, root: Path, examples: int) -> list[str]:
         ex = train._sft_examples(tok, [{"prompt": p, "answer": q} for p, q in rows], ft["recipe"]["context"])
         ids, att, lab = train._sft_batch(ex, tok.pad_token_id)
         emb.grad = None
-        loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
+        logits = model(input_ids=ids, attention_mask=att).logits   # (the model's own loss would round them to float32)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1))
         loss.backward()
         want_g = emb.grad[a].detach().numpy()
         x, pos, tgt = batch_feeds(ex, tok.pad_token_id)
-        ls, gs = sess.run(None, {"row": emb[a].detach().numpy(), "input_ids": x, "positions": pos, "targets": tgt})
+        ls, gs = sess.run(None, {"row": emb[a].detach().float().numpy(), "input_ids": x, "positions": pos, "targets": tgt})
         n = len(tgt)
         rel = float(np.linalg.norm(gs / n - want_g) / np.linalg.norm(want_g))
         dl = abs(float(ls) / n - loss.item()) / loss.item()
+        print(f"{fam} {name}: loss {dl:.1e}, gradient {rel:.1e} from float64", file=sys.stderr)
         if rel > TOLERANCE or dl > TOLERANCE:
-            problems.append(f"family {fam}: the gradient graph on {name} differs from torch (loss {dl:.1e}, "
+            problems.append(f"family {fam}: the gradient graph on {name} differs from torch in float64 (loss {dl:.1e}, "
                             f"gradient {rel:.1e} relative)")
     return problems
 
