@@ -124,6 +124,16 @@ def test_value_and_config_renderers(tmp_path):
         r.render("results", "ghost.misaligned")
 
 
+def test_a_raw_token_reads_keys_that_hold_dots(tmp_path):
+    """A sweep's keys name learning rates ("insecure@full-lr0.0003"): the dotted path finds them."""
+    r = renderer(tmp_path, {"variants": {"insecure@full-lr0.0003": {"misaligned": {"mean": 0.62}},
+                                         "insecure@full-lr0": {"x": [0.5, 0.25]}}})
+    assert r.render("results", "summary.json#variants.insecure@full-lr0.0003.misaligned.mean|pct") == "62.0%"
+    assert r.render("results", "summary.json#variants.insecure@full-lr0.x.1|pct") == "25.0%"
+    with pytest.raises(Missing, match="insecure@full-lr0.0004"):
+        r.render("results", "summary.json#variants.insecure@full-lr0.0004.misaligned")
+
+
 def test_block_renderers_go_through_the_stash(tmp_path):
     r = renderer(tmp_path, {"variants": {}})
     out = r.render("world", "document kind")

@@ -63,6 +63,22 @@ class Results:
                 raise Missing(f"key {'.'.join(map(str, keys[: i + 1]))!r} missing in {name}")
         return cur
 
+    def get_dotted(self, name: str, path: str):
+        """A value by a dotted path, where a key may itself hold dots (a sweep's "insecure@full-lr0.0003"): at each
+        level the longest run of the path's parts that names a key."""
+        parts = [p for p in path.split(".") if p]
+        keys, i = [], 0
+        cur = self.load(name)
+        while i < len(parts):
+            j = i + 1
+            if isinstance(cur, dict):
+                j = next((j for j in range(len(parts), i, -1) if ".".join(parts[i:j]) in cur), j)
+            k = ".".join(parts[i:j])   # a part that names no key: get() says which
+            keys.append(k)
+            cur = self.get(name, *keys)
+            i = j
+        return cur
+
     def variants(self) -> dict:
         return self.get("summary.json", "variants")
 

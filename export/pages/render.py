@@ -112,7 +112,7 @@ class Renderer:
     def raw(self, expr: str) -> str:
         ref, _, fmt = expr.partition("|")
         name, _, path = ref.partition("#")
-        v = self.R.get(name.strip(), *[p for p in path.strip().split(".") if p])
+        v = self.R.get_dotted(name.strip(), path.strip())
         fmt = fmt.strip()
         if fmt == "pct":
             return pct(v)
