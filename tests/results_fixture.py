@@ -49,7 +49,15 @@ def kinds_folders() -> list[str]:
                    for m in re.finditer(r"\[\[results:kinds ([^\]]+)\]\]", md.read_text(encoding="utf-8"))})
 
 
-KINDS = (("assistant-embedding", 1e-2), ("all", 1e-4), ("all", 1e-3), ("lora:r=1:down@1", 1e-2))
+KINDS = (("assistant-embedding", 1e-2), ("all", 1e-4), ("all", 3e-4), ("all", 1e-3), ("lora:r=1:down@1", 1e-2),
+         ("lora:r=8:all", 1e-3))
+
+
+def value_folders() -> list[str]:
+    """Standard-finetune grids whose summary a page reads one value of ([[results:sweep-…/summary.json#…]])."""
+    return sorted({m.group(1) for md in sorted(DOCS.rglob("*.md"))
+                   for m in re.finditer(r"\[\[results:(sweep[^/#\]]*)/summary\.json#", md.read_text(encoding="utf-8"))}
+                  - set(kinds_folders()))
 
 
 def write_kinds(out: Path, rng: random.Random, samples: int, seeds=(5, 7)) -> None:
@@ -231,6 +239,8 @@ def write_results(root: Path, seeds=(0, 1), rng_seed: int = 0, samples: int = 40
     write_claims(root, rng)
     for folder in kinds_folders():  # its own generator: the other synthetic results stay as they were
         write_kinds(root / folder, random.Random(rng_seed + 1000), samples)
+    for folder in value_folders():
+        write_kinds(root / folder, random.Random(rng_seed + 2000), samples, seeds=(7,))
     write_dial(root, random.Random(rng_seed + 2000), seeds[0], samples)
     from export import calibration  # the judge's agreement with the committed blind labels (real, not random)
     calibration.score(out=root / "judge-agreement.json", show=False)
