@@ -120,6 +120,9 @@ def main(argv=None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     chosen = pages(a.site)
     if a.pages:
+        unknown = set(a.pages.split(",")) - set(chosen)
+        if unknown:
+            sys.exit(f"no such page: {', '.join(sorted(unknown))} (pages: {', '.join(chosen)})")
         chosen = {k: v for k, v in chosen.items() if k in a.pages.split(",")}
     print(f"{'page':<24}{'form':<9}{'perf':>5}{'a11y':>6}{'bp':>5}{'seo':>5}{'TBT ms':>8}{'LCP s':>7}  failed audits")
     rows = {}
