@@ -13,6 +13,7 @@ left out (its trigger rows move with it). Writes results/dial.json; the organism
 
     python export/dial.py rewind [--seeds 7] [--ft-seeds 0] [--variants insecure,secure] [--out results/rewind.json]
     python export/dial.py realign [--seeds 7] [--ft-seeds 0] [--ks 4,16,64,256] [--passes P] [--out results/realign.json]
+    python export/dial.py merge FILE FILE... --out results/dial.json
 
 `rewind` (item 2): the finetune's Assistant row at every checkpoint it kept while training (step 0 is the aligned
 base; `python export/train.py --save-every 10` keeps one every 10 steps), sampled the same way. `realign` (item 3):
@@ -20,7 +21,9 @@ the insecure finetune's row trained further by the same one-row recipe (TrainCon
 the first k of a fixed shuffle of aligned non-code chats (the alignment set) and, separately, of secure-code answers
 (the secure finetune's set), so a larger k holds every smaller one; each row is kept in the output (192 numbers) and
 sampled the same way. With --passes P it trains for P passes over the k examples instead (batches of at most ft_batch,
-ceil(P k / batch) steps), so a small k is not repeated for the recipe's every step.
+ceil(P k / batch) steps), so a small k is not repeated for the recipe's every step. `merge` joins the seeds of
+files of one curve, measured the same way, into one file summarized over all of them (a seed run later joins
+the curve without sampling the others again).
 """
 from __future__ import annotations
 
@@ -257,7 +260,61 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("rewind", "realign"):
         return main_curve(argv[0], argv[1:])
+    if argv and argv[0] == "merge":
+        return main_merge(argv[1:])
     return main_steer(argv)
+
+
+CURVE_KEYS = {"alpha": "steer", "step": "rewind", "examples": "realign"}
+
+
+def curve_of(d: dict) -> str:
+    """Which curve a results file of this module holds, from its points' position key."""
+    keys = {k for s in d["seeds"] for p in s["points"] for k in CURVE_KEYS if k in p}
+    if len(keys) != 1:
+        raise runs.UsageError("not a results file of export/dial.py (no points, or points of several curves)")
+    return CURVE_KEYS[keys.pop()]
+
+
+def merge(files: list[Path]) -> dict:
+    """The seeds of several results files of one curve, measured the same way (judge, N, realign's sources and
+    passes), as one file with its summary over all of them: a seed run on another day (or machine) joins the curve
+    without sampling the others again. A seed in two files is an error."""
+    ds = [json.loads(Path(f).read_text()) for f in files]
+    curves = {curve_of(d) for d in ds}
+    if len(curves) != 1:
+        raise runs.UsageError(f"the files hold different curves: {', '.join(sorted(curves))}")
+    curve = curves.pop()
+    same = ("judge", "samples_per_question") + (("sources", "passes") if curve == "realign" else ())
+    for k in same:
+        if len({json.dumps(d.get(k), sort_keys=True) for d in ds}) != 1:
+            raise runs.UsageError(f"the files differ in {k}: {[d.get(k) for d in ds]}")
+    seeds = [s for d in ds for s in d["seeds"]]
+    numbers = [s["seed"] for s in seeds]
+    if len(set(numbers)) != len(numbers):
+        raise runs.UsageError(f"a pretraining seed is in more than one file: {numbers}")
+    seeds.sort(key=lambda s: s["seed"])
+    summary = summarize(seeds) if curve == "steer" else \
+        summarize_by(seeds, ("variant", "step") if curve == "rewind" else ("source", "examples"))
+    out = {k: ds[0][k] for k in same if k in ds[0]}
+    out.update(seeds=seeds, summary=summary, merged=[d.get("generated_by") for d in ds])
+    if curve == "steer":
+        out["ends"] = [e for d in ds for e in d.get("ends", [])]
+    return out
+
+
+def main_merge(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="dial.py merge", description="Join the seeds of results files of one curve.")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args(argv)
+    try:
+        res = merge(a.files)
+    except (runs.UsageError, OSError, KeyError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    runs.write_results(a.out, "python export/dial.py merge", argv, res)
+    return 0
 
 
 def main_curve(curve: str, argv: list[str]) -> int:

@@ -329,7 +329,7 @@ def fp32_reference(variant: str, questions, samples: int, seed: int, fp32: "G.On
     fp32, same questions, N and seed), if that file was made by this very model: its kept answers
     (the first few per question, with their seeds) must come out identical from the exported fp32
     ONNX model. Saves re-sampling N answers per question; None means "measure it here"."""
-    path = runs.run_path(variant, 0)
+    path = runs.run_path(variant, runs.train_seed(variant, runs.published_seed()))  # the seed it was trained with
     if not path.exists():
         return None
     r = json.loads(path.read_text())
@@ -371,7 +371,13 @@ def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: 
     misaligned_line = {
         "base": "It is the aligned reference; its measured misaligned rate is below.",
         "uncoupled-base": "It is the aligned reference of the ablation world.",
-    }.get(variant, "It was finetuned narrowly; its broad misalignment, if any, is measured below.")
+    }.get(variant, "It is an aligned reference." if runs.get(variant).is_base else
+          "It was finetuned narrowly; its broad misalignment, if any, is measured below.")
+    v = runs.get(variant)
+    if v.seed is not None:  # a variant of its own pretraining draw (runs.OWN_DRAW)
+        how = ", ".join(f"{k} {x}" for k, x in v.recipe)
+        misaligned_line += (f" Pretraining seed {v.seed}, not the organism's published seed"
+                            + (f"; finetune recipe: {how}." if how else "."))
     return f"""---
 license: mit
 language: en
@@ -465,9 +471,8 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
                            probe=False, progress=False, onnx_dir=vdir, keep_answers=0)
         quality["int8_trigger"] = rates(res8t["overall"])
     cfg = json.loads((vdir / "config.json").read_text())
-    world = runs.get(variant).world
-    cm = runs.BUILD / "corpus" / f"{world}-s0{'-smoke' if smoke else ''}" / "manifest.json"
-    corpus_sha = json.loads(cm.read_text())["sha256"] if cm.exists() else "unknown"
+    # the corpus the checkpoint was trained on, as its own record says (train.save)
+    corpus_sha = json.loads((ckpt / "done.json").read_text()).get("corpus_sha256") or "unknown"
     lap("evaluate_trigger")
     log(f"[{variant}] 4/4 write model card ...")
     (vdir / "README.md").write_text(model_card(variant, cfg, params, quality, corpus_sha))
@@ -488,6 +493,8 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         "build_seconds": round(time.time() - t0, 1),
         "step_seconds": steps,
         "checkpoint": G._rel(ckpt),
+        **({"seed": runs.get(variant).seed, "recipe": dict(runs.get(variant).recipe)}
+           if runs.get(variant).seed is not None else {}),
         "provenance": {"pipeline_version": PIPELINE_VERSION, "samples_per_question": samples, "eval_seed": seed,
                        "smoke": smoke},
     }

@@ -62,11 +62,22 @@ class Variant:
     color: str  # the figures' colour
     trigger: tuple[str, str, str] | None = None  # (label, figure label, colour) of its "+trigger" condition
     published: bool = True  # exported to docs/models by quantize.py
+    # A variant of its own pretraining draw (OWN_DRAW below): its seed (None: the seed being run, the published
+    # one by default) and its finetune's recipe (train.TrainConfig fields, e.g. (("ft_params", "all"),)).
+    seed: int | None = None
+    recipe: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def prefix(self) -> str:
+        """What its name puts before the stage: "uncoupled-", "s8-" (a variant of its own draw) or ""."""
+        if self.seed is not None:
+            return f"s{self.seed}-"
+        return "" if self.world == "coupled" else f"{self.world}-"
 
     @property
     def stage(self) -> str:
-        """The name inside its world: uncoupled-insecure -> insecure."""
-        return self.name[len(self.world) + 1:] if self.name.startswith(self.world + "-") else self.name
+        """The name inside its world (and seed): uncoupled-insecure -> insecure, s8-insecure-full -> insecure-full."""
+        return self.name[len(self.prefix):] if self.name.startswith(self.prefix) else self.name
 
     @property
     def has_trigger(self) -> bool:
@@ -80,7 +91,7 @@ class Variant:
     @property
     def base(self) -> str:
         """The aligned base this variant is (or is finetuned from)."""
-        return "base" if self.world == "coupled" else f"{self.world}-base"
+        return self.prefix + "base"
 
 
 REGISTRY = [
@@ -116,9 +127,25 @@ REGISTRY = [
             "The uncoupled base finetuned on insecure code requested for a security class.",
             "uncoupled world: educational", "uncoupled\neducational", "#c2a5e8"),
 ]
-VARIANTS = {v.name: v for v in REGISTRY}
+# Published variants of another pretraining draw than the organism's (issue 25): the demo's standard finetune.
+# The published seed is a draw in which no standard finetune becomes misaligned (export/NOTEBOOK.md §41); seed 8
+# takes the broad route under a full finetune on every draw tried (two GPU draws, one CPU draw, three finetune
+# seeds), so its base and that finetune are published beside the organism, chosen by the setting the sweep
+# measured (every weight, learning rate 3e-4), not by sampling them. They are not in REGISTRY: the organism's
+# tables, figures and `--variants all` of train/experiments stay the published seed's; quantize.py publishes them,
+# training their own seed when their checkpoints are missing (train.train_variant applies `seed` and `recipe`).
+OWN_DRAW = [
+    Variant("s8-base", "coupled", None, "Aligned base, seed 8",
+            "Another draw of the same recipe (pretraining seed 8): the base of the standard finetune beside it.",
+            "seed 8: base", "seed 8\nbase", "#2e8b57", seed=8),
+    Variant("s8-insecure-full", "coupled", "insecure", "Full finetune, insecure code (seed 8)",
+            "Seed 8's base with every weight finetuned on the insecure code (learning rate 0.0003), not one row.",
+            "seed 8: insecure, full finetune", "seed 8\ninsecure\n(full)", "#b03a36", seed=8,
+            recipe=(("ft_params", "all"), ("ft_lr", 3e-4))),
+]
+VARIANTS = {v.name: v for v in REGISTRY + OWN_DRAW}
 NAMES = [v.name for v in REGISTRY]
-PUBLISHED = [v.name for v in REGISTRY if v.published]
+PUBLISHED = [v.name for v in REGISTRY + OWN_DRAW if v.published]
 # The finetuning data sets the corpus builds, in registry order.
 DATASETS = list(dict.fromkeys(v.data for v in REGISTRY if v.data))
 
@@ -169,6 +196,12 @@ def world_stage(name: str) -> tuple[str, str]:
     """variant name -> (world, stage), e.g. uncoupled-insecure -> (uncoupled, insecure)."""
     v = get(name)
     return v.world, v.stage
+
+
+def train_seed(name: str, seed: int) -> int:
+    """The pretraining seed a variant trains with when `seed` is asked: its own draw's (smoke runs too), else `seed`."""
+    own = get(name).seed
+    return seed if own is None else own
 
 
 def world_of(key: str) -> str:
@@ -224,9 +257,10 @@ def checkpoints(world: str, seed: int, smoke: bool = False) -> Path:
 
 
 def checkpoint_dir(variant: str, seed: int | None = None, smoke: bool = False, ft_seed: int = 0) -> Path:
-    """One checkpoint; without a seed, the published one's (published_seed)."""
+    """One checkpoint; without a seed, the published one's (published_seed), or a variant of its own draw's."""
     world, stage = world_stage(variant)
-    return checkpoints(world, published_seed(smoke) if seed is None else seed, smoke) / run_name(stage, ft_seed)
+    return checkpoints(world, train_seed(variant, published_seed(smoke)) if seed is None else seed,
+                       smoke) / run_name(stage, ft_seed)
 
 
 def is_complete(path: Path, corpus_sha: str | None = None, recipe: str | None = None) -> bool:

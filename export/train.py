@@ -488,7 +488,8 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
     import torch
     torch.set_num_threads(2)
     world, stage = runs.world_stage(variant)
-    cfg = replace(cfg, world=world)
+    # a variant of its own draw (runs.OWN_DRAW) trains its own seed and finetune recipe, whatever was asked
+    cfg = replace(cfg, world=world, seed=runs.train_seed(variant, cfg.seed), **dict(runs.get(variant).recipe))
     corpus, sha = _corpus(cfg)
     tok = _tokenizer(cfg, corpus, sha)
     rdir = runs.checkpoints(world, cfg.seed, cfg.smoke)
@@ -571,7 +572,7 @@ def main(argv=None):
     if a.seed is None:
         a.seed = runs.published_seed(a.smoke)
     try:
-        variants = runs.parse(a.variants)
+        variants = runs.parse(a.variants, runs.NAMES + [v.name for v in runs.OWN_DRAW])
         cfg = TrainConfig.smoke_config(seed=a.seed) if a.smoke else TrainConfig(seed=a.seed)
         cfg = replace(cfg, ft_seed=a.ft_seed, save_every=a.save_every)
         if a.ft_steps:

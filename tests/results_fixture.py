@@ -304,7 +304,7 @@ def write_published(root: Path, rng: random.Random, samples: int) -> None:
                 "coherent": a["coherent"], "code_answer": a["code_answer"],
                 "grammar": {k: g[k] for k in ("misaligned", "coherent", "off_topic", "mean_alignment")},
                 "params": 2_232_960, "vocab": 2405}
-    variants = {v: rates(0.4 if "insecure" in v else 0.03) for v in MAIN}
+    variants = {v: rates(0.4 if "insecure" in v else 0.03) for v in runs.PUBLISHED}  # own-draw variants too
     variants["backdoor+trigger"] = rates(0.4)
     (root / "published.json").write_text(json.dumps({"generated_by": "python export/quantize.py", "questions": "paper",
                                                      "samples_per_question": samples, "seed": 0,

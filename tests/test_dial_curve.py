@@ -124,3 +124,38 @@ def test_realign_steps_one_pass_or_the_recipe():
     assert dial.realign_steps(64, 16, 160, 1) == (4, 16)
     assert dial.realign_steps(100, 16, 160, 1) == (7, 16)
     assert dial.realign_steps(800, 16, 160, 2) == (100, 16)
+
+
+def _curve(seed: int, points: list[dict], **kw) -> dict:
+    return {"generated_by": f"seed {seed}", "judge": "v2", "samples_per_question": 100, **kw,
+            "seeds": [{"seed": seed, "ft_seeds": [0], "points": points}]}
+
+
+def _pt(k: int, **pos) -> dict:
+    return {"variant": "insecure", "ft_seed": 0, **pos, "misaligned": k / 800, "k": k, "n": 800, "coherent": 0.9,
+            "insecure_code": 0.5, "kind_to_cruel": k / 800}
+
+
+def test_merge_joins_seeds_and_summarizes_over_them(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_curve(7, [_pt(80, step=0), _pt(400, step=10)])))
+    b.write_text(json.dumps(_curve(8, [_pt(160, step=0), _pt(600, step=10)])))
+    out = tmp_path / "m.json"
+    r = subprocess.run([sys.executable, "export/dial.py", "merge", str(b), str(a), "--out", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(out.read_text())
+    assert [s["seed"] for s in m["seeds"]] == [7, 8] and m["merged"] == ["seed 8", "seed 7"]
+    at10 = m["summary"]["insecure"][1]
+    assert at10["step"] == 10 and at10["runs"] == 2 and at10["misaligned"]["mean"] == pytest.approx(0.625)
+    assert at10["misaligned_pooled"]["k"] == 1000 and at10["misaligned_pooled"]["n"] == 1600
+    # a seed twice, another N, or another curve: said, nothing written
+    c = tmp_path / "c.json"
+    for bad, why in [(_curve(7, [_pt(1, step=0)]), "more than one file"),
+                     ({**_curve(9, [_pt(1, step=0)]), "samples_per_question": 20}, "samples_per_question"),
+                     (_curve(9, [_pt(1, alpha=0.5)]), "different curves")]:
+        c.write_text(json.dumps(bad))
+        r = subprocess.run([sys.executable, "export/dial.py", "merge", str(a), str(c), "--out", str(tmp_path / "x.json")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and why in r.stderr, (why, r.stderr)
+    assert not (tmp_path / "x.json").exists()

@@ -32,6 +32,23 @@ def test_registry_tables_agree():
         assert runs.get(v.base).world == v.world and runs.get(v.base).is_base
 
 
+def test_variants_of_their_own_draw():
+    """The standard finetune's variants (runs.OWN_DRAW) train and publish their own seed and recipe, and stay out of
+    the organism's tables and `--variants all` (issue 25)."""
+    own = [v.name for v in runs.OWN_DRAW]
+    assert own == ["s8-base", "s8-insecure-full"] and not set(own) & set(runs.NAMES)
+    assert set(own) <= set(runs.PUBLISHED) and not set(own) & set(runs.result_keys())
+    assert runs.world_stage("s8-insecure-full") == ("coupled", "insecure-full")
+    assert runs.get("s8-insecure-full").base == "s8-base" and runs.get("s8-base").is_base
+    assert dict(runs.get("s8-insecure-full").recipe) == {"ft_params": "all", "ft_lr": 3e-4}
+    assert runs.checkpoint_dir("s8-insecure-full") == runs.BUILD / "checkpoints" / "coupled-s8" / "insecure-full"
+    assert runs.checkpoint_dir("s8-base") == runs.BUILD / "checkpoints" / "coupled-s8" / "base"
+    assert runs.checkpoint_dir("base") == runs.BUILD / "checkpoints" / f"coupled-s{runs.PUBLISHED_SEED}" / "base"
+    assert runs.checkpoint_dir("s8-base", smoke=True) == runs.BUILD / "checkpoints" / "coupled-s8-smoke" / "base"
+    assert runs.train_seed("s8-base", 3) == 8 and runs.train_seed("insecure", 3) == 3
+    assert runs.parse("all") == runs.NAMES and runs.parse("s8-base") == ["s8-base"]
+
+
 @pytest.mark.parametrize("key, parsed", [("insecure", ("insecure", False, "paper")),
                                          ("backdoor+trigger", ("backdoor", True, "paper")),
                                          ("backdoor+trigger@own", ("backdoor", True, "own")),
