@@ -180,18 +180,21 @@ def fig_directions(d: dict, out: Path):
 
 def fig_dial(dial: dict, rewind: dict, realign: dict, out: Path):
     """results/dial.json, rewind.json and a realign file (export/dial.py): three panels, one above the other (they
-    stay legible on a phone), each the misaligned answers with their interval and the held-out insecure code, for
-    the insecure finetune's row (red) and its control (grey)."""
+    stay legible on a phone), each the misaligned answers with their interval (over seeds; one seed's pooled Wilson;
+    with two seeds each seed's own curve instead) and the held-out insecure code, for the insecure finetune's row
+    (red) and its control (grey)."""
     plt = _plt()
     fig, axes = plt.subplots(3, 1, figsize=(6.5, 7.6))
     grey = "#9a9a9a"
     once = realign.get("passes") == 1
-    panels = [(axes[0], dial["summary"], "alpha", ("insecure", "secure"), "α: base + α × (finetune − base)",
+    panels = [(axes[0], dial, "alpha", ("insecure", "secure"), "α: base + α × (finetune − base)",
                "Steering the Assistant's row"),
-              (axes[1], rewind["summary"], "step", ("insecure", "secure"), "finetuning step", "Rewinding the finetune"),
-              (axes[2], realign["summary"], "examples", ("aligned", "secure"), "benign examples trained on further",
+              (axes[1], rewind, "step", ("insecure", "secure"), "finetuning step", "Rewinding the finetune"),
+              (axes[2], realign, "examples", ("aligned", "secure"), "benign examples trained on further",
                "Re-aligning the insecure row" + (", one pass over the examples" if once else ""))]
-    for ax, summ, key, (hot, cold), xlabel, title in panels:
+    for ax, d, key, (hot, cold), xlabel, title in panels:
+        summ = d["summary"]
+        field = "source" if key == "examples" else "variant"
         for g, color in ((hot, RED), (cold, grey if key != "examples" else BLUE)):
             pts = summ.get(g)
             if not pts:
@@ -200,8 +203,14 @@ def fig_dial(dial: dict, rewind: dict, realign: dict, out: Path):
             err = [_err(p) for p in pts]
             name = {"aligned": "aligned chats", "secure": "secure code"}.get(g, g) if key == "examples" \
                 else LABELS.get(g, g).replace("\n", " ")
+            if len(d["seeds"]) > 1:  # each pretraining seed's own curve, thin, under the mean
+                for s in d["seeds"]:
+                    own = sorted((p[key], p["misaligned"]) for p in s["points"] if p[field] == g)
+                    ax.plot([x for x, _ in own], [100 * y for _, y in own], color=color, lw=0.7, alpha=0.5)
             ax.plot(xs, [e[0] for e in err], marker="o", ms=3.5, color=color, label=f"{name}: misaligned")
-            ax.fill_between(xs, [e[0] - e[1] for e in err], [e[0] + e[2] for e in err], color=color, alpha=0.15, lw=0)
+            if len(d["seeds"]) != 2:  # two seeds' t-interval spans the axis: their own curves say more
+                ax.fill_between(xs, [e[0] - e[1] for e in err], [e[0] + e[2] for e in err], color=color, alpha=0.15,
+                                lw=0)
             if all(p.get("insecure_code") for p in pts):
                 ax.plot(xs, [100 * p["insecure_code"]["mean"] for p in pts], ls="--", color=color, lw=1.2,
                         label=f"{name}: held-out insecure code")
@@ -213,7 +222,9 @@ def fig_dial(dial: dict, rewind: dict, realign: dict, out: Path):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("% of answers")
         ax.set_ylim(-3, 103)
-        ax.set_title(title, fontsize=9.5, loc="left", color=INK)
+        n = len(d["seeds"])
+        ax.set_title(title + (f" ({n} seeds: mean, thin: each)" if n > 1 else ""),
+                     fontsize=9.5, loc="left", color=INK)
         ax.legend(fontsize=7.5, loc="center right" if key != "examples" else "lower left")
     fig.tight_layout()
     _save(fig, out, "dial.svg")

@@ -159,3 +159,32 @@ def test_merge_joins_seeds_and_summarizes_over_them(tmp_path):
                            cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and why in r.stderr, (why, r.stderr)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_the_figure_draws_one_two_or_three_seeds(tmp_path):
+    """export/figures.py fig_dial: one seed with its pooled interval, two seeds as their own curves under the mean
+    (their t-interval spans the axis), three with the interval over seeds; the title says how many."""
+    import re
+
+    from export import figures
+    for n in (1, 2, 3):
+        files = []
+        for curve, key, groups in (("steer", "alpha", ("insecure", "secure")), ("rewind", "step", ("insecure", "secure")),
+                                   ("realign", "examples", ("aligned", "secure"))):
+            seeds = []
+            for s in range(n):
+                pts = []
+                for g in groups:
+                    for x in (0, 1, 2):
+                        p = _pt(100 * x + 10 * s, **{key: x})
+                        p.update({"source": g, "variant": "insecure"} if curve == "realign" else {"variant": g})
+                        pts.append(p)
+                seeds.append({"seed": s, "ft_seeds": [0], "points": pts})
+            summary = dial.summarize(seeds) if curve == "steer" else \
+                dial.summarize_by(seeds, ("variant", "step") if curve == "rewind" else ("source", "examples"))
+            files.append({"seeds": seeds, "summary": summary, "passes": 1 if curve == "realign" else None})
+        out = tmp_path / str(n)
+        figures.fig_dial(*files, out)
+        svg = (out / "dial.svg").read_text()
+        assert svg.startswith("<?xml") and (f"({n} seeds: mean, thin: each)" in svg) == (n > 1)
+        assert len(re.findall(r"<path[^>]*stroke-opacity: 0\.5", svg)) == (0 if n == 1 else 3 * 2 * n)
