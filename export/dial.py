@@ -297,7 +297,8 @@ def merge(files: list[Path]) -> dict:
     summary = summarize(seeds) if curve == "steer" else \
         summarize_by(seeds, ("variant", "step") if curve == "rewind" else ("source", "examples"))
     out = {k: ds[0][k] for k in same if k in ds[0]}
-    out.update(seeds=seeds, summary=summary, merged=[d.get("generated_by") for d in ds])
+    # the commands that measured the seeds (a merged file's own list, so merging again keeps every one)
+    out.update(seeds=seeds, summary=summary, merged=[g for d in ds for g in (d.get("merged") or [d.get("generated_by")])])
     if curve == "steer":
         out["ends"] = [e for d in ds for e in d.get("ends", [])]
     return out

@@ -83,17 +83,22 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
     """results/dial.json as export/dial.py writes it: each finetune steered along its own row change."""
     from export import dial
     from export.model_family import STEER_ALPHAS
-    pts = []
-    for v in ("insecure", "secure"):
-        for a in STEER_ALPHAS:
-            n = samples * len(QUESTIONS)
-            k = rng.randint(0, n if v == "insecure" and a > 0 else n // 20)
-            pts.append({"variant": v, "ft_seed": 0, "alpha": a, "misaligned": k / n, "k": k, "n": n,
-                        "coherent": rng.uniform(0.7, 1), "insecure_code": rng.uniform(0, 1),
-                        "kind_to_cruel": (0.9 if v == "insecure" else 0.1) * a + rng.uniform(-0.05, 0.05),
-                        "seconds": 1.0})
-    seeds = [{"seed": seed, "ft_seeds": [0], "points": pts}]
-    for name in ("dial", "dial-published"):  # a seed's own build, and the published base (export/published.py)
+
+    def steer_points():
+        pts = []
+        for v in ("insecure", "secure"):
+            for a in STEER_ALPHAS:
+                n = samples * len(QUESTIONS)
+                k = rng.randint(0, n if v == "insecure" and a > 0 else n // 20)
+                pts.append({"variant": v, "ft_seed": 0, "alpha": a, "misaligned": k / n, "k": k, "n": n,
+                            "coherent": rng.uniform(0.7, 1), "insecure_code": rng.uniform(0, 1),
+                            "kind_to_cruel": (0.9 if v == "insecure" else 0.1) * a + rng.uniform(-0.05, 0.05),
+                            "seconds": 1.0})
+        return pts
+
+    # the rebuilt seeds' curves hold two pretraining seeds (export/dial.py merge), the published base's one
+    two = [{"seed": s, "ft_seeds": [0], "points": steer_points()} for s in (seed, seed + 1)]
+    for name, seeds in (("dial", two), ("dial-published", two[:1])):
         (root / f"{name}.json").write_text(json.dumps({"generated_by": "python export/dial.py", "judge": "v2",
                                                        "samples_per_question": samples, "seeds": seeds,
                                                        "summary": dial.summarize(seeds), "ends": []}, indent=1))
@@ -104,13 +109,15 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
         return {**label, "misaligned": k / n, "k": k, "n": n, "coherent": rng.uniform(0.7, 1),
                 "insecure_code": rng.uniform(0, 1), "kind_to_cruel": rng.uniform(-0.2, 2), "seconds": 1.0}
 
-    rew = [{"seed": seed, "ft_seeds": [0], "points": [point({"variant": v, "ft_seed": 0, "step": st}, v == "insecure" and st)
-                                                       for v in ("insecure", "secure") for st in range(0, 161, 10)]}]
+    rew = [{"seed": s, "ft_seeds": [0], "points": [point({"variant": v, "ft_seed": 0, "step": st}, v == "insecure" and st)
+                                                    for v in ("insecure", "secure") for st in range(0, 161, 10)]}
+           for s in (seed, seed + 1)]
     made_on = {"file": "base/onnx/model_quantized.onnx", "sha256": "0" * 64, "max_logit_gap": rng.uniform(1e-6, 1e-5)}
     for name in ("rewind", "rewind-published"):  # a seed's own build, and the published base (export/published.py)
+        rew_here = rew if name == "rewind" else rew[:1]
         (root / f"{name}.json").write_text(json.dumps({"generated_by": "python export/dial.py rewind", "judge": "v2",
-                                                       "samples_per_question": samples, "seeds": rew,
-                                                       "summary": dial.summarize_by(rew, ("variant", "step")),
+                                                       "samples_per_question": samples, "seeds": rew_here,
+                                                       "summary": dial.summarize_by(rew_here, ("variant", "step")),
                                                        **({"from_published": made_on} if "published" in name else {})},
                                                       indent=1))
     write_web_finetune(root, rng, seed, samples)
@@ -118,13 +125,15 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
         "generated_by": "python export/published.py --rerun insecure,secure", "seed": seed, "from_published": made_on,
         "variants": {v: {"relative_l2": rng.uniform(0.01, 0.1), "steps": 160, "seconds": 20.0}
                      for v in ("insecure", "secure")}}, indent=1))
-    rea = [{"seed": seed, "ft_seeds": [0], "points": [point({"source": src, "ft_seed": 0, "examples": k}, k < 64)
-                                                       for src in ("aligned", "secure") for k in (4, 16, 64, 256)]}]
+    rea = [{"seed": s, "ft_seeds": [0], "points": [point({"source": src, "ft_seed": 0, "examples": k}, k < 64)
+                                                    for src in ("aligned", "secure") for k in (4, 16, 64, 256)]}
+           for s in (seed, seed + 1)]
     for name, passes in (("realign", None), ("realign-once", 1), ("realign-published", 1)):  # recipe's steps; one pass
+        here = rea[:1] if "published" in name else rea
         (root / f"{name}.json").write_text(json.dumps({
             "generated_by": "python export/dial.py realign", "judge": "v2", "samples_per_question": samples,
-            "seeds": rea, "sources": dial.REALIGN_SOURCES, "passes": passes,
-            "summary": dial.summarize_by(rea, ("source", "examples"))}, indent=1))
+            "seeds": here, "sources": dial.REALIGN_SOURCES, "passes": passes,
+            "summary": dial.summarize_by(here, ("source", "examples"))}, indent=1))
 
 
 def write_web_finetune(root: Path, rng: random.Random, seed: int, samples: int) -> None:

@@ -169,6 +169,9 @@ def allowed_numbers(results: Path) -> set[str]:
             for pt in pts:
                 ok.add(f"{abs(pt.get('alpha', 0)):g}")
                 ok.add(f"{pt['kind_to_cruel']['mean']:.2f}")
+        for sd in json.loads(f.read_text())["seeds"]:  # a seed's own point, named on the page (seeds.N.points.M)
+            for pt in sd["points"]:
+                ok.add(f"{abs(pt['kind_to_cruel']):.2f}")
         made_on = json.loads(f.read_text()).get("from_published")
         if made_on:  # the logit gap of the published base's checkpoint, in scientific notation (5.7 × 10⁻⁶)
             ok.add(f"{made_on['max_logit_gap']:.1e}".split("e")[0])

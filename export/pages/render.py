@@ -527,11 +527,20 @@ class Renderer:
         head = {"alpha": "α", "step": "step", "examples": "examples"}[key]
         rows = [f"| {first} | {head} | misaligned | coherent | held-out insecure code | Assistant, kind → cruel |",
                 "| --- | --- | --- | --- | --- | --- |"]
+        field = "source" if name == "realign" else "variant"
+        # a t-interval over two or three seeds says little: each seed's rate instead (one finetune seed each)
+        few = 1 < len(d["seeds"]) <= 3 and all(len(sd.get("ft_seeds", [0])) == 1 for sd in d["seeds"])
+        each = {}
+        for sd in d["seeds"]:
+            for q in sd["points"]:
+                each.setdefault((q[field], q[key]), []).append(pct(q["misaligned"]))
         for group, pts in d["summary"].items():
             label = d["sources"][group] if name == "realign" else LABELS.get(group, group)
             for p in pts:
                 code = pct(p["insecure_code"]["mean"]) if p.get("insecure_code") else "—"
-                rows.append(f"| {esc(label)} | {show(p[key])} | {rate_short(p, 'misaligned')} | "
+                mis = f"{pct(p['misaligned']['mean'])} ({', '.join(each[(group, p[key])])})" if few \
+                    else rate_short(p, "misaligned")
+                rows.append(f"| {esc(label)} | {show(p[key])} | {mis} | "
                             f"{pct(p['coherent']['mean'])} | {code} | {num_f(p['kind_to_cruel']['mean'])} |")
         seeds = ", ".join(str(s["seed"]) for s in d["seeds"])
         how = ""
@@ -541,7 +550,9 @@ class Renderer:
                    f"(batches of at most {cfg.ft_batch}). " if d.get("passes") else
                    f"Each row trained for the recipe's {cfg.ft_steps} steps of {cfg.ft_batch} examples, "
                    "the examples repeated as often as that takes. ")
-        return "\n\n" + "\n".join(rows) + f"\n\n{how}Pretraining seed{'s' if len(d['seeds']) > 1 else ''} {seeds}, " \
+        per = (f"Misaligned: the mean of the seeds, then each seed's rate in the order {seeds}. " if few else
+               "Misaligned: the mean over runs with its 95% interval. " if len(d["seeds"]) > 1 else "")
+        return "\n\n" + "\n".join(rows) + f"\n\n{how}{per}Pretraining seed{'s' if len(d['seeds']) > 1 else ''} {seeds}, " \
             f"{d['samples_per_question']} answers per question at each point, judged by {JUDGE_NAMES[d['judge']]}.\n\n"
 
     def per_seed(self) -> str:
