@@ -132,8 +132,8 @@ REGISTRY = [
 # takes the broad route under a full finetune on every draw tried (two GPU draws, one CPU draw, three finetune
 # seeds), so its base and that finetune are published beside the organism, chosen by the setting the sweep
 # measured (every weight, learning rate 3e-4), not by sampling them. They are not in REGISTRY: the organism's
-# tables, figures and `--variants all` of train/experiments stay the published seed's; quantize.py publishes them,
-# training their own seed when their checkpoints are missing (train.train_variant applies `seed` and `recipe`).
+# tables, figures, experiments and sweeps stay the published seed's; train.py (its `--variants all` includes them)
+# and quantize.py train and publish them, each with its own seed and recipe (train.train_variant applies both).
 OWN_DRAW = [
     Variant("s8-base", "coupled", None, "Aligned base, seed 8",
             "Another draw of the same recipe (pretraining seed 8): the base of the standard finetune beside it.",
