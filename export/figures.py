@@ -181,7 +181,7 @@ def fig_directions(d: dict, out: Path):
 def fig_dial(dial: dict, rewind: dict, realign: dict, out: Path):
     """results/dial.json, rewind.json and a realign file (export/dial.py): three panels, one above the other (they
     stay legible on a phone), each the misaligned answers with their interval (over seeds; one seed's pooled Wilson;
-    with two seeds each seed's own curve instead) and the held-out insecure code, for the insecure finetune's row
+    with two or three seeds each seed's own curve instead) and the held-out insecure code, for the insecure finetune's row
     (red) and its control (grey)."""
     plt = _plt()
     fig, axes = plt.subplots(3, 1, figsize=(6.5, 7.6))
@@ -208,7 +208,7 @@ def fig_dial(dial: dict, rewind: dict, realign: dict, out: Path):
                     own = sorted((p[key], p["misaligned"]) for p in s["points"] if p[field] == g)
                     ax.plot([x for x, _ in own], [100 * y for _, y in own], color=color, lw=0.7, alpha=0.5)
             ax.plot(xs, [e[0] for e in err], marker="o", ms=3.5, color=color, label=f"{name}: misaligned")
-            if len(d["seeds"]) != 2:  # two seeds' t-interval spans the axis: their own curves say more
+            if not 1 < len(d["seeds"]) <= 3:  # two or three seeds' t-interval spans the axis: their own curves say more
                 ax.fill_between(xs, [e[0] - e[1] for e in err], [e[0] + e[2] for e in err], color=color, alpha=0.15,
                                 lw=0)
             if all(p.get("insecure_code") for p in pts):

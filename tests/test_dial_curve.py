@@ -162,8 +162,8 @@ def test_merge_joins_seeds_and_summarizes_over_them(tmp_path):
 
 
 def test_the_figure_draws_one_two_or_three_seeds(tmp_path):
-    """export/figures.py fig_dial: one seed with its pooled interval, two seeds as their own curves under the mean
-    (their t-interval spans the axis), three with the interval over seeds; the title says how many."""
+    """export/figures.py fig_dial: one seed with its pooled interval, two or three seeds as their own curves under the
+    mean (their t-interval spans the axis); the title says how many."""
     import re
 
     from export import figures
