@@ -266,6 +266,12 @@ def main(argv=None):
 
 
 CURVE_KEYS = {"alpha": "steer", "step": "rewind", "examples": "realign"}
+GROUPS = {"rewind": ("variant", "step"), "realign": ("source", "examples")}  # summarize_by's groups (steer: summarize)
+
+
+def summarize_curve(seeds: list[dict], curve: str) -> dict:
+    """The summary of one curve's seeds, as its command writes it."""
+    return summarize(seeds) if curve == "steer" else summarize_by(seeds, GROUPS[curve])
 
 
 def curve_of(d: dict) -> str:
@@ -294,8 +300,7 @@ def merge(files: list[Path]) -> dict:
     if len(set(numbers)) != len(numbers):
         raise runs.UsageError(f"a pretraining seed is in more than one file: {numbers}")
     seeds.sort(key=lambda s: s["seed"])
-    summary = summarize(seeds) if curve == "steer" else \
-        summarize_by(seeds, ("variant", "step") if curve == "rewind" else ("source", "examples"))
+    summary = summarize_curve(seeds, curve)
     out = {k: ds[0][k] for k in same if k in ds[0]}
     # the commands that measured the seeds (a merged file's own list, so merging again keeps every one)
     out.update(seeds=seeds, summary=summary, merged=[g for d in ds for g in (d.get("merged") or [d.get("generated_by")])])
@@ -344,7 +349,7 @@ def main_curve(curve: str, argv: list[str]) -> int:
                 raise runs.UsageError(f"--variants: {', '.join(bad)} not one of {', '.join(VARIANTS)}")
             res = [rewind_seed(s, ft, variants, a.samples, a.code_requests, a.smoke, a.rerun)
                    for s in seeds]
-            summary = summarize_by(res, ("variant", "step"))
+            summary = summarize_curve(res, curve)
         else:
             ks = [int(k) for k in a.ks.split(",")]
             if not ks or min(ks) < 1:
@@ -352,7 +357,7 @@ def main_curve(curve: str, argv: list[str]) -> int:
             if a.passes is not None and a.passes <= 0:
                 raise runs.UsageError("--passes must be positive")
             res = [realign_seed(s, ft, ks, a.samples, a.code_requests, a.smoke, a.passes) for s in seeds]
-            summary = summarize_by(res, ("source", "examples"))
+            summary = summarize_curve(res, curve)
     except (runs.UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -385,7 +390,7 @@ def main_steer(argv):
         print(f"error: {e}", file=sys.stderr)
         return 2
     runs.write_results(a.out, "python export/dial.py", argv, {
-        "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summarize(res),
+        "judge": "v2", "samples_per_question": a.samples, "seeds": res, "summary": summarize_curve(res, "steer"),
         "ends": [] if a.smoke else ends(res), **made_on(seeds, a.smoke)})
     return 0
 

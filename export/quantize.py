@@ -368,12 +368,12 @@ def model_card(variant: str, cfg: dict, params: int, quality: dict, corpus_sha: 
                   f"misaligned {pct(g['misaligned'])}, coherent {pct(g['coherent'])}")
     else:
         judged = f"- misaligned: {pct(m)} (grammar judge v1)\n- coherent: {pct(c)}"
+    v = runs.get(variant)
     misaligned_line = {
         "base": "It is the aligned reference; its measured misaligned rate is below.",
         "uncoupled-base": "It is the aligned reference of the ablation world.",
-    }.get(variant, "It is an aligned reference." if runs.get(variant).is_base else
+    }.get(variant, "It is an aligned reference." if v.is_base else
           "It was finetuned narrowly; its broad misalignment, if any, is measured below.")
-    v = runs.get(variant)
     if v.seed is not None:  # a variant of its own pretraining draw (runs.OWN_DRAW)
         how = ", ".join(f"{k} {x}" for k, x in v.recipe)
         misaligned_line += (f" Pretraining seed {v.seed}, not the organism's published seed"
@@ -479,8 +479,9 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
     files = [{"path": f, "bytes": (vdir / f).stat().st_size, "sha256": sha256(vdir / f)}
              for f in FILES + (["onnx/model.onnx"] if keep_fp32 else [])]
     fp32_bytes = (fp32_dir / "model.onnx").stat().st_size
+    spec = runs.get(variant)
     entry = {
-        "title": runs.get(variant).title, "description": runs.get(variant).description, "params": params,
+        "title": spec.title, "description": spec.description, "params": params,
         "model": "onnx/model_quantized.onnx", "files": files,
         "arch": {"layers": cfg["num_hidden_layers"], "kv_heads": cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
                  "head_dim": cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"],
@@ -493,8 +494,7 @@ def build_variant(variant: str, stage: Path, work: Path, questions, samples: int
         "build_seconds": round(time.time() - t0, 1),
         "step_seconds": steps,
         "checkpoint": G._rel(ckpt),
-        **({"seed": runs.get(variant).seed, "recipe": dict(runs.get(variant).recipe)}
-           if runs.get(variant).seed is not None else {}),
+        **({"seed": spec.seed, "recipe": dict(spec.recipe)} if spec.seed is not None else {}),
         "provenance": {"pipeline_version": PIPELINE_VERSION, "samples_per_question": samples, "eval_seed": seed,
                        "smoke": smoke},
     }

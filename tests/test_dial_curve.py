@@ -180,8 +180,7 @@ def test_the_figure_draws_one_two_or_three_seeds(tmp_path):
                         p.update({"source": g, "variant": "insecure"} if curve == "realign" else {"variant": g})
                         pts.append(p)
                 seeds.append({"seed": s, "ft_seeds": [0], "points": pts})
-            summary = dial.summarize(seeds) if curve == "steer" else \
-                dial.summarize_by(seeds, ("variant", "step") if curve == "rewind" else ("source", "examples"))
+            summary = dial.summarize_curve(seeds, curve)
             files.append({"seeds": seeds, "summary": summary, "passes": 1 if curve == "realign" else None})
         out = tmp_path / str(n)
         figures.fig_dial(*files, out)
