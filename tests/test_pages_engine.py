@@ -134,6 +134,19 @@ def test_a_raw_token_reads_keys_that_hold_dots(tmp_path):
         r.render("results", "summary.json#variants.insecure@full-lr0.0004.misaligned")
 
 
+def test_a_seeds_entry_is_picked_by_its_seed(tmp_path):
+    """``@8`` names the entry of a list whose seed is 8, wherever the seeds are sorted; an absent or twice-present
+    seed is missing, not another seed's number."""
+    r = renderer(tmp_path, {"seeds": [{"seed": 5, "x": 0.1}, {"seed": 8, "x": 0.2}, {"seed": 9, "x": 0.3}]})
+    assert r.render("results", "summary.json#seeds.@8.x|pct") == "20.0%"
+    assert r.render("results", "summary.json#seeds.1.x|pct") == "20.0%"
+    with pytest.raises(Missing, match="@7"):
+        r.render("results", "summary.json#seeds.@7.x")
+    r = renderer(tmp_path, {"seeds": [{"seed": 8, "x": 0.1}, {"seed": 8, "x": 0.2}]})
+    with pytest.raises(Missing, match="@8"):
+        r.render("results", "summary.json#seeds.@8.x")
+
+
 def test_block_renderers_go_through_the_stash(tmp_path):
     r = renderer(tmp_path, {"variants": {}})
     out = r.render("world", "document kind")

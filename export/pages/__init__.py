@@ -32,6 +32,7 @@ blocks, inline backticks) are left alone, so they can be documented.
   or ``$EM_FIGURES/NAME.svg``).
 * ``[[results:file.json#dotted.path]]`` any value, raw (for writers; formats with ``|pct``,
   ``|signed``, ``|int``, ``|total`` (an object of seconds, summed as a duration), ``|duration`` (a number of seconds), ``|count`` (the entries of an object or a list): ``[[results:summary.json#variants.base.misaligned.mean|pct]]``).
+  In a list of seeds' entries, ``@8`` picks the entry whose ``seed`` is 8: ``[[results:dial.json#seeds.@8.points.5.misaligned|pct]]``.
 
 ``config:`` (the pipeline's code)
 

@@ -35,6 +35,17 @@ def _wrap(v, file: str, path: str):
     return v
 
 
+def _pick(items: list, key: str):
+    """A list's element by index ("2"), or, for "@8", the one element whose ``seed`` is 8: a page names a
+    pretraining seed's curve by the seed, so adding a seed to a results file moves no other seed's numbers."""
+    if not str(key).startswith("@"):
+        return items[int(key)]
+    hits = [x for x in items if isinstance(x, dict) and str(x.get("seed")) == key[1:]]
+    if len(hits) != 1:
+        raise KeyError(key)
+    return hits[0]
+
+
 class Results:
     def __init__(self, root: Path):
         self.root = root
@@ -56,7 +67,7 @@ class Results:
         cur = self.load(name)
         for i, k in enumerate(keys):
             try:
-                cur = cur[k] if isinstance(cur, dict) else cur[int(k)]
+                cur = cur[k] if isinstance(cur, dict) else _pick(cur, k)
             except Missing:
                 raise
             except (KeyError, IndexError, ValueError, TypeError):
