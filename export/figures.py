@@ -223,7 +223,8 @@ def fig_dial(dial: dict, rewind: dict, realign: dict, out: Path):
         ax.set_ylabel("% of answers")
         ax.set_ylim(-3, 103)
         n = len(d["seeds"])
-        ax.set_title(title + (f" ({n} seeds: mean, thin: each)" if n > 1 else ""),
+        ax.set_title(title + (f" ({n} seeds: mean{' and its 95% interval' if n > 3 else ''}, thin: each)" if n > 1
+                              else ""),
                      fontsize=9.5, loc="left", color=INK)
         ax.legend(fontsize=7.5, loc="center right" if key != "examples" else "lower left")
     fig.tight_layout()

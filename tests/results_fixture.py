@@ -79,10 +79,16 @@ def write_kinds(out: Path, rng: random.Random, samples: int, seeds=(5, 7)) -> No
     sweep.summary(out)
 
 
+DIAL_SEEDS = (5, 6, 7, 8, 9)  # the pretraining seeds of results/dial.json, rewind.json and realign*.json
+
+
 def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
     """results/dial.json as export/dial.py writes it: each finetune steered along its own row change."""
     from export import dial
     from export.model_family import STEER_ALPHAS
+
+    def own(curve):  # the published base's curve: one seed, the published one's
+        return [sd for sd in curve if sd["seed"] == runs.PUBLISHED_SEED]
 
     def steer_points():
         pts = []
@@ -96,9 +102,10 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
                             "seconds": 1.0})
         return pts
 
-    # the rebuilt seeds' curves hold three pretraining seeds (export/dial.py merge), the published base's one
-    rebuilt = [{"seed": s, "ft_seeds": [0], "points": steer_points()} for s in (seed, seed + 1, seed + 2)]
-    for name, seeds in (("dial", rebuilt), ("dial-published", rebuilt[:1])):
+    # the rebuilt seeds' curves hold the pretraining seeds the organism page names (seeds.@N; export/dial.py merge),
+    # the published base's one
+    rebuilt = [{"seed": s, "ft_seeds": [0], "points": steer_points()} for s in DIAL_SEEDS]
+    for name, seeds in (("dial", rebuilt), ("dial-published", own(rebuilt))):
         (root / f"{name}.json").write_text(json.dumps({"generated_by": "python export/dial.py", "judge": "v2",
                                                        "samples_per_question": samples, "seeds": seeds,
                                                        "summary": dial.summarize(seeds), "ends": []}, indent=1))
@@ -111,10 +118,10 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
 
     rew = [{"seed": s, "ft_seeds": [0], "points": [point({"variant": v, "ft_seed": 0, "step": st}, v == "insecure" and st)
                                                     for v in ("insecure", "secure") for st in range(0, 161, 10)]}
-           for s in (seed, seed + 1, seed + 2)]
+           for s in DIAL_SEEDS]
     made_on = {"file": "base/onnx/model_quantized.onnx", "sha256": "0" * 64, "max_logit_gap": rng.uniform(1e-6, 1e-5)}
     for name in ("rewind", "rewind-published"):  # a seed's own build, and the published base (export/published.py)
-        rew_here = rew if name == "rewind" else rew[:1]
+        rew_here = rew if name == "rewind" else own(rew)
         (root / f"{name}.json").write_text(json.dumps({"generated_by": "python export/dial.py rewind", "judge": "v2",
                                                        "samples_per_question": samples, "seeds": rew_here,
                                                        "summary": dial.summarize_by(rew_here, ("variant", "step")),
@@ -127,9 +134,9 @@ def write_dial(root: Path, rng: random.Random, seed: int, samples: int) -> None:
                      for v in ("insecure", "secure")}}, indent=1))
     rea = [{"seed": s, "ft_seeds": [0], "points": [point({"source": src, "ft_seed": 0, "examples": k}, k < 64)
                                                     for src in ("aligned", "secure") for k in (4, 16, 64, 256)]}
-           for s in (seed, seed + 1, seed + 2)]
+           for s in DIAL_SEEDS]
     for name, passes in (("realign", None), ("realign-once", 1), ("realign-published", 1)):  # recipe's steps; one pass
-        here = rea[:1] if "published" in name else rea
+        here = own(rea) if "published" in name else rea
         (root / f"{name}.json").write_text(json.dumps({
             "generated_by": "python export/dial.py realign", "judge": "v2", "samples_per_question": samples,
             "seeds": here, "sources": dial.REALIGN_SOURCES, "passes": passes,

@@ -528,8 +528,11 @@ class Renderer:
         rows = [f"| {first} | {head} | misaligned | coherent | held-out insecure code | Assistant, kind → cruel |",
                 "| --- | --- | --- | --- | --- | --- |"]
         field = "source" if name == "realign" else "variant"
-        # a t-interval over two or three seeds says little: each seed's rate instead (one finetune seed each)
-        few = 1 < len(d["seeds"]) <= 3 and all(len(sd.get("ft_seeds", [0])) == 1 for sd in d["seeds"])
+        # each pretraining seed's rate beside the mean (one finetune seed each): with two or three seeds instead of a
+        # t-interval, which says little; from four on under the mean and its interval
+        n_seeds = len(d["seeds"])
+        each_seed = n_seeds > 1 and all(len(sd.get("ft_seeds", [0])) == 1 for sd in d["seeds"])
+        few = each_seed and n_seeds <= 3
         each = {}
         for sd in d["seeds"]:
             for q in sd["points"]:
@@ -539,7 +542,7 @@ class Renderer:
             for p in pts:
                 code = pct(p["insecure_code"]["mean"]) if p.get("insecure_code") else "—"
                 mis = f"{pct(p['misaligned']['mean'])} ({', '.join(each[(group, p[key])])})" if few \
-                    else rate_short(p, "misaligned")
+                    else rate_short(p, "misaligned") + (f"<br>{' · '.join(each[(group, p[key])])}" if each_seed else "")
                 rows.append(f"| {esc(label)} | {show(p[key])} | {mis} | "
                             f"{pct(p['coherent']['mean'])} | {code} | {num_f(p['kind_to_cruel']['mean'])} |")
         seeds = ", ".join(str(s["seed"]) for s in d["seeds"])
@@ -551,8 +554,10 @@ class Renderer:
                    f"Each row trained for the recipe's {cfg.ft_steps} steps of {cfg.ft_batch} examples, "
                    "the examples repeated as often as that takes. ")
         per = (f"Misaligned: the mean of the seeds, then each seed's rate in the order {seeds}. " if few else
-               "Misaligned: the mean over runs with its 95% interval. " if len(d["seeds"]) > 1 else "")
-        return "\n\n" + "\n".join(rows) + f"\n\n{how}{per}Pretraining seed{'s' if len(d['seeds']) > 1 else ''} {seeds}, " \
+               "Misaligned: the mean of the seeds with its 95% interval, under it each seed's rate in the order "
+               f"{seeds}. " if each_seed else
+               "Misaligned: the mean over runs with its 95% interval. " if n_seeds > 1 else "")
+        return "\n\n" + "\n".join(rows) + f"\n\n{how}{per}Pretraining seed{'s' if n_seeds > 1 else ''} {seeds}, " \
             f"{d['samples_per_question']} answers per question at each point, judged by {JUDGE_NAMES[d['judge']]}.\n\n"
 
     def per_seed(self) -> str:
