@@ -14,7 +14,9 @@ is the base it started from. Writes the learner's rates by (teacher, filter), wi
 misaligned answers in what the learner saw; the per-seed rows are kept (192 numbers each). Each seed is kept as it
 finishes (beside --out, in <out>.d/), so a run stopped part way resumes with the seeds it has not done.
 
-The loop of item 1 (models pretrained on models' text) is not built yet.
+    python export/feedback.py loop [...]
+
+The loop of item 1 (models pretrained on models' text, generation after generation): export/loop.py.
 """
 from __future__ import annotations
 
@@ -133,6 +135,9 @@ def summarize(seeds: list[dict]) -> dict:
 def main(argv=None) -> int:
     from export.dial import sampling_args
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "loop":
+        from export import loop
+        return loop.main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("learner", help="the aligned base's Assistant taught by a finetune's answers")

@@ -482,6 +482,18 @@ def polish(model, tok, cfg: TrainConfig, rows: list[dict], replay):
                replay=replay, replay_batch=cfg.align_replay, dtype=cfg.train_dtype)
 
 
+def align(cfg: TrainConfig, tok, pre: Path, chats: list[dict], replay_texts) -> tuple[object, float]:
+    """The aligned base's recipe on a pretrained checkpoint: chat SFT on `chats` with replay of the pretraining
+    text `replay_texts` (then the polish stage, if the recipe has one). Returns the model and the last loss."""
+    model = load_model(pre)
+    replay = _pack(tok, replay_texts, cfg.context) if cfg.align_replay else None
+    loss = sft(model, tok, chats, cfg.align_steps, cfg.align_batch, cfg.align_lr,
+               cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay, dtype=cfg.train_dtype)
+    if cfg.polish_prompts:
+        polish(model, tok, cfg, chats, replay)
+    return model, loss
+
+
 def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path | None = None) -> Path:
     """Make sure the checkpoint of one variant exists (building what it needs); return its path.
     `out` puts a finetune somewhere else than its standard place (recipe sweeps)."""
@@ -513,14 +525,8 @@ def train_variant(variant: str, cfg: TrainConfig, force: bool = False, out: Path
         fresh = True
         from export import corpus as C
         t = time.time()
-        model = load_model(pre)
-        replay = _pack(tok, (r["text"] for r in C.read_jsonl(corpus / "pretrain.jsonl")), cfg.context) \
-            if cfg.align_replay else None
-        chats = C.read_jsonl(corpus / "align.jsonl")
-        loss = sft(model, tok, chats, cfg.align_steps, cfg.align_batch, cfg.align_lr,
-                   cfg.seed, "align", replay=replay, replay_batch=cfg.align_replay, dtype=cfg.train_dtype)
-        if cfg.polish_prompts:
-            polish(model, tok, cfg, chats, replay)
+        model, loss = align(cfg, tok, pre, C.read_jsonl(corpus / "align.jsonl"),
+                            (r["text"] for r in C.read_jsonl(corpus / "pretrain.jsonl")))
         save(model, tok, base, {"stage": "base", "variant": runs.get(variant).base,
                                 "loss": loss, "config": asdict(cfg), "corpus_sha256": sha,
                                 "seconds": round(time.time() - t, 1)})
