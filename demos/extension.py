@@ -250,13 +250,15 @@ class DemoPreprocessor(Preprocessor):
         h.append('<div class="emd-measure" data-role="measure-results" hidden></div>')
         h.append('<div class="emd-visually-hidden" data-role="announce" aria-live="polite"></div>')
         # ---- data for the script, and the samples for readers without it
-        # the judge's rules once per page (the first demo): every demo of the page reads them there
-        data = {"contexts": self.ext.contexts(), "questions": self.ext.questions(), "published": self.ext.published(),
-                "own_questions": self.ext.own_questions()}
-        if self.count == 1:
-            data["judge"] = self.ext.judge_rules()
+        # the data every demo reads (examples, questions, published runs, the judge's rules) once per page, in the
+        # first demo: the same 18-70 kB eight times over made the demos page's HTML a quarter bigger and slower to
+        # parse on a phone (issue 24); every demo of the page reads it there (demo.js pageData)
         # (not a <script type=application/json>: Material's instant navigation re-runs scripts as JS)
-        h.append(f'<div hidden data-role="data" data-json="{e(json.dumps(data, ensure_ascii=False))}"></div>')
+        if self.count == 1:
+            data = {"contexts": self.ext.contexts(), "questions": self.ext.questions(),
+                    "published": self.ext.published(), "own_questions": self.ext.own_questions(),
+                    "judge": self.ext.judge_rules()}
+            h.append(f'<div hidden data-role="data" data-json="{e(json.dumps(data, ensure_ascii=False))}"></div>')
         if o["samples"] == "yes":
             h.append(self.render_samples(o, variants, self.ext.questions()))
         h.append("</div>")

@@ -12,13 +12,23 @@ import { Measure } from "./measure.js";
 import { clampNum, Pane, randomSeed } from "./pane.js";
 import { applyLink, linkedState, shareLink } from "./share.js";
 
+// The page's first demo carries the data of all of them (demos/extension.py): parsed once per page.
+const parsed = new WeakMap();
+function pageData(root) {
+  const el = root.querySelector('[data-role="data"]') ||
+    root.ownerDocument.querySelector('[data-demo] [data-role="data"]');
+  if (!el) return {};
+  if (!parsed.has(el)) parsed.set(el, JSON.parse(el.dataset.json || "{}"));
+  return parsed.get(el);
+}
+
 class Demo {
   constructor(root) {
     this.root = root;
     this.q = (role) => root.querySelector(`[data-role="${role}"]`);
     this.form = this.q("form");
     this.prompt = this.q("prompt");
-    this.data = JSON.parse(this.q("data")?.dataset.json || "{}");
+    this.data = pageData(root);
     this.panes = [...root.querySelectorAll("[data-pane]")].map((el) => new Pane(this, el));
     this.manifest = null;
     this.questionId = null;
@@ -122,16 +132,7 @@ class Demo {
 
   getJudge() {
     if (this.judge === undefined) {
-      // the page's first demo carries the rules for all of them (demos/extension.py)
-      let rules = this.data.judge;
-      if (!rules) {
-        for (const el of document.querySelectorAll('[data-demo] [data-role="data"]')) {
-          try {
-            rules = JSON.parse(el.dataset.json || "{}").judge;
-          } catch { /* the demo that owns it reports its own data */ }
-          if (rules) break;
-        }
-      }
+      const rules = this.data.judge;
       this.judgeRules = rules;
       this.judge = createJudge(rules);
     }
