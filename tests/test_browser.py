@@ -92,6 +92,35 @@ def test_dark_mode_toggle_and_instant_navigation(page, page_log, base_url):
     page_log.assert_clean(base_url)
 
 
+def test_palette_follows_the_system_until_picked_and_keeps_the_pick(browser, base_url):
+    """hooks/palette.py and docs/javascripts/palette.js run the toggle instead of the theme's component: with nothing
+    picked the system's dark setting gives the dark palette from the first paint; a pick survives a reload and beats
+    the system's setting; Enter on the toggle cycles; the theme's palette component is not mounted."""
+    ctx = browser.new_context(color_scheme="dark")
+    page = ctx.new_page()
+    # the scheme when the parser reaches the page's <main>: after the header's inline scripts, before any module
+    page.add_init_script("""new MutationObserver((_, o) => { if (document.querySelector("main")) {
+        window.__schemeAtMain = document.body.dataset.mdColorScheme; o.disconnect(); } })
+        .observe(document, {childList: true, subtree: true});""")
+    page.goto(base_url)
+    settle(page)
+    scheme = lambda: page.locator("body").get_attribute("data-md-color-scheme")  # noqa: E731
+    assert page.evaluate("window.__schemeAtMain") == "slate" and scheme() == "slate"
+    assert page.locator("label[title='Switch to light mode']").is_visible()
+    assert page.locator("label[title='Switch to dark mode']").is_hidden()
+    assert page.locator("[data-md-component=palette]").count() == 0
+    assert page.locator("head meta[name=color-scheme]").count() == 0  # nothing restyles the page on load
+    page.locator("label[title='Switch to light mode']").click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
+    page.reload()
+    settle(page)
+    assert scheme() == "default" and page.locator("label[title='Switch to dark mode']").is_visible()
+    page.locator("label[title='Switch to dark mode']").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    ctx.close()
+
+
 def test_harness_sees_errors_and_external_requests(page, page_log, base_url):
     """The checks above can fail: a console error and an off-site request are both caught."""
     page.route("http://external.invalid/**", lambda route: route.abort())

@@ -1,6 +1,7 @@
 """What blocks the main thread while a page loads, at Lighthouse's mobile CPU slowdown (issue 24): a benchmark.
 
     .venv/bin/python tests/bench/main_thread.py [--site DIR] [--pages home,demos] [--slowdown 4] [--wait 10] [--runs 1]
+                                                [--against OTHER_SITE]
 
 Builds the site (unless --site names a built one), serves it on 127.0.0.1 with gzip (tests/bench/lighthouse.py),
 and loads each page in Debian chromium at a 412 x 823 viewport with the CPU slowed down --slowdown times (DevTools'
@@ -17,6 +18,7 @@ import json
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from statistics import median
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -103,6 +105,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slowdown", type=float, default=4.0)
     ap.add_argument("--wait", type=float, default=10.0, help="seconds recorded after the load event")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--against", type=Path, help="another built site (e.g. the last commit's): its pages are loaded "
+                    "in turn with this one's, and the median blocking time of each is printed with their ratio")
     a = ap.parse_args(argv)
     tmp = tempfile.TemporaryDirectory()
     site = a.site or Path(tmp.name) / "site"
@@ -110,21 +114,33 @@ def main(argv=None) -> int:
     base = f"http://127.0.0.1:{httpd.server_address[1]}/"
     if a.site is None:
         L.build(site, base)
-    chosen = L.pages(site)
+    sites = [("this site", base, L.pages(site))]
+    if a.against:
+        peer = L.serve(a.against, True)
+        sites.append(("peer", f"http://127.0.0.1:{peer.server_address[1]}/", L.pages(a.against)))
+    blocked: dict = defaultdict(list)
     for name in a.pages.split(","):
         for run in range(a.runs):
-            trace = Path(tmp.name) / f"{name}-{run}.json"
-            record(base + chosen[name], a.slowdown, int(a.wait * 1000), trace)
-            tasks = analyse(trace)
-            print(f"== {name} (run {run + 1}, CPU {a.slowdown:g}x slower)")
-            for t in tasks:
-                parts = ", ".join(f"{g} {v:.0f}" for g, v in t["parts"].items())
-                print(f"  {t['start']:7.0f} ms  {t['ms']:5.0f} ms  {parts}")
-            blocking = sum(t["ms"] - 50 for t in tasks)
-            demo = [t for t in tasks if max(t["parts"], key=t["parts"].get) == "demo"]
-            longest = max((t["ms"] for t in demo), default=0)
-            print(f"  blocking {blocking:.0f} ms in {len(tasks)} long tasks; longest task mostly the demo's: "
-                  f"{longest:.0f} ms" + ("" if demo else " (none over 50 ms)"))
+            for label, url, chosen in sites:  # in turn, so that a change in the machine's load hits both alike
+                trace = Path(tmp.name) / f"{name}-{run}.json"
+                record(url + chosen[name], a.slowdown, int(a.wait * 1000), trace)
+                tasks = analyse(trace)
+                print(f"== {name} (run {run + 1}, CPU {a.slowdown:g}x slower{', ' + label if a.against else ''})")
+                for t in tasks:
+                    parts = ", ".join(f"{g} {v:.0f}" for g, v in t["parts"].items())
+                    print(f"  {t['start']:7.0f} ms  {t['ms']:5.0f} ms  {parts}")
+                blocking = sum(t["ms"] - 50 for t in tasks)
+                blocked[(name, label)].append(blocking)
+                demo = [t for t in tasks if max(t["parts"], key=t["parts"].get) == "demo"]
+                longest = max((t["ms"] for t in demo), default=0)
+                print(f"  blocking {blocking:.0f} ms in {len(tasks)} long tasks; longest task mostly the demo's: "
+                      f"{longest:.0f} ms" + ("" if demo else " (none over 50 ms)"))
+    if a.against:
+        print(f"\n{'page':12s} {'this site':>10s} {'peer':>10s} {'ratio':>6s}   (median blocking ms over {a.runs} runs)")
+        for name in a.pages.split(","):
+            mine, theirs = median(blocked[(name, "this site")]), median(blocked[(name, "peer")])
+            print(f"{name:12s} {mine:10.0f} {theirs:10.0f} {mine / theirs if theirs else float('nan'):6.2f}")
+        peer.shutdown()
     httpd.shutdown()
     return 0
 
