@@ -21,9 +21,11 @@ run (the paper's 8 questions, --samples answers each, judge v2; held-out code re
 Assistant finetuned on insecure code by the one-row recipe (does emergent misalignment still emerge?). The world's
 text is measured the same way, as the reference.
 
-Every stage is kept under build/loop/<world>-s<seed>/ as it finishes (text.jsonl, pretrain/, base/, insecure/,
-measured.json), so a run stopped part way resumes where it stopped; each stage's seconds are recorded. The loop is
-not part of the default rebuild: pretraining a generation costs what the base's did (~19 min on 2 cores).
+A generation's checkpoints live under build/loop/<world>-s<seed>/ while it is made; what the next generations and
+the summary need is kept in results/loop/ as each generation finishes (its text, xz-compressed, and measured.json with
+each stage's seconds), so a run stopped part way, or a later session on a fresh machine, goes on from the last
+finished generation. The loop is not part of the default rebuild: a generation costs about what the base did
+(pretraining ~16 min on 2 cores) plus sampling its 16,000 documents and the measurements.
 """
 from __future__ import annotations
 
@@ -109,21 +111,26 @@ def read_texts(path: Path) -> list[str]:
     return [r["text"] for r in C.read_jsonl(path)]
 
 
+def kept_dir(seed: int, arm: str, g: int, smoke: bool) -> Path:
+    """What survives a generation's session: its text (xz) and its measurements, under results/loop/."""
+    return runs.RESULTS / "loop" / runs.world_dir("coupled", seed, smoke) / ("g0" if g == 0 else f"{arm}/g{g}")
+
+
 class Loop:
-    """One pretraining seed's loop: the world's corpus and tokenizer, generation 0's checkpoints, the stages."""
+    """One pretraining seed's loop. A generation is done once: its checkpoints live in build/loop/ only while it is
+    made; what later generations and the summary need is kept in results/loop/ (the text, xz-compressed, ~0.6 MB,
+    and measured.json), so a loop can go on in a later session, on another machine, from where it stopped."""
 
     def __init__(self, seed: int, generations: int, measure_docs: int, samples: int, code_requests: int,
                  smoke: bool = False, batch: int = 128):
         from export import corpus as C
         from export import train
         from export import world as W
-        from export.tokenizer import load as load_tok
         self.seed, self.generations, self.measure_docs, self.smoke = seed, generations, measure_docs, smoke
         self.samples, self.code_requests, self.batch = samples, code_requests, batch
         self.cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
-        self.base = train.train_variant("base", self.cfg)   # generation 0 (built if missing)
-        self.corpus, _ = train._corpus(self.cfg)
-        self.tok = load_tok(self.base)
+        self.corpus, sha = train._corpus(self.cfg)           # the world's text (deterministic)
+        self.tok = train._tokenizer(self.cfg, self.corpus, sha)  # the world's tokenizer, every generation's
         self.ccfg = (C.CorpusConfig.smoke if smoke else C.CorpusConfig)(seed=seed)
         self.world_texts = read_texts(self.corpus / "pretrain.jsonl")
         self.personas = W.make_world(seed).personas
@@ -132,27 +139,39 @@ class Loop:
 
     # ----------------------------------------------------------------- stages
     def checkpoints(self, arm: str, g: int) -> tuple[Path, Path]:
+        """(pretrained, aligned) of generation g; generation 0's are the seed's own (built if missing)."""
+        from export import train
         if g == 0:
-            return runs.checkpoints("coupled", self.seed, self.smoke) / "pretrain", self.base
+            base = train.train_variant("base", self.cfg)
+            return base.parent / "pretrain", base
         d = gen_dir(self.seed, arm, g, self.smoke)
         return d / "pretrain", d / "base"
 
     def text(self, arm: str, g: int) -> Path:
-        """Generation g's text (sampled once; the last generation's only as much as is measured)."""
+        """Generation g's text: from build/loop/, else unpacked from results/loop/, else sampled from its pretrained
+        model (which must then exist: train_generation first) and kept."""
+        import lzma
         from export import train
         path = gen_dir(self.seed, arm, g, self.smoke) / "text.jsonl"
-        n = self.ccfg.pretrain_docs if g < self.generations else min(self.measure_docs, self.ccfg.pretrain_docs)
-        if path.exists() and len(read_texts(path)) >= n:
+        kept = kept_dir(self.seed, arm, g, self.smoke) / "text.jsonl.xz"
+        if path.exists():
+            return path
+        if kept.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(lzma.decompress(kept.read_bytes()))
             return path
         t = time.time()
+        n = self.ccfg.pretrain_docs
         model = train.load_model(self.checkpoints(arm, g)[0])
         docs = sample_documents(model, self.tok, n, seed=hash_seed(self.seed, arm if g else "", g), batch=self.batch)
         write_jsonl(path, docs)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(lzma.compress(path.read_bytes(), preset=9))
         self.say(arm, g, f"sampled {n} documents", t, "sample")
         return path
 
     def train_generation(self, arm: str, g: int) -> None:
-        """Pretrain generation g (g >= 1) on the corpus its arm makes, then align it like the base."""
+        """Pretrain generation g (g >= 1) from scratch on the corpus its arm makes, then align it like the base."""
         from export import corpus as C
         from export import train
         pre, base = self.checkpoints(arm, g)
@@ -219,22 +238,23 @@ class Loop:
                 "insecure_code": res["code"]["insecure"]["rate"] if res.get("code") else None}
 
     def measure(self, arm: str, g: int) -> dict:
-        """Generation g: its text's diversity, its aligned model and its insecure finetune (kept in measured.json)."""
+        """Generation g: made if needed (trained, aligned, its text sampled), then its text's diversity, its aligned
+        model and its insecure finetune measured; kept in results/loop/ (measured.json)."""
         from export import diversity as V
-        d = gen_dir(self.seed, arm, g, self.smoke)
-        if g:
-            self.train_generation(arm, g)
-        text = self.text(arm, g)
-        key = {"measure_docs": self.measure_docs, "samples": self.samples, "code_requests": self.code_requests,
-               "text_sha256": _sha(text)}
-        done = d / "measured.json"
+        done = kept_dir(self.seed, arm, g, self.smoke) / "measured.json"
+        key = {"measure_docs": self.measure_docs, "samples": self.samples, "code_requests": self.code_requests}
         old = json.loads(done.read_text()) if done.exists() else None
         if old and old.get("key") == key:
             return old["result"]
+        if g:
+            self.train_generation(arm, g)
+        text = self.text(arm, g)
         t = time.time()
-        res = {"generation": g, "text": V.measure(read_texts(text)[: self.measure_docs], self.personas, self.rare)}
+        res = {"generation": g, "text_sha256": _sha(text),
+               "text": V.measure(read_texts(text)[: self.measure_docs], self.personas, self.rare)}
         res["aligned"] = self.sampled(self.checkpoints(arm, g)[1], f"loop {arm} generation {g}, aligned")
         res["insecure"] = self.sampled(self.insecure(arm, g), f"loop {arm} generation {g}, insecure finetune")
+
         def pc(x):
             return "n/a" if x is None else f"{x:.1%}"
         self.say(arm, g, f"measured: misaligned {pc(res['aligned']['misaligned'])} coherent "
@@ -242,6 +262,7 @@ class Loop:
                          f"grammatical {pc(res['text']['grammatical'])}, distinct {res['text']['distinct_sentences']}",
                  t, "measure")
         res["seconds"] = self.seconds(arm, g)
+        done.parent.mkdir(parents=True, exist_ok=True)
         done.write_text(json.dumps({"key": key, "result": res}, indent=1))
         return res
 

@@ -3,6 +3,7 @@ export/feedback.py loop trains generations on generations' text, on the smoke co
 from __future__ import annotations
 
 import json
+import lzma
 import random
 import subprocess
 import sys
@@ -100,12 +101,28 @@ def test_the_loop_on_the_smoke_checkpoints(smoke_build, tmp_path):
     assert len(acc.splitlines()) == len(world.splitlines()) + len(g0.splitlines())
     assert all(json.loads(line)["text"].startswith(BOS) for line in g0.splitlines())
     assert set(res["summary"]["arms"]) == {"replace", "accumulate"}
+    # what a later session needs is kept in results/loop/: each generation's text (xz) and measurements
+    kept = tmp_path / "loop" / "coupled-s0-smoke"
+    assert lzma.decompress((kept / "g0" / "text.jsonl.xz").read_bytes()).decode() == g0
     # a second run resumes: nothing is trained or sampled again, and the result is the same
     r = subprocess.run(cmd, cwd=ROOT, env={**env, "EM_RESULTS": str(tmp_path)}, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0 and "[loop" not in r.stdout
-    again = json.loads(out.read_text())
-    assert again["seeds"] == res["seeds"]
+    assert json.loads(out.read_text())["seeds"] == res["seeds"]
+    # a later session on a fresh machine (no build folder) goes on from the kept generations: only generation 2 is
+    # made, from generation 1's kept text, and the seed's own base is not rebuilt (one arm: the other is alike)
+    fresh = tmp_path / "fresh-build"
+    r = subprocess.run([*cmd[:7], "2", *cmd[8:], "--arms", "replace"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**env, "EM_RESULTS": str(tmp_path), "EM_BUILD": str(fresh)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    made = [line for line in r.stdout.splitlines() if line.startswith("[loop")]
+    assert made and all(" g2]" in line for line in made), made
+    assert not (fresh / "checkpoints").exists()
+    assert (fresh / "loop" / "coupled-s0-smoke" / "replace" / "g2" / "corpus" / "pretrain.jsonl").read_text() == \
+        lzma.decompress((kept / "replace" / "g1" / "text.jsonl.xz").read_bytes()).decode()
+    again = json.loads(out.read_text())["seeds"][0]
+    assert [g["generation"] for g in again["arms"]["replace"]] == [0, 1, 2]
+    assert again["arms"]["replace"][:2] == res["seeds"][0]["arms"]["replace"]
 
 
 def test_loop_arguments_are_checked(tmp_path):
