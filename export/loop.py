@@ -126,6 +126,8 @@ class Loop:
         from export import corpus as C
         from export import train
         from export import world as W
+        import torch
+        torch.set_num_threads(2)  # training's setting; sampling a generation's text takes both cores too
         self.seed, self.generations, self.measure_docs, self.smoke = seed, generations, measure_docs, smoke
         self.samples, self.code_requests, self.batch = samples, code_requests, batch
         self.cfg = train.TrainConfig.smoke_config(seed=seed) if smoke else train.TrainConfig(seed=seed)
