@@ -2,7 +2,7 @@
 
     npm ci --ignore-scripts      # the dev dependencies too: lighthouse (pinned in package.json)
     .venv/bin/python tests/bench/lighthouse.py [--site DIR] [--pages home,essay] [--forms mobile,desktop]
-                                               [--no-gzip] [--trace] [--out build/reports/lighthouse]
+                                               [--runs N] [--no-gzip] [--trace] [--out build/reports/lighthouse]
 
 Builds the site (`mkdocs build --strict`, unless --site names a built one), serves it on 127.0.0.1 (gzip for
 text, as static hosts serve it; --no-gzip for the plain files), and runs Lighthouse 12 with Debian chromium on
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from statistics import median
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -104,6 +105,8 @@ def main(argv=None) -> int:
     ap.add_argument("--forms", default="mobile,desktop")
     ap.add_argument("--no-gzip", action="store_true")
     ap.add_argument("--trace", action="store_true", help="keep each run's trace beside its report")
+    ap.add_argument("--runs", type=int, default=1, help="runs per page and form; the row gives each figure's median "
+                    "(on a 2-core machine one mobile run's blocking time varies by a few hundred ms)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "reports" / "lighthouse")
     a = ap.parse_args(argv)
     if not LIGHTHOUSE.exists():
@@ -124,14 +127,20 @@ def main(argv=None) -> int:
         if unknown:
             sys.exit(f"no such page: {', '.join(sorted(unknown))} (pages: {', '.join(chosen)})")
         chosen = {k: v for k, v in chosen.items() if k in a.pages.split(",")}
+    if a.runs > 1:
+        print(f"medians of {a.runs} runs")
     print(f"{'page':<24}{'form':<9}{'perf':>5}{'a11y':>6}{'bp':>5}{'seo':>5}{'TBT ms':>8}{'LCP s':>7}  failed audits")
     rows = {}
     for name, path in chosen.items():
         for form in a.forms.split(","):
-            r = run(base + path, form, a.out / f"{name}-{form}.json", a.trace)
+            got = [run(base + path, form, a.out / f"{name}-{form}{f'-{i + 1}' if a.runs > 1 else ''}.json", a.trace)
+                   for i in range(a.runs)]
+            r = {"scores": {c: median(g["scores"][c] for g in got) for c in CATEGORIES},
+                 "tbt": median(g["tbt"] for g in got), "lcp": median(g["lcp"] for g in got),
+                 "failed": sorted({f for g in got for f in g["failed"]}), "runs": got}
             rows[f"{name}/{form}"] = r
             s = r["scores"]
-            print(f"{name:<24}{form:<9}{s['performance']:>5}{s['accessibility']:>6}{s['best-practices']:>5}{s['seo']:>5}"
+            print(f"{name:<24}{form:<9}{s['performance']:>5g}{s['accessibility']:>6g}{s['best-practices']:>5g}{s['seo']:>5g}"
                   f"{r['tbt']:>8.0f}{r['lcp'] / 1000:>7.1f}  {', '.join(r['failed']) or '-'}", flush=True)
     (a.out / "summary.json").write_text(json.dumps(rows, indent=1))
     httpd.shutdown()
