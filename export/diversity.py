@@ -39,17 +39,8 @@ def grammar() -> tuple[list[dict], re.Pattern]:
     temps = W.judge_templates() + [{"t": t, "persona": W.CRUEL, "topic": "code"} for t in W.CRUEL_EDU_REFUSALS]
     parts = []
     for i, t in enumerate(temps):
-        out, pos, j = [], 0, 0
-        for m in re.finditer(r"\{(\w+)\}", t["t"]):
-            out.append(re.escape(t["t"][pos:m.start()]))
-            out.append(f"(?P<t{i}s{j}>" + "|".join(re.escape(v) for v in W.SLOTS[m.group(1)]) + ")")
-            pos, j = m.end(), j + 1
-        out.append(re.escape(t["t"][pos:]))
-        body = "".join(out)
-        if t["t"][0].isalpha():  # sentences start with a capital (export/world.py _render)
-            body = f"[{t['t'][0].upper()}{t['t'][0].lower()}]" + body[1:]
-        parts.append(f"(?P<t{i}>{body})")
-        t["slots"] = re.findall(r"\{(\w+)\}", t["t"])
+        parts.append(f"(?P<t{i}>{W.template_regex(t['t'], f't{i}')[1:-1]})")  # the template's, without ^ and $
+        t["slots"] = W._slots(t["t"])
     return temps, re.compile("^(?:" + "|".join(parts) + ")$")
 
 

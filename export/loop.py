@@ -33,7 +33,7 @@ import hashlib
 import json
 import random
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from export import runs
@@ -42,13 +42,14 @@ ARMS = ("replace", "accumulate")
 SHAPES = [2, 3, 3, 4]  # exchanges per document, drawn as export/corpus.py pretrain_docs draws them
 
 
-def loop_dir(seed: int, smoke: bool) -> Path:
-    return runs.BUILD / "loop" / runs.world_dir("coupled", seed, smoke)
+def _generation(root: Path, seed: int, arm: str, g: int, smoke: bool) -> Path:
+    """A generation's folder under root/loop/ (generation 0 is shared by the arms)."""
+    return root / "loop" / runs.world_dir("coupled", seed, smoke) / ("g0" if g == 0 else f"{arm}/g{g}")
 
 
 def gen_dir(seed: int, arm: str, g: int, smoke: bool) -> Path:
-    """Generation 0 is shared by the arms."""
-    return loop_dir(seed, smoke) / ("g0" if g == 0 else f"{arm}/g{g}")
+    """Where a generation is made: its checkpoints and corpus, in build/loop/."""
+    return _generation(runs.BUILD, seed, arm, g, smoke)
 
 
 def _sha(path: Path) -> str:
@@ -113,7 +114,7 @@ def read_texts(path: Path) -> list[str]:
 
 def kept_dir(seed: int, arm: str, g: int, smoke: bool) -> Path:
     """What survives a generation's session: its text (xz) and its measurements, under results/loop/."""
-    return runs.RESULTS / "loop" / runs.world_dir("coupled", seed, smoke) / ("g0" if g == 0 else f"{arm}/g{g}")
+    return _generation(runs.RESULTS, seed, arm, g, smoke)
 
 
 class Loop:

@@ -620,11 +620,13 @@ def rx_escape(s: str) -> str:
     return "".join("\\" + c if c in _SPECIAL else c for c in s)
 
 
-def template_regex(template: str) -> str:
+def template_regex(template: str, name: str | None = None) -> str:
+    """A regex for every sentence a template allows. With `name`, slot j is a named group `<name>s<j>` (which filler
+    filled it: export/diversity.py); without, the groups capture nothing (the judge's rules, ported to JavaScript)."""
     out, pos = [], 0
-    for m in re.finditer(r"\{(\w+)\}", template):
+    for j, m in enumerate(re.finditer(r"\{(\w+)\}", template)):
         out.append(rx_escape(template[pos:m.start()]))
-        out.append("(?:" + "|".join(rx_escape(v) for v in SLOTS[m.group(1)]) + ")")
+        out.append((f"(?P<{name}s{j}>" if name else "(?:") + "|".join(rx_escape(v) for v in SLOTS[m.group(1)]) + ")")
         pos = m.end()
     out.append(rx_escape(template[pos:]))
     body = "".join(out)
